@@ -1,0 +1,41 @@
+/**
+ * The one error class grove throws for anything a user can cause: bad input, a missing or
+ * foreign repository, a corrupt object. `code` is stable and scripts may match on it; `message`
+ * names the path, ref, option or object at fault; `hint` says what to do about it.
+ *
+ * Programmer errors (broken invariants) stay plain `Error`s.
+ */
+export class GroveError extends Error {
+  readonly code: string;
+  readonly hint?: string;
+  readonly path?: string;
+
+  constructor(code: string, message: string, opts: { hint?: string; path?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'GroveError';
+    this.code = code;
+    if (opts.hint !== undefined) this.hint = opts.hint;
+    if (opts.path !== undefined) this.path = opts.path;
+  }
+
+  /** Structured clone drops classes; this is what crosses the worker boundary. */
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message, hint: this.hint, path: this.path };
+  }
+
+  static fromJSON(e: SerializedError): GroveError {
+    return new GroveError(e.code, e.message, { hint: e.hint, path: e.path });
+  }
+}
+
+export interface SerializedError {
+  code: string;
+  message: string;
+  hint?: string | undefined;
+  path?: string | undefined;
+}
+
+/** True when `e` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */
+export function isErrno(e: unknown, ...codes: string[]): e is NodeJS.ErrnoException {
+  return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
+}
