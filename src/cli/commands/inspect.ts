@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { GroveError } from '../../errors.js';
+import { isLink } from '../../format/mode.js';
+import { resolvePath } from '../../checkout/resolve-path.js';
+import { describeCommit } from '../../inspect/describe.js';
+import { logText } from '../../inspect/log.js';
+import { lsLines } from '../../inspect/ls.js';
+import { openContent } from '../../repo/content.js';
+import { openRepo, withRepo } from '../repo-option.js';
+
+export function registerInspect(program: Command): void {
+  withRepo(program.command('log'))
+    .description('show a commit and its history')
+    .argument('<rev>', 'ref or commit checksum')
+    .action(async (rev: string, opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      process.stdout.write(await logText(repo, rev));
+    });
+
+  withRepo(program.command('show'))
+    .description('show a commit')
+    .argument('<rev>', 'ref or commit checksum')
+    .action(async (rev: string, opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      const csum = (await repo.resolveRev(rev))!;
+      process.stdout.write(describeCommit(csum, await repo.loadCommit(csum)));
+    });
+
+  withRepo(program.command('ls'))
+    .description('list paths of a commit')
+    .argument('<rev>', 'ref or commit checksum')
+    .argument('[paths...]', 'paths inside the commit (default: /)')
+    .option('-R, --recursive', 'list directories recursively')
+    .option('-C, --checksum', 'print checksums')
+    .option('-d, --dironly', 'list a directory itself, not its contents')
+    .action(async (rev: string, paths: string[], opts: { repo?: string; recursive?: boolean; checksum?: boolean; dironly?: boolean }) => {
+      const repo = await openRepo(opts);
+      const out: string[] = [];
+      const flush = () => { process.stdout.write(out.join('')); out.length = 0; };
+      for await (const line of lsLines(repo, rev, paths, { recursive: opts.recursive === true, checksums: opts.checksum === true, dirOnly: opts.dironly === true })) {
+        out.push(`${line}\n`);
+        if (out.length >= 1024) flush();
+      }
+      flush();
+    });
+
+  withRepo(program.command('cat'))
+    .description('print the content of files in a commit')
+    .argument('<rev>', 'ref or commit checksum')
+    .argument('<paths...>', 'files inside the commit')
+    .action(async (rev: string, paths: string[], opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
+      for (const p of paths) {
+        const e = await resolvePath(repo, commit, p);
+        if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);
+        const obj = await openContent(repo.objectsDir, repo.mode, e.checksum, { xattrs: false });
+        if (isLink(obj.header.mode)) throw new GroveError('GROVE_NOT_FILE', `${p} is a symbolic link`);
+        for await (const chunk of obj.chunks()) {
+          if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+        }
+      }
+    });
+}

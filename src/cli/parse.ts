@@ -1,0 +1,42 @@
+import { GroveError } from '../errors.js';
+
+/** Option-value parsers for commander: each names the option in its error. */
+
+export function parseUint(option: string): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) {
+      throw new GroveError('GROVE_BAD_OPTION', `${option}: '${v}' is not a non-negative 32-bit integer`);
+    }
+    return Number(v);
+  };
+}
+
+/**
+ * `--timestamp`: `@SECONDS`, or an ISO 8601 date/time (`2020-01-01`, `2020-01-01T00:00:00Z`,
+ * `2020-01-01 00:00:00 +0000`). A time without a zone is UTC.
+ */
+export function parseTimestamp(v: string): bigint {
+  const at = /^@(\d+)$/.exec(v);
+  if (at) return BigInt(at[1]!);
+  let s = v.trim().replace(' ', 'T').replace(/ ?([+-]\d\d):?(\d\d)$/, '$1:$2');
+  if (/^\d{4}-\d\d-\d\d$/.test(s)) s += 'T00:00:00Z';
+  else if (!/(Z|[+-]\d\d:\d\d)$/i.test(s)) s += 'Z';
+  const ms = Date.parse(s);
+  if (!/^\d{4}-\d\d-\d\dT/.test(s) || Number.isNaN(ms) || ms < 0) {
+    throw new GroveError('GROVE_BAD_OPTION', `--timestamp: could not parse '${v}'`, { hint: 'use @SECONDS or an ISO 8601 time such as 2020-01-01T00:00:00Z' });
+  }
+  return BigInt(Math.floor(ms / 1000));
+}
+
+/** `KEY=VALUE` for repeatable options. */
+export function parseKeyValue(option: string): (v: string, prev: Array<[string, string]> | undefined) => Array<[string, string]> {
+  return (v, prev) => {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new GroveError('GROVE_BAD_OPTION', `${option}: '${v}' is not KEY=VALUE`);
+    return [...(prev ?? []), [v.slice(0, eq), v.slice(eq + 1)]];
+  };
+}
+
+export function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}

@@ -1,0 +1,97 @@
+import zlib from 'node:zlib';
+import { Deflate, Inflate, deflateSync, inflateSync } from 'fflate';
+
+/**
+ * Raw deflate (no zlib or gzip wrapper), the body of an archive-mode `.filez` object. Two
+ * backends: `node` (node:zlib, native zlib) and `fflate` (pure JS). Their compressed bytes differ,
+ * which is fine: ostree checksums the uncompressed stream, so any valid deflate is correct.
+ */
+export type CompressBackend = 'node' | 'fflate';
+export const COMPRESS_BACKENDS: readonly CompressBackend[] = ['node', 'fflate'];
+
+export function defaultCompressBackend(): CompressBackend {
+  const env = process.env['GROVE_COMPRESS'];
+  if (env === 'node' || env === 'fflate') return env;
+  return 'node';
+}
+
+/** Incremental transform: feed chunks in order, the last with `final`, collect the output. */
+export interface StreamCodec {
+  push(chunk: Uint8Array, final: boolean): Promise<Uint8Array[]>;
+}
+
+type Level = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
+
+function checkLevel(level: number): Level {
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`zlib level ${level} is not 0..9`);
+  return level as Level;
+}
+
+/** Compresses a whole buffer. */
+export function deflateRaw(data: Uint8Array, level: number, backend: CompressBackend = defaultCompressBackend()): Uint8Array {
+  const lvl = checkLevel(level);
+  if (backend === 'node') return zlib.deflateRawSync(data, { level: lvl });
+  return deflateSync(data, { level: lvl });
+}
+
+/**
+ * Inflates a whole buffer. `expectedSize` (from the archive header) bounds the output so a
+ * hostile object cannot expand without limit; a mismatch is reported by the caller.
+ */
+export function inflateRaw(data: Uint8Array, expectedSize: number, backend: CompressBackend = defaultCompressBackend()): Uint8Array {
+  if (backend === 'node') {
+    return zlib.inflateRawSync(data, { maxOutputLength: Math.max(expectedSize, 1) + 1 });
+  }
+  return inflateSync(data, { out: undefined });
+}
+
+/** Streaming raw deflate at `level`. */
+export function createDeflater(level: number, backend: CompressBackend = defaultCompressBackend()): StreamCodec {
+  const lvl = checkLevel(level);
+  return backend === 'node' ? nodeStream(zlib.createDeflateRaw({ level: lvl })) : fflateStream(new Deflate({ level: lvl }));
+}
+
+/** Streaming raw inflate. */
+export function createInflater(backend: CompressBackend = defaultCompressBackend()): StreamCodec {
+  return backend === 'node' ? nodeStream(zlib.createInflateRaw()) : fflateStream(new Inflate());
+}
+
+function fflateStream(codec: Deflate | Inflate): StreamCodec {
+  let out: Uint8Array[] = [];
+  codec.ondata = (data) => { out.push(data); };
+  return {
+    push(chunk, final) {
+      codec.push(chunk, final);
+      const done = out;
+      out = [];
+      return Promise.resolve(done);
+    },
+  };
+}
+
+function nodeStream(stream: zlib.DeflateRaw | zlib.InflateRaw): StreamCodec {
+  let out: Uint8Array[] = [];
+  let failure: Error | undefined;
+  stream.on('data', (d: Buffer) => { out.push(d); });
+  stream.on('error', (e) => { failure = e; });
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  ended.catch(() => { /* reported through push */ });
+  return {
+    async push(chunk, final) {
+      if (failure) throw failure;
+      if (final) {
+        stream.end(chunk);
+        await ended;
+      } else {
+        await new Promise<void>((resolve, reject) => stream.write(chunk, (e) => (e ? reject(e) : resolve())));
+      }
+      if (failure) throw failure;
+      const done = out;
+      out = [];
+      return done;
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { GroveError } from '../errors.js';
+
+// ostree's OSTREE_REF_REGEXP: fragments of [A-Za-z0-9_][-._A-Za-z0-9]* joined by '/'.
+const REF_RE = /^[A-Za-z0-9_][-._A-Za-z0-9]*(?:\/[A-Za-z0-9_][-._A-Za-z0-9]*)*$/;
+const REMOTE_RE = /^[A-Za-z0-9_][-._A-Za-z0-9]*$/;
+
+/** True when `ref` is a valid ref name (without a `remote:` prefix). */
+export function isValidRef(ref: string): boolean {
+  return REF_RE.test(ref);
+}
+
+/** Throws GROVE_BAD_REF unless `ref` is a valid ref name. */
+export function validateRef(ref: string): string {
+  if (!REF_RE.test(ref)) {
+    throw new GroveError('GROVE_BAD_REF', `invalid ref name '${ref}'`, {
+      hint: 'refs are /-separated parts of letters, digits, -, . and _, not starting with - or .',
+    });
+  }
+  return ref;
+}
+
+/** Throws GROVE_BAD_REF unless `name` is a valid remote name. */
+export function validateRemoteName(name: string): string {
+  if (!REMOTE_RE.test(name)) throw new GroveError('GROVE_BAD_REF', `invalid remote name '${name}'`);
+  return name;
+}
+
+/** Splits `remote:ref` into its parts; a plain ref has remote null. Validates both. */
+export function parseRefspec(spec: string): { remote: string | null; ref: string } {
+  const colon = spec.indexOf(':');
+  if (colon < 0) return { remote: null, ref: validateRef(spec) };
+  return { remote: validateRemoteName(spec.slice(0, colon)), ref: validateRef(spec.slice(colon + 1)) };
+}
+
+/**
+ * A directory entry name as stored in a dirtree: non-empty, not `.` or `..`, no `/` or NUL.
+ * Names come from untrusted objects too, so this guards every path we build from them.
+ */
+export function isValidFileName(name: string): boolean {
+  return name.length > 0 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
+export function validateFileName(name: string, where: string): string {
+  if (!isValidFileName(name)) {
+    throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: invalid file name ${JSON.stringify(name)}`);
+  }
+  return name;
+}

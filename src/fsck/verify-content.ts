@@ -1,0 +1,34 @@
+import { GroveError } from '../errors.js';
+import { toHex } from '../format/checksum.js';
+import type { Sha256Factory } from '../format/hash.js';
+import { fileHeaderPrefix } from '../format/objects.js';
+import { openContent } from '../repo/content.js';
+import type { VerifyResult, VerifyTask } from '../pool/protocol.js';
+
+/**
+ * Worker side of fsck: re-read each content object, recompute its checksum from header and
+ * bytes, and report every object that is missing, unreadable or does not match. Collects
+ * failures rather than stopping at the first, so one run names them all.
+ */
+export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): Promise<VerifyResult> {
+  const res: VerifyResult = { bad: [], bytes: 0 };
+  for (const checksum of task.checksums) {
+    try {
+      const obj = await openContent(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
+      const h = sha();
+      h.update(fileHeaderPrefix(obj.header));
+      let n = 0;
+      for await (const c of obj.chunks()) {
+        h.update(c);
+        n += c.length;
+      }
+      res.bytes += n;
+      const actual = toHex(h.digest());
+      if (actual !== checksum) res.bad.push({ checksum, message: `corrupted file object ${checksum}: actual checksum ${actual}` });
+    } catch (e) {
+      if (e instanceof GroveError) res.bad.push({ checksum, message: e.message });
+      else res.bad.push({ checksum, message: `file object ${checksum}: ${(e as Error).message}` });
+    }
+  }
+  return res;
+}

@@ -1,0 +1,22 @@
+/**
+ * grove's library API: everything the CLI does, with types. The CLI in src/cli is one client.
+ */
+export { GroveError, type SerializedError } from './errors.js';
+export { Repo } from './repo/repo.js';
+export { REPO_MODES, parseRepoMode, type RepoMode } from './repo/mode.js';
+export { Transaction } from './repo/transaction.js';
+export { listRefs, readRef, writeRef } from './repo/refs.js';
+export { openContent, type ContentObject } from './repo/content.js';
+export { commitTree, type CommitOptions, type CommitResult, type CommitStats } from './commit/commit.js';
+export { readSkipList, readStatOverride } from './commit/filters.js';
+export { checkoutTree, type CheckoutOptions, type CheckoutStats } from './checkout/checkout.js';
+export { fsckRepo, type FsckResult, type FsckProblem } from './fsck/fsck.js';
+export { lsLines, type LsOptions } from './inspect/ls.js';
+export { logText } from './inspect/log.js';
+export { describeCommit, contentChecksum } from './inspect/describe.js';
+export { WorkerPool } from './pool/pool.js';
+export * as gvariant from './format/gvariant.js';
+export * as objects from './format/objects.js';
+export { KeyFile } from './format/keyfile.js';
+export { sha256Factory, HASH_BACKENDS, type HashBackend } from './format/hash.js';
+export { COMPRESS_BACKENDS, type CompressBackend } from './format/compress.js';

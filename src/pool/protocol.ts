@@ -1,0 +1,69 @@
+import type { SerializedError } from '../errors.js';
+import type { CompressBackend } from '../format/compress.js';
+import type { HashBackend } from '../format/hash.js';
+import type { RepoMode } from '../repo/mode.js';
+
+/**
+ * What crosses the thread boundary. Tasks are coarse (a batch of files), replies are plain data;
+ * errors travel as {code, message, path} and are re-wrapped into GroveError on the main thread,
+ * because structured clone does not keep classes.
+ */
+
+export interface RepoContext {
+  repoMode: RepoMode;
+  objectsDir: string;
+  hash: HashBackend;
+  compress: CompressBackend;
+}
+
+/** One file of a commit: where it is and the metadata to record (after overrides). */
+export interface CommitItem {
+  path: string;
+  uid: number;
+  gid: number;
+  mode: number;
+  size: number;
+  readXattrs: boolean;
+}
+
+export interface WriteContentTask {
+  kind: 'write-content';
+  ctx: RepoContext & { stagingDir: string; zlibLevel: number };
+  items: CommitItem[];
+}
+
+export interface WriteContentResult {
+  checksums: string[];
+  written: number;
+  bytesWritten: number;
+}
+
+export type Overwrite = 'none' | 'union' | 'add';
+
+export interface CheckoutTask {
+  kind: 'checkout';
+  ctx: RepoContext & { userMode: boolean; requireHardlink: boolean; forceCopy: boolean; overwrite: Overwrite; tmpDir: string };
+  items: Array<{ checksum: string; dest: string }>;
+}
+
+export interface CheckoutResult {
+  linked: number;
+  copied: number;
+  skipped: number;
+}
+
+export interface VerifyTask {
+  kind: 'verify-content';
+  ctx: RepoContext;
+  checksums: string[];
+}
+
+export interface VerifyResult {
+  /** Objects that failed, with a one-line reason each. */
+  bad: Array<{ checksum: string; message: string }>;
+  bytes: number;
+}
+
+export type Task = WriteContentTask | CheckoutTask | VerifyTask;
+
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };

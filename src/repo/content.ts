@@ -1,0 +1,159 @@
+import fs from 'node:fs/promises';
+import { GroveError, isErrno } from '../errors.js';
+import { createInflater, type CompressBackend } from '../format/compress.js';
+import { decodeBareUserMeta, parseArchiveHeader, MAX_HEADER_SIZE, type FileHeader } from '../format/objects.js';
+import { S_IFLNK, isLink, isReg } from '../format/mode.js';
+import { getXattr, readXattrs } from '../xattr/xattrs.js';
+import type { RepoMode } from './mode.js';
+import { objectPath } from './paths.js';
+
+/** Bytes read from disk per step when streaming content. */
+export const CHUNK_SIZE = 1 << 20;
+
+/**
+ * A content object opened for reading, in any repository mode: its header (what the checksum
+ * covers besides the bytes) and its uncompressed bytes as a stream.
+ */
+export interface ContentObject {
+  header: FileHeader;
+  /** Uncompressed size of a regular file; 0 for a symlink. */
+  size: number;
+  /** The object's path on disk. */
+  path: string;
+  /** Yields the file's bytes in order (nothing for a symlink). Call at most once. */
+  chunks(): AsyncGenerator<Uint8Array>;
+}
+
+export interface ContentReadOptions {
+  /** Read xattrs of bare objects (they cost syscalls; checkout in user mode does not need them). */
+  xattrs?: boolean;
+  compress?: CompressBackend;
+}
+
+/** Opens content object `checksum`; GROVE_MISSING_OBJECT when absent. */
+export async function openContent(objectsDir: string, mode: RepoMode, checksum: string, opts: ContentReadOptions = {}): Promise<ContentObject> {
+  const p = objectPath(objectsDir, checksum, 'file', mode);
+  const where = `file object ${checksum}`;
+  try {
+    switch (mode) {
+      case 'archive': return await openArchive(p, where, opts.compress);
+      case 'bare-user': return await openBareUser(p, where);
+      default: return await openBare(p, mode, opts.xattrs !== false);
+    }
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_MISSING_OBJECT', `${where} is missing`, { path: p });
+    throw e;
+  }
+}
+
+async function* fileChunks(p: string, start: number, length: number): AsyncGenerator<Uint8Array> {
+  const fh = await fs.open(p, 'r');
+  try {
+    let pos = start;
+    const end = start + length;
+    while (pos < end) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, end - pos));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) throw new GroveError('GROVE_CORRUPT_OBJECT', `${p} is shorter than its recorded size`, { path: p });
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function openArchive(p: string, where: string, compress?: CompressBackend): Promise<ContentObject> {
+  const fh = await fs.open(p, 'r');
+  let fileSize: number;
+  let head: Uint8Array;
+  try {
+    fileSize = (await fh.stat()).size;
+    const first = Buffer.alloc(8);
+    await fh.read(first, 0, 8, 0);
+    const len = first.readUInt32BE(0);
+    if (len > MAX_HEADER_SIZE || 8 + len > fileSize) {
+      throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: archive header length ${len} exceeds the object`, { path: p });
+    }
+    head = Buffer.alloc(8 + len);
+    await fh.read(head, 0, head.length, 0);
+  } finally {
+    await fh.close();
+  }
+  const { header, size, dataOffset } = parseArchiveHeader(head, where);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: absurd size ${size}`, { path: p });
+  const n = Number(size);
+  return {
+    header,
+    size: isReg(header.mode) ? n : 0,
+    path: p,
+    async *chunks() {
+      if (!isReg(header.mode)) return;
+      const inflater = createInflater(compress);
+      let produced = 0;
+      const compressedLength = fileSize - dataOffset;
+      let fed = false;
+      for await (const c of fileChunks(p, dataOffset, compressedLength)) {
+        fed = true;
+        for (const out of await inflater.push(c, false)) {
+          produced += out.length;
+          if (produced > n) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflates past its recorded size ${n}`, { path: p });
+          yield out;
+        }
+      }
+      if (!fed && n > 0) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no compressed data`, { path: p });
+      let tail: Uint8Array[];
+      try {
+        tail = await inflater.push(new Uint8Array(0), true);
+      } catch (e) {
+        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: bad deflate data (${(e as Error).message})`, { path: p, cause: e });
+      }
+      for (const out of tail) {
+        produced += out.length;
+        yield out;
+      }
+      if (produced !== n) {
+        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflated to ${produced} bytes, header says ${n}`, { path: p });
+      }
+    },
+  };
+}
+
+async function openBareUser(p: string, where: string): Promise<ContentObject> {
+  const st = await fs.lstat(p);
+  const meta = getXattr(p, 'user.ostreemeta');
+  if (meta === null) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no user.ostreemeta xattr`, { path: p });
+  const m = decodeBareUserMeta(meta, where);
+  if (isLink(m.mode)) {
+    // ostree writes the target followed by a NUL; tolerate its absence.
+    const raw = await fs.readFile(p, 'utf8');
+    const target = raw.endsWith('\0') ? raw.slice(0, -1) : raw;
+    return { header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: target, xattrs: m.xattrs }, size: 0, path: p, chunks: empty };
+  }
+  return {
+    header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: '', xattrs: m.xattrs },
+    size: st.size,
+    path: p,
+    chunks: () => fileChunks(p, 0, st.size),
+  };
+}
+
+async function openBare(p: string, mode: RepoMode, withXattrs: boolean): Promise<ContentObject> {
+  const st = await fs.lstat(p);
+  const userOnly = mode === 'bare-user-only';
+  const xattrs = userOnly || !withXattrs ? [] : readXattrs(p);
+  const uid = userOnly ? 0 : st.uid;
+  const gid = userOnly ? 0 : st.gid;
+  if (st.isSymbolicLink()) {
+    const target = await fs.readlink(p);
+    return { header: { uid, gid, mode: S_IFLNK | 0o777, rdev: 0, symlinkTarget: target, xattrs }, size: 0, path: p, chunks: empty };
+  }
+  return {
+    header: { uid, gid, mode: st.mode, rdev: 0, symlinkTarget: '', xattrs },
+    size: st.size,
+    path: p,
+    chunks: () => fileChunks(p, 0, st.size),
+  };
+}
+
+async function* empty(): AsyncGenerator<Uint8Array> { /* a symlink has no bytes */ }

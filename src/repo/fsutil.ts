@@ -1,0 +1,64 @@
+import fs from 'node:fs/promises';
+import { constants as C } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { threadId } from 'node:worker_threads';
+import { randomBytes } from 'node:crypto';
+import { isErrno } from '../errors.js';
+
+/** A temp name unique across processes and threads: pid, thread id and randomness. */
+export function tempName(prefix: string): string {
+  return `${prefix}${process.pid}-${threadId}-${randomBytes(6).toString('hex')}`;
+}
+
+/** fsync a directory so that renames into it survive a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * syncfs(2) on the filesystem holding `target`: one call makes every object written so far
+ * durable, instead of an fsync per object. Node has no binding; coreutils `sync -f` is exactly
+ * that call.
+ */
+export function syncFilesystem(target: string): Promise<void> {
+  if (process.env['GROVE_NO_FSYNC'] === '1') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const child = spawn('sync', ['-f', target], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`sync -f ${target} failed: ${err.trim()}`))));
+  });
+}
+
+/** Writes `data` to `dest` atomically: temp file in `tmpDir`, fsync, rename. */
+export async function writeFileAtomic(dest: string, data: Uint8Array | string, tmpDir: string, mode = 0o644): Promise<void> {
+  const tmp = `${tmpDir}/${tempName('.tmp-')}`;
+  const fh = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, mode);
+  try {
+    await fh.writeFile(data);
+    if (process.env['GROVE_NO_FSYNC'] !== '1') await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.rename(tmp, dest);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** mkdir -p that tolerates a concurrent creator. */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (e) {
+    if (!isErrno(e, 'EEXIST')) throw e;
+  }
+}

@@ -1,0 +1,26 @@
+import path from 'node:path';
+import type { ObjectType } from '../format/objects.js';
+import type { RepoMode } from './mode.js';
+
+/**
+ * The one place that knows where objects live: `objects/XX/YYYY….TYPE`, first two hex digits of
+ * the checksum as the directory. Content objects are `.filez` in archive repositories and
+ * `.file` otherwise.
+ */
+export function objectRelPath(checksum: string, type: ObjectType, mode: RepoMode): string {
+  const ext = type === 'file' ? (mode === 'archive' ? 'filez' : 'file') : type;
+  return `${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
+}
+
+/** Absolute path of an object under `objectsDir` (the repo's `objects/` or a staging dir). */
+export function objectPath(objectsDir: string, checksum: string, type: ObjectType, mode: RepoMode): string {
+  return path.join(objectsDir, objectRelPath(checksum, type, mode));
+}
+
+/** Parses a loose object file name back into (checksum, type); null for anything else. */
+export function parseObjectName(dir: string, file: string): { checksum: string; type: ObjectType } | null {
+  const m = /^([0-9a-f]{62})\.(file|filez|dirtree|dirmeta|commit|commitmeta)$/.exec(file);
+  if (!m || !/^[0-9a-f]{2}$/.test(dir)) return null;
+  const ext = m[2]!;
+  return { checksum: dir + m[1]!, type: ext === 'filez' ? 'file' : (ext as ObjectType) };
+}

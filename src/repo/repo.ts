@@ -1,0 +1,174 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { GroveError, isErrno } from '../errors.js';
+import { KeyFile } from '../format/keyfile.js';
+import { sha256 } from '../format/hash.js';
+import { toHex, validateChecksum } from '../format/checksum.js';
+import {
+  decodeCommit, decodeDirMeta, decodeDirTree,
+  type Commit, type DirMeta, type DirTree, type ObjectType,
+} from '../format/objects.js';
+import { configModeName, parseRepoMode, type RepoMode } from './mode.js';
+import { objectPath } from './paths.js';
+import { lookupRef } from './refs.js';
+import { writeFileAtomic } from './fsutil.js';
+
+const REPO_DIRS = ['objects', 'refs/heads', 'refs/remotes', 'refs/mirrors', 'state', 'tmp/cache', 'extensions'];
+
+/** An ostree repository on disk. Open one with {@link Repo.open} or create one with {@link Repo.init}. */
+export class Repo {
+  private constructor(
+    readonly path: string,
+    readonly mode: RepoMode,
+    public config: KeyFile,
+  ) {}
+
+  /**
+   * Creates a repository at `repoPath` (the directory may exist if empty of a repo), as
+   * `ostree init` lays it out. Re-initialising an existing repository of the same mode is a no-op.
+   */
+  static async init(repoPath: string, opts: { mode: RepoMode | string }): Promise<Repo> {
+    const mode = parseRepoMode(opts.mode);
+    const abs = path.resolve(repoPath);
+    try {
+      const existing = await fs.readFile(path.join(abs, 'config'), 'utf8');
+      const kf = KeyFile.parse(existing, path.join(abs, 'config'));
+      const have = kf.get('core', 'mode');
+      if (have !== undefined && parseRepoMode(have) !== mode) {
+        throw new GroveError('GROVE_REPO_EXISTS', `${abs} is already a ${have} repository`);
+      }
+      return Repo.open(abs);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    }
+    for (const d of REPO_DIRS) await fs.mkdir(path.join(abs, d), { recursive: true });
+    const config = new KeyFile();
+    config.set('core', 'repo_version', '1');
+    config.set('core', 'mode', configModeName(mode));
+    await writeFileAtomic(path.join(abs, 'config'), config.toString(), path.join(abs, 'tmp'));
+    return new Repo(abs, mode, config);
+  }
+
+  /** Opens an existing repository, with a clear error for a missing or foreign directory. */
+  static async open(repoPath: string | undefined): Promise<Repo> {
+    if (repoPath === undefined || repoPath === '') {
+      throw new GroveError('GROVE_NO_REPO', 'no repository given', { hint: 'pass --repo=PATH or set OSTREE_REPO' });
+    }
+    const abs = path.resolve(repoPath);
+    const configPath = path.join(abs, 'config');
+    let text: string;
+    try {
+      text = await fs.readFile(configPath, 'utf8');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) {
+        const exists = await fs.stat(abs).then(() => true, () => false);
+        throw new GroveError('GROVE_NO_REPO', exists ? `${abs} is not an ostree repository (no config file)` : `repository ${abs} does not exist`, {
+          hint: exists ? undefined : `create it with: grove init --repo=${repoPath}`,
+        });
+      }
+      throw e;
+    }
+    const config = KeyFile.parse(text, configPath);
+    const version = config.get('core', 'repo_version');
+    if (version !== '1') {
+      throw new GroveError('GROVE_BAD_REPO', `${configPath}: unsupported repo_version ${version ?? '(missing)'}`);
+    }
+    const modeName = config.get('core', 'mode') ?? 'bare';
+    const mode = parseRepoMode(modeName, `mode in ${configPath}`);
+    return new Repo(abs, mode, config);
+  }
+
+  get objectsDir(): string {
+    return path.join(this.path, 'objects');
+  }
+
+  get tmpDir(): string {
+    return path.join(this.path, 'tmp');
+  }
+
+  /** `[archive] zlib-level`, default 6 as in ostree. */
+  get zlibLevel(): number {
+    const v = this.config.getInteger('archive', 'zlib-level');
+    if (v === undefined) return 6;
+    if (v < 1 || v > 9) throw new GroveError('GROVE_BAD_CONFIG', `${this.path}/config: archive.zlib-level ${v} is not 1..9`);
+    return v;
+  }
+
+  objectPath(checksum: string, type: ObjectType): string {
+    return objectPath(this.objectsDir, checksum, type, this.mode);
+  }
+
+  async hasObject(checksum: string, type: ObjectType): Promise<boolean> {
+    try {
+      await fs.lstat(this.objectPath(checksum, type));
+      return true;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return false;
+      throw e;
+    }
+  }
+
+  /** Saves `config` atomically. */
+  async saveConfig(): Promise<void> {
+    await writeFileAtomic(path.join(this.path, 'config'), this.config.toString(), this.tmpDir);
+  }
+
+  /**
+   * The bytes of a metadata object. With `verify`, the SHA-256 of the bytes must equal the
+   * checksum (fsck and anything read from a foreign source).
+   */
+  async readMetadata(checksum: string, type: ObjectType, opts: { verify?: boolean } = {}): Promise<Uint8Array> {
+    const p = this.objectPath(checksum, type);
+    let bytes: Uint8Array;
+    try {
+      bytes = await fs.readFile(p);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) {
+        throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing`, { path: p });
+      }
+      throw e;
+    }
+    if (opts.verify && toHex(sha256(bytes)) !== checksum) {
+      throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} is corrupt (checksum mismatch)`, { path: p });
+    }
+    return bytes;
+  }
+
+  async loadCommit(checksum: string): Promise<Commit> {
+    return decodeCommit(await this.readMetadata(checksum, 'commit'), `commit ${checksum}`);
+  }
+
+  async loadDirTree(checksum: string): Promise<DirTree> {
+    return decodeDirTree(await this.readMetadata(checksum, 'dirtree'), `dirtree ${checksum}`);
+  }
+
+  async loadDirMeta(checksum: string): Promise<DirMeta> {
+    return decodeDirMeta(await this.readMetadata(checksum, 'dirmeta'), `dirmeta ${checksum}`);
+  }
+
+  /**
+   * Resolves a revision (ref, `REMOTE:REF`, checksum, or any of these followed by `^`s for
+   * parents) to a commit checksum. Throws GROVE_NO_REF when it does not exist, unless
+   * `allowMissing`, when it returns null.
+   */
+  async resolveRev(rev: string, opts: { allowMissing?: boolean } = {}): Promise<string | null> {
+    let base = rev;
+    let parents = 0;
+    while (base.endsWith('^')) {
+      base = base.slice(0, -1);
+      parents++;
+    }
+    if (/^[0-9a-fA-F]{64}$/.test(base)) base = base.toLowerCase();
+    let csum = await lookupRef(this.path, base);
+    if (csum === null) {
+      if (opts.allowMissing && parents === 0) return null;
+      throw new GroveError('GROVE_NO_REF', `ref '${base}' not found in ${this.path}`);
+    }
+    for (let i = 0; i < parents; i++) {
+      const commit = await this.loadCommit(csum);
+      if (commit.parent === null) throw new GroveError('GROVE_NO_REF', `commit ${csum} has no parent`);
+      csum = commit.parent;
+    }
+    return validateChecksum(csum);
+  }
+}

@@ -1,0 +1,139 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { isErrno } from '../errors.js';
+import { sha256 } from '../format/hash.js';
+import { toHex } from '../format/checksum.js';
+import type { ObjectType } from '../format/objects.js';
+import { objectPath } from './paths.js';
+import { RepoLock } from './lock.js';
+import { ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
+import { writeRef } from './refs.js';
+import type { Repo } from './repo.js';
+
+const STAGING_PREFIX = 'staging-grove-';
+
+/**
+ * A write transaction, the ostree way: new objects go to a private staging directory under
+ * `tmp/`, invisible to readers; {@link commit} makes them all durable with one syncfs, renames
+ * them into `objects/`, syncs the object directories, and only then moves refs. A crash at any
+ * point leaves at worst a stale staging directory, never a ref to a missing object nor a partial
+ * object under its checksum. Concurrent transactions each have their own staging directory and
+ * hold the repository lock shared.
+ */
+export class Transaction {
+  private readonly refUpdates = new Map<string, string | null>();
+  private done = false;
+  /** Metadata written in this transaction, so repeats are free. */
+  private readonly staged = new Set<string>();
+  stats = { metadataTotal: 0, metadataWritten: 0, contentTotal: 0, contentWritten: 0, contentBytesWritten: 0 };
+
+  private constructor(readonly repo: Repo, readonly stagingDir: string, private readonly lock: RepoLock) {}
+
+  static async begin(repo: Repo): Promise<Transaction> {
+    const lock = await RepoLock.acquire(repo.path, 'shared');
+    try {
+      await removeStaleStaging(repo.tmpDir);
+      const dir = await fs.mkdtemp(path.join(repo.tmpDir, `${STAGING_PREFIX}${process.pid}-`));
+      return new Transaction(repo, dir, lock);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  /** Where a new object of this transaction is written before commit. */
+  stagedPath(checksum: string, type: ObjectType): string {
+    return objectPath(this.stagingDir, checksum, type, this.repo.mode);
+  }
+
+  /** Writes a metadata object (unless the repository or this transaction has it); returns its checksum. */
+  async writeMetadata(type: ObjectType, bytes: Uint8Array): Promise<string> {
+    const checksum = toHex(sha256(bytes));
+    this.stats.metadataTotal++;
+    const key = `${checksum}.${type}`;
+    if (this.staged.has(key) || (await this.repo.hasObject(checksum, type))) return checksum;
+    const dest = this.stagedPath(checksum, type);
+    await ensureDir(path.dirname(dest));
+    await fs.writeFile(dest, bytes, { mode: 0o644 });
+    this.staged.add(key);
+    this.stats.metadataWritten++;
+    return checksum;
+  }
+
+  /** Queues a ref move (or deletion with null) for {@link commit}. */
+  setRef(refspec: string, checksum: string | null): void {
+    this.refUpdates.set(refspec, checksum);
+  }
+
+  /** Makes every staged object durable and visible, then moves the refs. */
+  async commit(): Promise<void> {
+    if (this.done) throw new Error('transaction already finished');
+    try {
+      // 1. The bytes of every staged object reach the disk before any becomes visible.
+      await syncFilesystem(this.stagingDir);
+      // 2. Publish them under their checksums.
+      const touched = await this.publishStaged();
+      // 3. The renames themselves reach the disk before any ref names them.
+      for (const d of touched) await fsyncDir(d);
+      if (touched.size > 0) await fsyncDir(this.repo.objectsDir);
+      for (const [ref, csum] of this.refUpdates) await writeRef(this.repo.path, ref, csum);
+    } finally {
+      await this.finish();
+    }
+  }
+
+  /** Discards everything staged; nothing becomes visible. */
+  async abort(): Promise<void> {
+    if (this.done) return;
+    await this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    this.done = true;
+    try {
+      await fs.rm(this.stagingDir, { recursive: true, force: true });
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  private async publishStaged(): Promise<Set<string>> {
+    const touched = new Set<string>();
+    for (const sub of await fs.readdir(this.stagingDir)) {
+      const from = path.join(this.stagingDir, sub);
+      const to = path.join(this.repo.objectsDir, sub);
+      const names = await fs.readdir(from);
+      if (names.length === 0) continue;
+      await ensureDir(to);
+      touched.add(to);
+      await Promise.all(names.map((n) => fs.rename(path.join(from, n), path.join(to, n))));
+    }
+    return touched;
+  }
+}
+
+/** Removes staging directories left by grove processes that no longer exist (killed mid-commit). */
+async function removeStaleStaging(tmpDir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(tmpDir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return;
+    throw e;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const pid = Number(name.slice(STAGING_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    await fs.rm(path.join(tmpDir, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !isErrno(e, 'ESRCH');
+  }
+}
