@@ -42,6 +42,9 @@ export class RepoLock {
   async release(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    // Waiting for the exit must keep the event loop alive, or a process whose last work is
+    // releasing the lock would end with the promise unsettled.
+    this.child.ref();
     this.child.stdin!.end();
     await exited;
   }
