@@ -1,5 +1,14 @@
 import zlib from 'node:zlib';
-import { Deflate, Inflate, deflateSync, inflateSync } from 'fflate';
+import { createRequire } from 'node:module';
+import type * as Fflate from 'fflate';
+
+// fflate is loaded on first use, synchronously through its CommonJS build: most runs use the
+// node backend and should not pay for parsing it at startup.
+let fflateModule: typeof Fflate | undefined;
+function fflate(): typeof Fflate {
+  fflateModule ??= createRequire(import.meta.url)('fflate') as typeof Fflate;
+  return fflateModule;
+}
 
 /**
  * Raw deflate (no zlib or gzip wrapper), the body of an archive-mode `.filez` object. Two
@@ -31,7 +40,7 @@ function checkLevel(level: number): Level {
 export function deflateRaw(data: Uint8Array, level: number, backend: CompressBackend = defaultCompressBackend()): Uint8Array {
   const lvl = checkLevel(level);
   if (backend === 'node') return zlib.deflateRawSync(data, { level: lvl });
-  return deflateSync(data, { level: lvl });
+  return fflate().deflateSync(data, { level: lvl });
 }
 
 /**
@@ -42,21 +51,21 @@ export function inflateRaw(data: Uint8Array, expectedSize: number, backend: Comp
   if (backend === 'node') {
     return zlib.inflateRawSync(data, { maxOutputLength: Math.max(expectedSize, 1) + 1 });
   }
-  return inflateSync(data, { out: undefined });
+  return fflate().inflateSync(data);
 }
 
 /** Streaming raw deflate at `level`. */
 export function createDeflater(level: number, backend: CompressBackend = defaultCompressBackend()): StreamCodec {
   const lvl = checkLevel(level);
-  return backend === 'node' ? nodeStream(zlib.createDeflateRaw({ level: lvl })) : fflateStream(new Deflate({ level: lvl }));
+  return backend === 'node' ? nodeStream(zlib.createDeflateRaw({ level: lvl })) : fflateStream(new (fflate().Deflate)({ level: lvl }));
 }
 
 /** Streaming raw inflate. */
 export function createInflater(backend: CompressBackend = defaultCompressBackend()): StreamCodec {
-  return backend === 'node' ? nodeStream(zlib.createInflateRaw()) : fflateStream(new Inflate());
+  return backend === 'node' ? nodeStream(zlib.createInflateRaw()) : fflateStream(new (fflate().Inflate)());
 }
 
-function fflateStream(codec: Deflate | Inflate): StreamCodec {
+function fflateStream(codec: Fflate.Deflate | Fflate.Inflate): StreamCodec {
   let out: Uint8Array[] = [];
   codec.ondata = (data) => { out.push(data); };
   return {

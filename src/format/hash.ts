@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createSHA256 } from 'hash-wasm';
 
 /**
  * Incremental SHA-256. Two backends with identical output: `node` (OpenSSL through node:crypto,
@@ -44,6 +43,8 @@ export async function sha256Factory(
   }
   // hash-wasm instances are reusable after init() but are created asynchronously, so a fixed set
   // is made up front; a thread never hashes more than `concurrent` objects at once.
+  // Loaded on demand: importing hash-wasm costs ~0.2 s of startup that the node backend never needs.
+  const { createSHA256 } = await import('hash-wasm');
   const free = await Promise.all(Array.from({ length: concurrent }, () => createSHA256()));
   return () => {
     const h = free.pop();

@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { quote } from './measure.js';
+
+/**
+ * What the benchmark times. Every case is run by every tool on the same tree; the physical
+ * references (cp, tar, sha256sum) bound what the machine can do at all.
+ */
+export interface Tool { name: string; kind: 'ostree' | 'grove' | 'reference'; env?: NodeJS.ProcessEnv }
+
+export interface Case {
+  name: string;
+  mode: 'archive' | 'bare-user';
+  /** Shell command for a tool, or null when the tool has no such operation. */
+  command(tool: Tool, w: Workdirs): string | null;
+  /** Runs before each timed run, untimed. */
+  setup(tool: Tool, w: Workdirs): string;
+}
+
+export interface Workdirs { tree: string; scratch: string; grove: string }
+
+const repo = (tool: Tool, w: Workdirs, mode: string) => path.join(w.scratch, `${tool.name}-${mode}-repo`);
+const dest = (tool: Tool, w: Workdirs) => path.join(w.scratch, `${tool.name}-checkout`);
+const cli = (tool: Tool, w: Workdirs) => (tool.kind === 'ostree' ? 'ostree' : `node ${quote(w.grove)}`);
+
+function init(tool: Tool, w: Workdirs, mode: string): string {
+  const r = repo(tool, w, mode);
+  return `rm -rf ${quote(r)} && ${cli(tool, w)} init --repo=${quote(r)} --mode=${mode}`;
+}
+
+function commit(tool: Tool, w: Workdirs, mode: string, subject: string): string {
+  return `${cli(tool, w)} commit --repo=${quote(repo(tool, w, mode))} -b bench -s ${quote(subject)} ${quote(w.tree)} >/dev/null`;
+}
+
+/** Touches 1% of the files, deterministically spread, so both tools see the same change. */
+function changeOnePercent(w: Workdirs): string {
+  return `find ${quote(w.tree)} -type f -print0 | sort -z | awk 'BEGIN{RS="\\0"; ORS="\\0"} NR%100==0' | xargs -0 -r -n 200 sh -c 'for f; do printf x >> "$f"; done' sh`;
+}
+
+export function buildCases(modes: Array<'archive' | 'bare-user'>): Case[] {
+  const cases: Case[] = [];
+  for (const mode of modes) {
+    cases.push({
+      name: `commit into empty ${mode} repo`,
+      mode,
+      setup: (t, w) => (t.kind === 'reference' ? `rm -rf ${quote(dest(t, w))}` : init(t, w, mode)),
+      command: (t, w) => {
+        if (t.kind !== 'reference') return commit(t, w, mode, 'first');
+        if (t.name === 'cp -a' && mode === 'bare-user') return `cp -a ${quote(w.tree)} ${quote(dest(t, w))}`;
+        if (t.name === 'tar|gzip -6' && mode === 'archive') return `tar -C ${quote(w.tree)} -cf - . | gzip -6 > /dev/null`;
+        if (t.name === 'sha256sum') return `find ${quote(w.tree)} -type f -print0 | xargs -0 -r -P2 -n 500 sha256sum > /dev/null`;
+        return null;
+      },
+    });
+    cases.push({
+      name: `re-commit unchanged (${mode})`,
+      mode,
+      setup: (t, w) => (t.kind === 'reference' ? 'true' : `test -d ${quote(repo(t, w, mode))} || (${init(t, w, mode)} && ${commit(t, w, mode, 'seed')})`),
+      command: (t, w) => (t.kind === 'reference' ? null : commit(t, w, mode, 'again')),
+    });
+    cases.push({
+      name: `re-commit 1% changed (${mode})`,
+      mode,
+      setup: (t, w) => (t.kind === 'reference' ? 'true' : changeOnePercent(w)),
+      command: (t, w) => (t.kind === 'reference' ? null : commit(t, w, mode, 'one percent')),
+    });
+    cases.push({
+      name: mode === 'bare-user' ? 'hardlink checkout (-U -H, bare-user)' : 'archive checkout',
+      mode,
+      setup: (t, w) => `rm -rf ${quote(dest(t, w))}`,
+      command: (t, w) => {
+        if (t.kind === 'reference') {
+          if (mode === 'bare-user' && t.name === 'cp -al') return `cp -al ${quote(w.tree)} ${quote(dest(t, w))}`;
+          if (mode === 'archive' && t.name === 'cp -a') return `cp -a ${quote(w.tree)} ${quote(dest(t, w))}`;
+          return null;
+        }
+        const flags = mode === 'bare-user' ? '-U -H' : '';
+        return `${cli(t, w)} checkout --repo=${quote(repo(t, w, mode))} ${flags} bench ${quote(dest(t, w))}`;
+      },
+    });
+    cases.push({
+      name: `fsck (${mode})`,
+      mode,
+      setup: () => 'true',
+      command: (t, w) => (t.kind === 'reference' ? null : `${cli(t, w)} fsck --repo=${quote(repo(t, w, mode))} >/dev/null`),
+    });
+  }
+  return cases;
+}

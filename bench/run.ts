@@ -1,0 +1,110 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { generateTree } from '../fixtures/trees/generate.js';
+import { buildCases, type Tool, type Workdirs } from './cases.js';
+import { haveGnuTime, measure, median, run, type Sample } from './measure.js';
+import { printTable, type Row } from './report.js';
+
+/**
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user] [--runs N] [--json FILE]`
+ *
+ * Times the real ostree, grove with each backend, and the physical references on the same tree
+ * in one run, alternating tools within each round so that machine noise hits all alike. Reports
+ * medians, the ratio to ostree, and peak RSS.
+ */
+interface Args { tree?: string; files: number; modes: Array<'archive' | 'bare-user'>; runs: number; json?: string; scratch?: string }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { files: 6000, modes: ['archive', 'bare-user'], runs: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const [k, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const v = () => inline ?? argv[++i] ?? '';
+    if (k === '--tree') a.tree = v();
+    else if (k === '--files') a.files = Number(v());
+    else if (k === '--modes') a.modes = v().split(',') as Args['modes'];
+    else if (k === '--runs') a.runs = Number(v());
+    else if (k === '--json') a.json = v();
+    else if (k === '--scratch') a.scratch = v();
+    else throw new Error(`unknown option ${k}; see bench/run.ts`);
+  }
+  for (const m of a.modes) if (m !== 'archive' && m !== 'bare-user') throw new Error(`--modes: unknown mode ${m}`);
+  if (!Number.isInteger(a.runs) || a.runs < 1) throw new Error('--runs must be a positive integer');
+  return a;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const scratch = args.scratch ?? await fs.mkdtemp(path.join(os.tmpdir(), 'grove-bench-'));
+  const groveBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  let tree = args.tree;
+  if (!tree) {
+    // Benchmarks modify the tree (the 1% case), so a generated one lives in scratch.
+    tree = path.join(scratch, 'tree');
+    const g = await generateTree(tree, { files: args.files, seed: 7 });
+    console.log(`generated ${g.files} files, ${(g.bytes / 1e6).toFixed(0)} MB in ${tree}`);
+  } else {
+    const copy = path.join(scratch, 'tree');
+    run(`cp -a ${JSON.stringify(tree)} ${JSON.stringify(copy)}`);
+    tree = copy;
+  }
+  const w: Workdirs = { tree, scratch, grove: groveBin };
+  const haveOstree = spawnSync('ostree', ['--version']).status === 0;
+  const tools: Tool[] = [
+    ...(haveOstree ? [{ name: 'ostree', kind: 'ostree' as const }] : []),
+    { name: 'grove', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } },
+    { name: 'grove wasm+fflate', kind: 'grove', env: { GROVE_HASH: 'wasm', GROVE_COMPRESS: 'fflate' } },
+    { name: 'cp -a', kind: 'reference' },
+    { name: 'cp -al', kind: 'reference' },
+    { name: 'tar|gzip -6', kind: 'reference' },
+    { name: 'sha256sum', kind: 'reference' },
+  ];
+  const facts = machineFacts();
+  console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache${haveGnuTime() ? '' : '; no GNU time, so no RSS'}\n`);
+
+  const rows: Row[] = [];
+  for (const c of buildCases(args.modes)) {
+    const samples = new Map<string, Sample[]>();
+    for (let r = 0; r < args.runs; r++) {
+      for (const t of tools) {
+        const cmd = c.command(t, w);
+        if (cmd === null) continue;
+        const s = measure(cmd, { setup: c.setup(t, w), ...(t.env && { env: t.env }) });
+        samples.set(t.name, [...(samples.get(t.name) ?? []), s]);
+      }
+    }
+    const base = samples.get('ostree');
+    const baseMedian = base ? median(base.map((s) => s.seconds)) : null;
+    for (const [tool, ss] of samples) {
+      const sec = median(ss.map((s) => s.seconds));
+      const rss = ss.map((s) => s.maxRssKiB).filter((x): x is number => x !== null);
+      rows.push({
+        case: c.name,
+        tool,
+        seconds: sec,
+        runs: ss.map((s) => s.seconds),
+        speedupVsOstree: baseMedian !== null ? baseMedian / sec : null,
+        peakRssMiB: rss.length ? Math.max(...rss) / 1024 : null,
+      });
+    }
+    printTable(rows.filter((r) => r.case === c.name));
+  }
+  if (args.json) {
+    await fs.writeFile(args.json, JSON.stringify({ machine: facts, date: new Date().toISOString(), runs: args.runs, tree: args.tree ?? `generated ${args.files} files`, rows }, null, 1));
+    console.log(`\nJSON written to ${args.json}`);
+  }
+  if (!args.scratch) await fs.rm(scratch, { recursive: true, force: true });
+}
+
+function machineFacts(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const sha = run("grep -m1 -o -w sha_ni /proc/cpuinfo || true").trim() ? 'with SHA-NI' : 'without SHA-NI';
+  return `${os.cpus().length} x ${cpu} (${sha}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});
