@@ -1,4 +1,8 @@
-import fs from 'node:fs/promises';
+import fs, { type FileHandle } from 'node:fs/promises';
+import fsSync from 'node:fs';
+import { objectPath } from '../repo/paths.js';
+import { getXattr } from '../xattr/xattrs.js';
+import { decodeBareUserMeta } from '../format/objects.js';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { isLink } from '../format/mode.js';
@@ -34,17 +38,46 @@ export async function placeFiles(task: CheckoutTask): Promise<CheckoutResult> {
 type Outcome = 'linked' | 'copied' | 'skipped';
 
 async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean, repoIsUserMode: boolean): Promise<Outcome> {
+  if (hardlinkable && linkFast(ctx, checksum, dest, repoIsUserMode)) return 'linked';
   const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, { xattrs: !ctx.userMode, compress: ctx.compress });
   const link = isLink(obj.header.mode);
+  // In user mode a file its owner cannot read is copied and given u+r, as ostree does, so that
+  // the user can read what they checked out (a hardlink would carry the object's mode).
+  const unreadable = ctx.userMode && !link && (obj.header.mode & 0o400) === 0;
   // bare-user keeps symlinks as files, and zero-size files are always copied (ostree does this
   // to avoid EMLINK on the one empty object that thousands of files share).
-  const canLink = hardlinkable && !(repoIsUserMode && link) && !(!link && obj.size === 0);
+  const canLink = hardlinkable && !(repoIsUserMode && link) && !(!link && obj.size === 0) && !unreadable;
   if (canLink) {
     const linked = await tryHardlink(ctx, obj.path, dest);
     if (linked !== 'unsupported') return linked;
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
   }
-  return copyOut(ctx, obj, dest);
+  return copyOut(ctx, obj, dest, unreadable);
+}
+
+/**
+ * The common case of a hardlink checkout, in synchronous calls (an lstat, for bare-user a
+ * getxattr, and the link): true when the file was linked. Anything unusual — a symlink in a
+ * user-mode repository, an empty or unreadable file, an existing destination, a link error —
+ * returns false and takes the general path, which applies every rule.
+ */
+function linkFast(ctx: Ctx, checksum: string, dest: string, repoIsUserMode: boolean): boolean {
+  const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode);
+  const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
+  if (st === undefined || st.size === 0) return false;
+  let mode = st.mode;
+  if (ctx.repoMode === 'bare-user') {
+    const meta = getXattr(p, 'user.ostreemeta');
+    if (meta === null) return false;
+    mode = decodeBareUserMeta(meta, `file object ${checksum}`).mode;
+  }
+  if (isLink(mode) ? repoIsUserMode : ctx.userMode && (mode & 0o400) === 0) return false;
+  try {
+    fsSync.linkSync(p, dest);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function tryHardlink(ctx: Ctx, src: string, dest: string): Promise<Outcome | 'unsupported'> {
@@ -85,7 +118,7 @@ function checkoutError(e: unknown, dest: string): unknown {
   return e;
 }
 
-async function copyOut(ctx: Ctx, obj: ContentObject, dest: string): Promise<Outcome> {
+async function copyOut(ctx: Ctx, obj: ContentObject, dest: string, addUserRead = false): Promise<Outcome> {
   const h = obj.header;
   // Union writes go to a temp name and are renamed over the old file.
   const union = ctx.overwrite === 'union';
@@ -100,10 +133,11 @@ async function copyOut(ctx: Ctx, obj: ContentObject, dest: string): Promise<Outc
     } else {
       const fh = await fs.open(target, 'wx', 0o600);
       try {
-        for await (const chunk of obj.chunks()) await fh.write(chunk);
+        await writeSparse(fh, obj.chunks());
         if (!ctx.userMode) await fh.chown(h.uid, h.gid);
         // Never create setuid files in user mode, as ostree.
-        const mode = ctx.userMode ? h.mode & 0o7777 & ~0o6000 : h.mode & 0o7777;
+        let mode = ctx.userMode ? h.mode & 0o7777 & ~0o6000 : h.mode & 0o7777;
+        if (addUserRead) mode |= 0o400;
         await fh.chmod(mode);
       } finally {
         await fh.close();
@@ -123,3 +157,50 @@ async function copyOut(ctx: Ctx, obj: ContentObject, dest: string): Promise<Outc
   return 'copied';
 }
 
+/**
+ * Bytes per write when copying out. Inflate hands out 16 KiB pieces: writing each on its own, a
+ * 4 GiB checkout took 40 s (25 s of it system time); in 1 MiB blocks, holes for zero blocks, 9 s.
+ */
+const WRITE_BLOCK = 1 << 20;
+const ZERO_BLOCK = Buffer.alloc(WRITE_BLOCK);
+
+/**
+ * Writes `chunks` to the new file `fh` in WRITE_BLOCK blocks, leaving a hole wherever a whole
+ * block is zero, as `cp --sparse=auto` does: disk images and preallocated files stay sparse and
+ * are not written in full. The content read back is the same.
+ */
+async function writeSparse(fh: FileHandle, chunks: AsyncGenerator<Uint8Array>): Promise<void> {
+  const block = Buffer.allocUnsafe(WRITE_BLOCK);
+  let fill = 0;
+  let pos = 0;
+  let endsInHole = false;
+  const put = async (data: Uint8Array) => {
+    endsInHole = data.length === WRITE_BLOCK && ZERO_BLOCK.equals(data);
+    if (!endsInHole) {
+      for (let off = 0; off < data.length;) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off, pos + off);
+        off += bytesWritten;
+      }
+    }
+    pos += data.length;
+  };
+  for await (const chunk of chunks) {
+    if (fill === 0 && chunk.length === WRITE_BLOCK) {
+      await put(chunk);
+      continue;
+    }
+    for (let off = 0; off < chunk.length;) {
+      const n = Math.min(chunk.length - off, WRITE_BLOCK - fill);
+      block.set(chunk.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === WRITE_BLOCK) {
+        await put(block);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) await put(block.subarray(0, fill));
+  // A trailing hole is not written: setting the size makes it.
+  if (endsInHole) await fh.truncate(pos);
+}

@@ -10,8 +10,10 @@ import type { CommitItem, WriteContentTask } from '../pool/protocol.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { checkAllMatched, type CommitFilters } from './filters.js';
-import { walkTree, type WalkDir } from './walk.js';
-import { WHOLE_FILE_LIMIT } from './write-content.js';
+import { walkTree, type WalkDir, type WalkResult } from './walk.js';
+import { Batcher } from './batcher.js';
+import { RepoIndex } from '../index/index.js';
+import { lookup as lookupStat, record as recordStat } from '../index/stat-cache.js';
 
 export interface CommitOptions {
   /** The directory to commit. */
@@ -42,6 +44,8 @@ export interface CommitOptions {
   pool?: WorkerPool;
   hash?: HashBackend;
   compress?: CompressBackend;
+  /** Use the LMDB stat cache (default true): unchanged files are not re-read. */
+  index?: boolean;
 }
 
 export interface CommitStats {
@@ -50,6 +54,8 @@ export interface CommitStats {
   contentWritten: number;
   contentBytesWritten: number;
   metadataWritten: number;
+  /** Files whose checksum came from the stat cache (confirmed present, not re-read). */
+  cacheHits: number;
   seconds: number;
 }
 
@@ -59,10 +65,6 @@ export interface CommitResult {
   skipped: boolean;
   stats: CommitStats;
 }
-
-/** Batches for the pool: at most this many files or bytes each (large files go alone). */
-const BATCH_FILES = 512;
-const BATCH_BYTES = 16 << 20;
 
 /**
  * Commits a directory tree: walk it, hash and store its files in the worker pool, write the
@@ -90,12 +92,18 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
   };
   if (opts.ownerUid !== undefined) filters.ownerUid = opts.ownerUid;
   if (opts.ownerGid !== undefined) filters.ownerGid = opts.ownerGid;
-  const walk = await walkTree(opts.tree, filters, { xattrs: !(canonical || opts.noXattrs) });
-  checkAllMatched(filters);
+  const xattrs = !(canonical || opts.noXattrs);
+  // The stat cache keys on what the checksum depends on besides the bytes: recorded owner and
+  // mode after filters, and whether xattrs were read.
+  const recorded = (item: CommitItem) => `${item.uid}:${item.gid}:${item.mode}:${xattrs ? 'x' : '-'}`;
+  // Wall-clock nanoseconds, comparable with file ctimes, for the racy-entry rule.
+  const startedWallNs = BigInt(Date.now()) * 1_000_000n;
 
   const pool = opts.pool ?? new WorkerPool();
-  const tx = await Transaction.begin(repo);
+  const index = opts.index === false ? null : await RepoIndex.open(repo.path);
+  let tx: Transaction | undefined;
   try {
+    tx = await Transaction.begin(repo);
     const ctx: WriteContentTask['ctx'] = {
       repoMode: repo.mode,
       objectsDir: repo.objectsDir,
@@ -104,7 +112,34 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       hash: opts.hash ?? defaultHashBackend(),
       compress: opts.compress ?? defaultCompressBackend(),
     };
-    const checksums = await hashAll(pool, ctx, walk.items, tx);
+    const batcher = new Batcher(pool, ctx);
+    let walk!: WalkResult;
+    let walkFailed: unknown = null;
+    try {
+      walk = await walkTree(opts.tree, filters, {
+        xattrs,
+        onItem: (item, st, i) => {
+          if (index) {
+            const hit = lookupStat(index, st, recorded(item));
+            if (hit !== null) item.cached = hit;
+          }
+          return batcher.add(item, i);
+        },
+      });
+      checkAllMatched(filters);
+    } catch (e) {
+      walkFailed = e;
+    } finally {
+      await batcher.settle().catch((e: unknown) => { if (walkFailed === null) walkFailed = e; });
+    }
+    if (walkFailed !== null) throw walkFailed;
+    const checksums = batcher.checksums;
+    tx.stats.contentTotal += walk.items.length;
+    tx.stats.contentWritten += batcher.totals.written;
+    tx.stats.contentBytesWritten += batcher.totals.bytesWritten;
+    if (index) {
+      walk.items.forEach((item, i) => recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs));
+    }
     const [rootTree, rootMeta] = await writeDirs(tx, walk.root, checksums);
 
     let result: CommitResult;
@@ -114,9 +149,10 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       stats: {
         files: walk.fileCount,
         bytes: walk.totalBytes,
-        contentWritten: tx.stats.contentWritten,
-        contentBytesWritten: tx.stats.contentBytesWritten,
-        metadataWritten: tx.stats.metadataWritten,
+        contentWritten: tx!.stats.contentWritten,
+        contentBytesWritten: tx!.stats.contentBytesWritten,
+        metadataWritten: tx!.stats.metadataWritten,
+        cacheHits: batcher.totals.cacheHits,
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
       },
     });
@@ -128,8 +164,9 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       }
     }
     const metadata: Array<[string, Variant]> = [...(opts.metadata ?? [])];
-    if (!opts.noBindings && opts.branch !== undefined) {
-      metadata.push(['ostree.ref-binding', new Variant('as', [opts.branch])]);
+    // ostree binds every commit it writes, an --orphan one to the empty list of refs.
+    if (!opts.noBindings) {
+      metadata.push(['ostree.ref-binding', new Variant('as', opts.branch !== undefined ? [opts.branch] : [])]);
     }
     const commit: Commit = {
       metadata,
@@ -142,57 +179,19 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       rootMeta,
     };
     const checksum = await tx.writeMetadata('commit', encodeCommit(commit));
-    if (opts.branch !== undefined && !opts.orphan) tx.setRef(opts.branch, checksum);
+    // ostree moves the branch even with --orphan; --orphan only means "no parent".
+    if (opts.branch !== undefined) tx.setRef(opts.branch, checksum);
     await tx.commit();
     result = finish(checksum, false);
     if (opts.consume) await fs.rm(opts.tree, { recursive: true, force: true });
     return result;
   } catch (e) {
-    await tx.abort();
+    await tx?.abort();
     throw e;
   } finally {
+    if (index) await index.close();
     if (!opts.pool) await pool.close();
   }
-}
-
-/** Sends the files to the pool in coarse batches; returns each item's content checksum. */
-async function hashAll(pool: WorkerPool, ctx: WriteContentTask['ctx'], items: CommitItem[], tx: Transaction): Promise<string[]> {
-  const batches: Array<{ start: number; items: CommitItem[] }> = [];
-  let cur: CommitItem[] = [];
-  let curBytes = 0;
-  let start = 0;
-  const flush = (next: number) => {
-    if (cur.length > 0) batches.push({ start, items: cur });
-    cur = [];
-    curBytes = 0;
-    start = next;
-  };
-  items.forEach((item, i) => {
-    if (item.size > WHOLE_FILE_LIMIT) {
-      flush(i);
-      batches.push({ start: i, items: [item] });
-      start = i + 1;
-      return;
-    }
-    cur.push(item);
-    curBytes += item.size;
-    if (cur.length >= BATCH_FILES || curBytes >= BATCH_BYTES) flush(i + 1);
-  });
-  flush(items.length);
-
-  const checksums = new Array<string>(items.length);
-  // Every batch is awaited even after one fails, so that no worker is still writing into the
-  // staging directory when the transaction aborts and removes it.
-  const settled = await Promise.allSettled(batches.map(async (b) => {
-    const r = await pool.run({ kind: 'write-content', ctx, items: b.items });
-    r.checksums.forEach((c, j) => { checksums[b.start + j] = c; });
-    tx.stats.contentTotal += b.items.length;
-    tx.stats.contentWritten += r.written;
-    tx.stats.contentBytesWritten += r.bytesWritten;
-  }));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return checksums;
 }
 
 /** Writes dirmeta and dirtree objects bottom-up; returns the root's (dirtree, dirmeta). */

@@ -1,9 +1,8 @@
-import fs from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import fs, { type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { compareNames, type Xattr } from '../format/objects.js';
-import { fileTypeName, isDir, isLink, isReg } from '../format/mode.js';
+import { fileTypeName, isReg, isLink } from '../format/mode.js';
 import { readXattrs } from '../xattr/xattrs.js';
 import { applyFilters, type CommitFilters } from './filters.js';
 import type { CommitItem } from '../pool/protocol.js';
@@ -19,6 +18,8 @@ export interface WalkDir {
 export interface WalkResult {
   root: WalkDir;
   items: CommitItem[];
+  /** The on-disk stat of each item, for the stat cache. */
+  stats: BigIntStats[];
   totalBytes: number;
   /** Files found (hardlinks counted each time). */
   fileCount: number;
@@ -27,24 +28,32 @@ export interface WalkResult {
 /**
  * Walks `rootPath` on the main thread: lstat every entry, apply the commit filters, refuse file
  * types ostree cannot store, and list each distinct file (by device, inode and final metadata)
- * once for the pool. Nothing is read or written here beyond metadata and directory xattrs.
+ * once. `onItem` sees each new item as it is found, so the caller can hand batches to the pool
+ * while the walk goes on. The file system calls are synchronous on purpose: the walk is a long
+ * run of tiny metadata calls, where a trip through libuv's thread pool per call costs more than
+ * the call; workers keep hashing meanwhile.
  */
-export async function walkTree(rootPath: string, filters: CommitFilters, opts: { xattrs: boolean }): Promise<WalkResult> {
+export async function walkTree(
+  rootPath: string,
+  filters: CommitFilters,
+  opts: { xattrs: boolean; onItem?: (item: CommitItem, st: BigIntStats, index: number) => void | Promise<void> },
+): Promise<WalkResult> {
   const items: CommitItem[] = [];
+  const stats: BigIntStats[] = [];
   const byInode = new Map<string, number>();
   const state = { totalBytes: 0, fileCount: 0 };
 
-  const rootStat = await lstatOrThrow(rootPath);
+  const rootStat = lstat(rootPath);
   if (!rootStat.isDirectory()) {
     throw new GroveError('GROVE_NOT_DIRECTORY', `${rootPath} is not a directory`, { path: rootPath });
   }
 
-  async function walkDir(abs: string, rel: string, st: Stats): Promise<WalkDir> {
-    const m = applyFilters(filters, rel, { uid: st.uid, gid: st.gid, mode: st.mode })!;
+  const walkDir = async (abs: string, rel: string, st: BigIntStats): Promise<WalkDir> => {
+    const m = applyFilters(filters, rel, { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) })!;
     const dir: WalkDir = { meta: { ...m, xattrs: opts.xattrs ? readXattrs(abs) : [] }, files: [], dirs: [] };
-    let entries;
+    let entries: string[];
     try {
-      entries = await fs.readdir(abs);
+      entries = fs.readdirSync(abs);
     } catch (e) {
       if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `cannot read directory ${abs}: permission denied`, { path: abs });
       throw e;
@@ -53,45 +62,51 @@ export async function walkTree(rootPath: string, filters: CommitFilters, opts: {
     for (const name of entries) {
       const childAbs = path.join(abs, name);
       const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
-      const cst = await lstatOrThrow(childAbs);
+      const cst = lstat(childAbs);
       if (cst.isDirectory()) {
         if (filters.skip.has(childRel)) {
-          applyFilters(filters, childRel, cst);
+          filters.skip.delete(childRel);
           continue;
         }
         dir.dirs.push([name, await walkDir(childAbs, childRel, cst)]);
         continue;
       }
-      if (!isReg(cst.mode) && !isLink(cst.mode)) {
-        throw new GroveError('GROVE_UNSUPPORTED_FILE', `cannot commit ${childAbs}: ${fileTypeName(cst.mode)} is not supported`, {
+      const mode = Number(cst.mode);
+      if (!isReg(mode) && !isLink(mode)) {
+        throw new GroveError('GROVE_UNSUPPORTED_FILE', `cannot commit ${childAbs}: ${fileTypeName(mode)} is not supported`, {
           path: childAbs,
           hint: 'ostree trees hold only regular files, symlinks and directories; remove it or add it to --skip-list',
         });
       }
-      const fm = applyFilters(filters, childRel, { uid: cst.uid, gid: cst.gid, mode: cst.mode });
+      const fm = applyFilters(filters, childRel, { uid: Number(cst.uid), gid: Number(cst.gid), mode });
       if (fm === null) continue;
       state.fileCount++;
       const key = `${cst.dev}:${cst.ino}:${fm.uid}:${fm.gid}:${fm.mode}`;
-      let idx = byInode.get(key);
+      let idx = cst.nlink > 1n ? byInode.get(key) : undefined;
       if (idx === undefined) {
         idx = items.length;
-        items.push({ path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size: isReg(fm.mode) ? cst.size : 0, readXattrs: opts.xattrs });
-        if (cst.nlink > 1) byInode.set(key, idx);
-        if (isReg(fm.mode)) state.totalBytes += cst.size;
+        const size = isReg(fm.mode) ? Number(cst.size) : 0;
+        items.push({ path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs });
+        stats.push(cst);
+        if (cst.nlink > 1n) byInode.set(key, idx);
+        state.totalBytes += size;
+        // The callback returns a promise only when it wants the event loop to turn (it has
+        // just handed the pool a batch); otherwise the walk stays synchronous.
+        const pending = opts.onItem?.(items[idx]!, cst, idx);
+        if (pending) await pending;
       }
       dir.files.push([name, idx]);
     }
     return dir;
-  }
+  };
 
   const root = await walkDir(rootPath, '/', rootStat);
-  if (!isDir(root.meta.mode)) throw new Error('root lost its directory bit');
-  return { root, items, ...state };
+  return { root, items, stats, ...state };
 }
 
-async function lstatOrThrow(p: string): Promise<Stats> {
+function lstat(p: string): BigIntStats {
   try {
-    return await fs.lstat(p);
+    return fs.lstatSync(p, { bigint: true });
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `${p} does not exist`, { path: p });
     if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `cannot stat ${p}: permission denied`, { path: p });

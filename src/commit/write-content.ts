@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { toHex } from '../format/checksum.js';
@@ -20,11 +21,22 @@ type Ctx = WriteContentTask['ctx'];
 /**
  * Worker side of a commit: hash each file as a content object and write the object into the
  * transaction's staging directory unless the repository already has it.
+ *
+ * Small files use synchronous calls: this runs on a worker thread, where blocking costs nothing
+ * but that thread, and each async call would add a hop through libuv's thread pool (the async
+ * version spent most of a 6,000-file commit waiting on those hops).
  */
 export async function writeContentBatch(task: WriteContentTask, sha: Sha256Factory): Promise<WriteContentResult> {
-  const result: WriteContentResult = { checksums: [], written: 0, bytesWritten: 0 };
+  const result: WriteContentResult = { checksums: [], written: 0, bytesWritten: 0, cacheHits: 0 };
   for (const item of task.items) {
-    const r = await writeOne(task.ctx, item, sha);
+    if (item.cached !== undefined && exists(task.ctx, item.cached)) {
+      result.checksums.push(item.cached);
+      result.cacheHits++;
+      continue;
+    }
+    const r = item.size > WHOLE_FILE_LIMIT && !isLink(item.mode)
+      ? await streamLargeFile(task.ctx, item, header(item, readXattrsOf(item)), sha)
+      : writeSmall(task.ctx, item, sha);
     result.checksums.push(r.checksum);
     if (r.written) {
       result.written++;
@@ -36,150 +48,169 @@ export async function writeContentBatch(task: WriteContentTask, sha: Sha256Facto
 
 interface One { checksum: string; written: boolean; bytes: number }
 
-async function writeOne(ctx: Ctx, item: CommitItem, sha: Sha256Factory): Promise<One> {
-  const xattrs = item.readXattrs ? readXattrs(item.path) : [];
+function readXattrsOf(item: CommitItem): FileHeader['xattrs'] {
+  return item.readXattrs ? readXattrs(item.path) : [];
+}
+
+function header(item: CommitItem, xattrs: FileHeader['xattrs'], symlinkTarget = ''): FileHeader {
+  return { uid: item.uid, gid: item.gid, mode: item.mode, rdev: 0, symlinkTarget, xattrs };
+}
+
+function writeSmall(ctx: Ctx, item: CommitItem, sha: Sha256Factory): One {
+  const xattrs = readXattrsOf(item);
+  const h = sha();
   if (isLink(item.mode)) {
-    const target = await withPath(item.path, () => fs.readlink(item.path));
-    const header: FileHeader = { uid: item.uid, gid: item.gid, mode: item.mode, rdev: 0, symlinkTarget: target, xattrs };
-    const h = sha();
-    h.update(fileHeaderPrefix(header));
+    const hdr = header(item, xattrs, withPath(item.path, () => fsSync.readlinkSync(item.path)));
+    h.update(fileHeaderPrefix(hdr));
     const checksum = toHex(h.digest());
-    if (await exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
-    const written = await writeSymlinkObject(ctx, checksum, header);
-    return { checksum, written, bytes: 0 };
+    if (exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
+    return { checksum, written: writeSymlinkObject(ctx, checksum, hdr), bytes: 0 };
   }
-  const header: FileHeader = { uid: item.uid, gid: item.gid, mode: item.mode, rdev: 0, symlinkTarget: '', xattrs };
-  if (item.size <= WHOLE_FILE_LIMIT) {
-    const data = await withPath(item.path, () => fs.readFile(item.path));
-    const h = sha();
-    h.update(fileHeaderPrefix(header));
-    h.update(data);
-    const checksum = toHex(h.digest());
-    if (await exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
-    const written = await writeRegularObject(ctx, checksum, header, data);
-    return { checksum, written, bytes: data.length };
-  }
-  return streamLargeFile(ctx, item, header, sha);
+  const hdr = header(item, xattrs);
+  const data = withPath(item.path, () => fsSync.readFileSync(item.path));
+  h.update(fileHeaderPrefix(hdr));
+  h.update(data);
+  const checksum = toHex(h.digest());
+  if (exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
+  return { checksum, written: writeRegularObject(ctx, checksum, hdr, data), bytes: data.length };
 }
 
 /** Runs `fn`, turning errno failures into a one-line GroveError naming `p`. */
-async function withPath<T>(p: string, fn: () => Promise<T>): Promise<T> {
+function withPath<T>(p: string, fn: () => T): T {
   try {
-    return await fn();
+    return fn();
   } catch (e) {
-    if (isErrno(e, 'EACCES', 'EPERM')) throw new GroveError('GROVE_PERMISSION', `cannot read ${p}: permission denied`, { path: p });
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `${p} disappeared during the commit`, { path: p });
-    if (isErrno(e, 'ENOSPC')) throw new GroveError('GROVE_NO_SPACE', `no space left on device while writing ${p}`, { path: p });
-    throw e;
+    throw pathError(e, p);
   }
 }
 
-async function exists(ctx: Ctx, checksum: string): Promise<boolean> {
-  try {
-    await fs.lstat(objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode));
-    return true;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return false;
-    throw e;
-  }
+function pathError(e: unknown, p: string): unknown {
+  if (isErrno(e, 'EACCES', 'EPERM')) return new GroveError('GROVE_PERMISSION', `cannot read ${p}: permission denied`, { path: p });
+  if (isErrno(e, 'ENOENT')) return new GroveError('GROVE_NOT_FOUND', `${p} disappeared during the commit`, { path: p });
+  if (isErrno(e, 'ENOSPC')) return new GroveError('GROVE_NO_SPACE', `no space left on device while writing ${p}`, { path: p });
+  return e;
 }
 
-async function stagedPath(ctx: Ctx, checksum: string): Promise<string> {
+function exists(ctx: Ctx, checksum: string): boolean {
+  return fsSync.lstatSync(objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode), { throwIfNoEntry: false }) !== undefined;
+}
+
+/** Staging subdirectories already made by this thread. */
+const madeDirs = new Set<string>();
+
+function stagedPath(ctx: Ctx, checksum: string): string {
   const p = objectPath(ctx.stagingDir, checksum, 'file', ctx.repoMode);
-  await fs.mkdir(path.dirname(p), { recursive: true });
+  const dir = path.dirname(p);
+  if (!madeDirs.has(dir)) {
+    fsSync.mkdirSync(dir, { recursive: true });
+    madeDirs.add(dir);
+  }
   return p;
 }
 
 /** Bare modes: ownership, mode, xattrs and the epoch mtime, as ostree leaves its objects. */
-async function finishBareFile(ctx: Ctx, p: string, header: FileHeader): Promise<void> {
+function finishBareFile(ctx: Ctx, p: string, fd: number, header: FileHeader): void {
   switch (ctx.repoMode) {
     case 'bare':
-      await fs.chown(p, header.uid, header.gid);
-      await fs.chmod(p, header.mode & 0o7777);
+      fsSync.fchownSync(fd, header.uid, header.gid);
+      fsSync.fchmodSync(fd, header.mode & 0o7777);
       setXattrs(p, header.xattrs);
       break;
     case 'bare-user':
       // The object keeps read permission for its owner whatever the file's mode (ostree#907).
-      await fs.chmod(p, (header.mode & 0o775) | 0o400);
+      fsSync.fchmodSync(fd, (header.mode & 0o775) | 0o400);
       setXattr(p, 'user.ostreemeta', encodeBareUserMeta(header));
       break;
     case 'bare-user-only':
-      await fs.chmod(p, header.mode & 0o7777);
+      fsSync.fchmodSync(fd, header.mode & 0o7777);
       break;
     default:
       return;
   }
-  await fs.utimes(p, 0, 0);
+  fsSync.futimesSync(fd, 0, 0);
 }
 
-/** Creates `dest` exclusively; false when another writer of this transaction got there first. */
-async function createExclusive(dest: string, data: Uint8Array): Promise<boolean> {
+/**
+ * Creates the staged object `dest` exclusively and lets `fill` write it; false when another
+ * thread of this transaction is writing the same object. Nothing reads the staging directory
+ * before every task of the transaction has finished, so no one sees a half-made object.
+ */
+function createExclusive(dest: string, fill: (fd: number) => void): boolean {
+  let fd: number;
   try {
-    await fs.writeFile(dest, data, { flag: 'wx', mode: 0o644 });
-    return true;
+    fd = fsSync.openSync(dest, 'wx', 0o644);
   } catch (e) {
     if (isErrno(e, 'EEXIST')) return false;
-    if (isErrno(e, 'ENOSPC')) throw new GroveError('GROVE_NO_SPACE', `no space left on device writing ${dest}`, { path: dest });
-    throw e;
+    throw pathError(e, dest);
   }
+  try {
+    fill(fd);
+  } catch (e) {
+    fsSync.closeSync(fd);
+    fsSync.rmSync(dest, { force: true });
+    throw pathError(e, dest);
+  }
+  fsSync.closeSync(fd);
+  return true;
 }
 
-async function writeRegularObject(ctx: Ctx, checksum: string, header: FileHeader, data: Uint8Array): Promise<boolean> {
-  const dest = await stagedPath(ctx, checksum);
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length;) off += fsSync.writeSync(fd, data, off, data.length - off);
+}
+
+function writeRegularObject(ctx: Ctx, checksum: string, header: FileHeader, data: Uint8Array): boolean {
+  const dest = stagedPath(ctx, checksum);
   if (ctx.repoMode === 'archive') {
     const head = archiveHeader(header, BigInt(data.length));
     const body = deflateRaw(data, ctx.zlibLevel, ctx.compress);
-    const out = new Uint8Array(head.length + body.length);
-    out.set(head);
-    out.set(body, head.length);
-    return createExclusive(dest, out);
+    return createExclusive(dest, (fd) => {
+      writeAll(fd, head);
+      writeAll(fd, body);
+    });
   }
-  // Write under a temp name and finish its metadata before it takes the object's name, so a
-  // concurrent writer of the same object never sees it half-made.
-  const tmp = path.join(ctx.stagingDir, tempName('tmp-'));
-  await fs.writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
-  await finishBareFile(ctx, tmp, header);
-  return publishTemp(tmp, dest);
+  return createExclusive(dest, (fd) => {
+    writeAll(fd, data);
+    finishBareFile(ctx, dest, fd, header);
+  });
 }
 
 /** Links `tmp` in as `dest` unless it already exists; removes `tmp` either way. */
-async function publishTemp(tmp: string, dest: string): Promise<boolean> {
+function publishTemp(tmp: string, dest: string): boolean {
   try {
-    await fs.link(tmp, dest);
+    fsSync.linkSync(tmp, dest);
     return true;
   } catch (e) {
     if (isErrno(e, 'EEXIST')) return false;
     throw e;
   } finally {
-    await fs.rm(tmp, { force: true });
+    fsSync.rmSync(tmp, { force: true });
   }
 }
 
-async function writeSymlinkObject(ctx: Ctx, checksum: string, header: FileHeader): Promise<boolean> {
-  const dest = await stagedPath(ctx, checksum);
+function writeSymlinkObject(ctx: Ctx, checksum: string, header: FileHeader): boolean {
+  const dest = stagedPath(ctx, checksum);
   switch (ctx.repoMode) {
     case 'archive':
-      return createExclusive(dest, archiveHeader(header, 0n));
-    case 'bare-user': {
+      return createExclusive(dest, (fd) => writeAll(fd, archiveHeader(header, 0n)));
+    case 'bare-user':
       // bare-user keeps symlinks as regular files holding the target and a NUL, as ostree
       // writes them (an unprivileged user cannot put user.* xattrs on a symlink).
-      const tmp = path.join(ctx.stagingDir, tempName('tmp-'));
-      await fs.writeFile(tmp, `${header.symlinkTarget}\0`, { flag: 'wx', mode: 0o644 });
-      setXattr(tmp, 'user.ostreemeta', encodeBareUserMeta(header));
-      await fs.utimes(tmp, 0, 0);
-      return publishTemp(tmp, dest);
-    }
+      return createExclusive(dest, (fd) => {
+        writeAll(fd, Buffer.from(`${header.symlinkTarget}\0`));
+        setXattr(dest, 'user.ostreemeta', encodeBareUserMeta(header));
+        fsSync.futimesSync(fd, 0, 0);
+      });
     default: {
       const tmp = path.join(ctx.stagingDir, tempName('tmp-'));
-      await fs.symlink(header.symlinkTarget, tmp);
-      if (ctx.repoMode === 'bare') {
-        await fs.lchown(tmp, header.uid, header.gid);
-        setXattrs(tmp, header.xattrs);
-      }
+      fsSync.symlinkSync(header.symlinkTarget, tmp);
       try {
-        await fs.rename(tmp, dest);
+        if (ctx.repoMode === 'bare') {
+          fsSync.lchownSync(tmp, header.uid, header.gid);
+          setXattrs(tmp, header.xattrs);
+        }
+        fsSync.renameSync(tmp, dest);
       } catch (e) {
-        await fs.rm(tmp, { force: true });
+        fsSync.rmSync(tmp, { force: true });
         throw e;
       }
       return true;
@@ -187,12 +218,20 @@ async function writeSymlinkObject(ctx: Ctx, checksum: string, header: FileHeader
   }
 }
 
+const ZERO_CHUNK = Buffer.alloc(CHUNK_SIZE);
+
 /** A file too large to hold in memory: hash and write it in one pass, chunk by chunk. */
 async function streamLargeFile(ctx: Ctx, item: CommitItem, header: FileHeader, sha: Sha256Factory): Promise<One> {
-  const src = await withPath(item.path, () => fs.open(item.path, 'r'));
+  let src: fs.FileHandle;
+  try {
+    src = await fs.open(item.path, 'r');
+  } catch (e) {
+    throw pathError(e, item.path);
+  }
   const tmp = path.join(ctx.stagingDir, tempName('tmp-'));
   const out = await fs.open(tmp, 'wx', 0o644);
   let size = 0;
+  let endsInHole = false;
   const h = sha();
   try {
     size = (await src.stat()).size;
@@ -208,11 +247,19 @@ async function streamLargeFile(ctx: Ctx, item: CommitItem, header: FileHeader, s
       h.update(chunk);
       pos += bytesRead;
       if (deflater) {
-        for (const c of await deflater.push(Uint8Array.from(chunk), pos >= size)) await out.write(c);
+        // push() resolves once the codec has consumed the chunk, so `buf` can be reused
+        // without a copy (copying each chunk made a 4 GiB archive commit take 22 s, not 11 s).
+        for (const c of await deflater.push(chunk, pos >= size)) await out.write(c);
+      } else if (bytesRead === CHUNK_SIZE && ZERO_CHUNK.equals(chunk)) {
+        // A whole zero chunk becomes a hole in the object (sparse disk images stay sparse);
+        // readers see the same bytes. The size is set once the last chunk is in.
+        endsInHole = true;
       } else {
-        await out.write(chunk);
+        for (let off = 0; off < bytesRead;) off += (await out.write(chunk, off, bytesRead - off, pos - bytesRead + off)).bytesWritten;
+        endsInHole = false;
       }
     }
+    if (endsInHole) await out.truncate(size);
     if (deflater && size === 0) for (const c of await deflater.push(new Uint8Array(0), true)) await out.write(c);
   } catch (e) {
     await out.close();
@@ -224,11 +271,18 @@ async function streamLargeFile(ctx: Ctx, item: CommitItem, header: FileHeader, s
   await out.close();
   await src.close();
   const checksum = toHex(h.digest());
-  if (await exists(ctx, checksum)) {
+  if (exists(ctx, checksum)) {
     await fs.rm(tmp, { force: true });
     return { checksum, written: false, bytes: 0 };
   }
-  if (ctx.repoMode !== 'archive') await finishBareFile(ctx, tmp, header);
-  const written = await publishTemp(tmp, await stagedPath(ctx, checksum));
+  if (ctx.repoMode !== 'archive') {
+    const fd = fsSync.openSync(tmp, 'r+');
+    try {
+      finishBareFile(ctx, tmp, fd, header);
+    } finally {
+      fsSync.closeSync(fd);
+    }
+  }
+  const written = publishTemp(tmp, stagedPath(ctx, checksum));
   return { checksum, written, bytes: size };
 }

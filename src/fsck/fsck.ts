@@ -7,7 +7,8 @@ import { parseObjectName } from '../repo/paths.js';
 import { listRefs } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
-import type { ObjectType } from '../format/objects.js';
+import { decodeCommit, decodeDirMeta, decodeDirTree, type ObjectType } from '../format/objects.js';
+import { namingObject } from './verify-content.js';
 
 export interface FsckProblem { object: string; message: string }
 
@@ -28,12 +29,12 @@ const VERIFY_BATCH = 256;
 export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (line: string) => void } = {}): Promise<FsckResult> {
   const log = opts.log ?? (() => undefined);
   const problems: FsckProblem[] = [];
-  const report = (object: string, message: string) => problems.push({ object, message });
+  const report = (object: string, type: ObjectType, message: string) => problems.push({ object, message: namingObject(type, object, message) });
 
   log('Validating refs...');
   const refs = await listRefs(repo.path);
   for (const [ref, csum] of refs) {
-    if (!(await repo.hasObject(csum, 'commit'))) report(csum, `ref '${ref}' points to missing commit ${csum}`);
+    if (!(await repo.hasObject(csum, 'commit'))) report(csum, 'commit', `ref '${ref}' points to missing commit ${csum}`);
   }
 
   log('Enumerating commits...');
@@ -42,49 +43,39 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
 
   const seenMeta = new Set<string>();
   const content = new Set<string>();
-  const verifyMeta = async (csum: string, type: ObjectType, via: string): Promise<Uint8Array | null> => {
+  /**
+   * Reads a metadata object once, checks its hash, then decodes it (which checks its framing,
+   * names and embedded checksums: a well-hashed object can still be malformed if a buggy or
+   * hostile writer made it). Null after a problem was reported, or when already checked.
+   */
+  const verifyMeta = async <T>(csum: string, type: ObjectType, via: string, decode: (b: Uint8Array, where: string) => T): Promise<T | null> => {
     const key = `${csum}.${type}`;
     if (seenMeta.has(key)) return null;
     seenMeta.add(key);
     try {
-      return await repo.readMetadata(csum, type, { verify: true });
+      return decode(await repo.readMetadata(csum, type, { verify: true }), `${type} ${csum}`);
     } catch (e) {
-      if (e instanceof GroveError) report(csum, `${via}: ${e.message}`);
-      else throw e;
+      if (!(e instanceof GroveError)) throw e;
+      report(csum, type, `${via}: ${e.message}`);
       return null;
     }
   };
 
   for (const commitId of commits) {
     const via = `in commit ${commitId}`;
-    const bytes = await verifyMeta(commitId, 'commit', via);
-    if (bytes === null) continue;
-    let commit;
-    try {
-      commit = await repo.loadCommit(commitId);
-    } catch (e) {
-      if (e instanceof GroveError) { report(commitId, `${via}: ${e.message}`); continue; }
-      throw e;
-    }
-    await verifyMeta(commit.rootMeta, 'dirmeta', via);
+    const commit = await verifyMeta(commitId, 'commit', via, decodeCommit);
+    if (commit === null) continue;
+    await verifyMeta(commit.rootMeta, 'dirmeta', via, decodeDirMeta);
     const walk = async (treeId: string): Promise<void> => {
-      const tb = await verifyMeta(treeId, 'dirtree', via);
-      if (tb === null) return;
-      let tree;
-      try {
-        tree = await repo.loadDirTree(treeId);
-      } catch (e) {
-        if (e instanceof GroveError) { report(treeId, `${via}: ${e.message}`); return; }
-        throw e;
-      }
+      const tree = await verifyMeta(treeId, 'dirtree', via, decodeDirTree);
+      if (tree === null) return;
       for (const [, c] of tree.files) content.add(c);
       for (const [, t, m] of tree.dirs) {
-        await verifyMeta(m, 'dirmeta', via);
+        await verifyMeta(m, 'dirmeta', via, decodeDirMeta);
         await walk(t);
       }
     };
     await walk(commit.rootTree);
-    for (const m of await dirMetaOfDecode(repo, commit.rootMeta)) report(commit.rootMeta, m);
   }
 
   const pool = opts.pool ?? new WorkerPool();
@@ -95,7 +86,7 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
     for (let i = 0; i < ids.length; i += VERIFY_BATCH) {
       const checksums = ids.slice(i, i + VERIFY_BATCH);
       tasks.push(pool.run({ kind: 'verify-content', ctx, checksums }).then((r) => {
-        for (const b of r.bad) report(b.checksum, b.message);
+        for (const b of r.bad) report(b.checksum, 'file', b.message);
       }));
     }
     await Promise.all(tasks);
@@ -103,17 +94,6 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
     if (!opts.pool) await pool.close();
   }
   return { commits: commits.length, objects: seenMeta.size + content.size, problems };
-}
-
-/** Decoding a dirmeta checks its framing; a corrupt one is reported even if its hash matched. */
-async function dirMetaOfDecode(repo: Repo, csum: string): Promise<string[]> {
-  try {
-    await repo.loadDirMeta(csum);
-    return [];
-  } catch (e) {
-    if (e instanceof GroveError && e.code !== 'GROVE_MISSING_OBJECT') return [e.message];
-    return [];
-  }
 }
 
 /** Every `.commit` object on disk, whether or not a ref names it. */

@@ -6,6 +6,14 @@ import { openContent } from '../repo/content.js';
 import type { VerifyResult, VerifyTask } from '../pool/protocol.js';
 
 /**
+ * `message` as it names the object: decoders deep in the format code may not know which object
+ * they were reading, and an fsck report that does not say which object is useless.
+ */
+export function namingObject(type: string, checksum: string, message: string): string {
+  return message.includes(checksum) ? message : `${type} object ${checksum}: ${message}`;
+}
+
+/**
  * Worker side of fsck: re-read each content object, recompute its checksum from header and
  * bytes, and report every object that is missing, unreadable or does not match. Collects
  * failures rather than stopping at the first, so one run names them all.
@@ -26,8 +34,8 @@ export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): 
       const actual = toHex(h.digest());
       if (actual !== checksum) res.bad.push({ checksum, message: `corrupted file object ${checksum}: actual checksum ${actual}` });
     } catch (e) {
-      if (e instanceof GroveError) res.bad.push({ checksum, message: e.message });
-      else res.bad.push({ checksum, message: `file object ${checksum}: ${(e as Error).message}` });
+      const message = e instanceof GroveError ? e.message : (e as Error).message ?? String(e);
+      res.bad.push({ checksum, message: namingObject('file', checksum, message) });
     }
   }
   return res;

@@ -36,9 +36,12 @@ export function syncFilesystem(target: string): Promise<void> {
   });
 }
 
+/** Temp files of {@link writeFileAtomic}: `.tmp-PID-…`, so a later process can tell a dead writer's. */
+export const ATOMIC_TEMP_PREFIX = '.tmp-';
+
 /** Writes `data` to `dest` atomically: temp file in `tmpDir`, fsync, rename. */
 export async function writeFileAtomic(dest: string, data: Uint8Array | string, tmpDir: string, mode = 0o644): Promise<void> {
-  const tmp = `${tmpDir}/${tempName('.tmp-')}`;
+  const tmp = `${tmpDir}/${tempName(ATOMIC_TEMP_PREFIX)}`;
   const fh = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, mode);
   try {
     await fh.writeFile(data);

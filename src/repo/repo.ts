@@ -162,7 +162,9 @@ export class Repo {
     let csum = await lookupRef(this.path, base);
     if (csum === null) {
       if (opts.allowMissing && parents === 0) return null;
-      throw new GroveError('GROVE_NO_REF', `ref '${base}' not found in ${this.path}`);
+      // All hex but not 64 digits: most likely a mistyped or truncated checksum.
+      const hint = /^[0-9a-fA-F]+$/.test(base) ? `a commit checksum has 64 hex digits, '${base}' has ${base.length}` : undefined;
+      throw new GroveError('GROVE_NO_REF', `ref '${base}' not found in ${this.path}`, hint === undefined ? {} : { hint });
     }
     for (let i = 0; i < parents; i++) {
       const commit = await this.loadCommit(csum);

@@ -6,11 +6,17 @@ import { toHex } from '../format/checksum.js';
 import type { ObjectType } from '../format/objects.js';
 import { objectPath } from './paths.js';
 import { RepoLock } from './lock.js';
-import { ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
+import { ATOMIC_TEMP_PREFIX, ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
 import { writeRef } from './refs.js';
 import type { Repo } from './repo.js';
 
-const STAGING_PREFIX = 'staging-grove-';
+/**
+ * Not ostree's `staging-` prefix: at the end of each transaction ostree removes every
+ * `tmp/staging-*` directory it can lock, and it locks with OFD locks grove cannot take (Node
+ * has no fcntl), so it would delete a running grove commit's staging directory. Other names in
+ * `tmp/` it leaves alone until they are a day old (`[core] tmp-expiry-secs`).
+ */
+const STAGING_PREFIX = 'grove-staging-';
 
 /**
  * A write transaction, the ostree way: new objects go to a private staging directory under
@@ -65,21 +71,32 @@ export class Transaction {
     this.refUpdates.set(refspec, checksum);
   }
 
-  /** Makes every staged object durable and visible, then moves the refs. */
+  /**
+   * Makes every staged object durable and visible, then moves the refs. Commit objects are
+   * published last, once everything else is renamed into place and those renames are durable:
+   * `ostree fsck` checks every commit object it finds, so a commit must never be visible before
+   * an object it reaches, even if the process dies half way through the renames.
+   */
   async commit(): Promise<void> {
     if (this.done) throw new Error('transaction already finished');
     try {
       // 1. The bytes of every staged object reach the disk before any becomes visible.
       await syncFilesystem(this.stagingDir);
-      // 2. Publish them under their checksums.
-      const touched = await this.publishStaged();
-      // 3. The renames themselves reach the disk before any ref names them.
-      for (const d of touched) await fsyncDir(d);
-      if (touched.size > 0) await fsyncDir(this.repo.objectsDir);
+      // 2. Publish them under their checksums, commits last; each step's renames reach the
+      //    disk before the next step (and any ref) depends on them.
+      await this.syncDirs(await this.publishStaged((name) => !isCommitName(name)));
+      await this.syncDirs(await this.publishStaged(isCommitName));
       for (const [ref, csum] of this.refUpdates) await writeRef(this.repo.path, ref, csum);
     } finally {
       await this.finish();
     }
+  }
+
+  private async syncDirs(touched: Set<string>): Promise<void> {
+    if (touched.size === 0) return;
+    // Concurrent fsyncs of many directories share journal commits.
+    await Promise.all([...touched].map((d) => fsyncDir(d)));
+    await fsyncDir(this.repo.objectsDir);
   }
 
   /** Discards everything staged; nothing becomes visible. */
@@ -97,12 +114,13 @@ export class Transaction {
     }
   }
 
-  private async publishStaged(): Promise<Set<string>> {
+  /** Renames the staged objects whose file name passes `which` into `objects/`; returns the directories touched. */
+  private async publishStaged(which: (name: string) => boolean): Promise<Set<string>> {
     const touched = new Set<string>();
     for (const sub of await fs.readdir(this.stagingDir)) {
       const from = path.join(this.stagingDir, sub);
       const to = path.join(this.repo.objectsDir, sub);
-      const names = await fs.readdir(from);
+      const names = (await fs.readdir(from)).filter(which);
       if (names.length === 0) continue;
       await ensureDir(to);
       touched.add(to);
@@ -112,7 +130,13 @@ export class Transaction {
   }
 }
 
-/** Removes staging directories left by grove processes that no longer exist (killed mid-commit). */
+const isCommitName = (name: string): boolean => name.endsWith('.commit') || name.endsWith('.commitmeta');
+
+/**
+ * Removes what grove processes that no longer exist (killed mid-commit) left in `tmp/`: their
+ * staging directories and the temp files of interrupted atomic writes (refs, config). Both
+ * carry the writer's pid in their name.
+ */
 async function removeStaleStaging(tmpDir: string): Promise<void> {
   let names: string[];
   try {
@@ -122,9 +146,11 @@ async function removeStaleStaging(tmpDir: string): Promise<void> {
     throw e;
   }
   for (const name of names) {
-    if (!name.startsWith(STAGING_PREFIX)) continue;
-    const pid = Number(name.slice(STAGING_PREFIX.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    const prefix = name.startsWith(STAGING_PREFIX) ? STAGING_PREFIX : name.startsWith(ATOMIC_TEMP_PREFIX) ? ATOMIC_TEMP_PREFIX : null;
+    if (prefix === null) continue;
+    const pidText = name.slice(prefix.length).split('-')[0]!;
+    const pid = Number(pidText);
+    if (!/^\d+$/.test(pidText) || pid === process.pid || isAlive(pid)) continue;
     await fs.rm(path.join(tmpDir, name), { recursive: true, force: true });
   }
 }

@@ -1,0 +1,75 @@
+import type { WorkerPool } from '../pool/pool.js';
+import type { CommitItem, WriteContentResult, WriteContentTask } from '../pool/protocol.js';
+import { WHOLE_FILE_LIMIT } from './write-content.js';
+
+/**
+ * Groups commit items into coarse pool tasks as the walk finds them: up to BATCH_FILES files or
+ * BATCH_BYTES bytes each, a large (streamed) file alone. Tasks start while the walk goes on.
+ *
+ * 256 files per task: with 2 threads, 6,000 small files committed fastest between 128 and 512;
+ * smaller tasks pay the thread hop per file, larger ones leave a thread idle at the end.
+ */
+const BATCH_FILES = 256;
+const BATCH_BYTES = 16 << 20;
+
+export class Batcher {
+  readonly checksums: string[] = [];
+  readonly totals = { written: 0, bytesWritten: 0, cacheHits: 0, hashed: 0 };
+  private cur: Array<[CommitItem, number]> = [];
+  private curBytes = 0;
+  private readonly running: Array<Promise<void>> = [];
+
+  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (r: WriteContentResult, indexes: number[]) => void) {}
+
+  /** Adds an item; returns a promise (a turn of the event loop) when it just submitted a task. */
+  add(item: CommitItem, index: number): Promise<void> | undefined {
+    // A cached item costs the worker one lstat, so it weighs nothing in bytes.
+    const weight = item.cached !== undefined ? 0 : item.size;
+    if (weight > WHOLE_FILE_LIMIT) {
+      this.submit([[item, index]]);
+      return turn();
+    }
+    this.cur.push([item, index]);
+    this.curBytes += weight;
+    if (this.cur.length >= BATCH_FILES || this.curBytes >= BATCH_BYTES) {
+      this.flush();
+      return turn();
+    }
+    return undefined;
+  }
+
+  flush(): void {
+    if (this.cur.length > 0) this.submit(this.cur);
+    this.cur = [];
+    this.curBytes = 0;
+  }
+
+  /**
+   * Waits for every task, even after one fails, so that no worker is still writing into the
+   * staging directory when a failed transaction removes it; then throws the first failure.
+   */
+  async settle(): Promise<void> {
+    this.flush();
+    const settled = await Promise.allSettled(this.running);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private submit(batch: Array<[CommitItem, number]>): void {
+    const items = batch.map(([i]) => i);
+    const indexes = batch.map(([, n]) => n);
+    this.running.push(this.pool.run({ kind: 'write-content', ctx: this.ctx, items }).then((r) => {
+      r.checksums.forEach((c, j) => { this.checksums[indexes[j]!] = c; });
+      this.totals.written += r.written;
+      this.totals.bytesWritten += r.bytesWritten;
+      this.totals.cacheHits += r.cacheHits;
+      this.totals.hashed += items.length - r.cacheHits;
+      this.onDone?.(r, indexes);
+    }));
+  }
+}
+
+/** Lets the event loop run once, so Piscina can hand the new task to a worker. */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,63 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+/**
+ * grove's LMDB index inside the repository (`REPO/grove/index/`). It is a cache: deleting it
+ * loses nothing, and nothing in it is trusted without a check against the object store, so a
+ * foreign writer (the real ostree pruning the same repository) cannot make it lie.
+ *
+ * - `stat`: (device, inode) -> the file's stat signature and content checksum, so that a
+ *   re-commit of an unchanged file costs a stat instead of a read and a hash.
+ *
+ * LMDB serialises writers across processes itself; grove writes only from the main thread, and
+ * lmdb-js batches puts into one transaction per event-loop turn.
+ */
+export class RepoIndex {
+  private constructor(private readonly root: RootDatabase, readonly stat: Database<StatEntry, string>, readonly dir: string) {}
+
+  static dirOf(repoPath: string): string {
+    return path.join(repoPath, 'grove', 'index');
+  }
+
+  /** Opens (creating) the index; a damaged one is discarded and rebuilt empty. */
+  static async open(repoPath: string): Promise<RepoIndex> {
+    const dir = RepoIndex.dirOf(repoPath);
+    try {
+      return await RepoIndex.openAt(dir);
+    } catch {
+      await fs.rm(dir, { recursive: true, force: true });
+      return RepoIndex.openAt(dir);
+    }
+  }
+
+  private static async openAt(dir: string): Promise<RepoIndex> {
+    await fs.mkdir(dir, { recursive: true });
+    const root = open({ path: dir, compression: false, noSubdir: false, maxDbs: 4 });
+    const stat = root.openDB<StatEntry, string>('stat', {});
+    // Touch the database so corruption surfaces here, where it can be recovered from.
+    stat.getKeysCount({ limit: 1 });
+    return new RepoIndex(root, stat, dir);
+  }
+
+  /** Deletes every entry (`grove index rebuild`). */
+  async clear(): Promise<void> {
+    await this.stat.clearAsync();
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+
+  /** Waits until queued writes are committed. */
+  async flush(): Promise<void> {
+    await this.root.flushed;
+  }
+}
+
+/** What the stat cache remembers about one file. */
+export interface StatEntry {
+  /** size:mtimeNs:ctimeNs:mode:uid:gid as seen on disk, plus the metadata the commit recorded. */
+  sig: string;
+  checksum: string;
+}
