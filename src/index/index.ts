@@ -23,6 +23,9 @@ export class RepoIndex {
   /** Opens (creating) the index; a damaged one is discarded and rebuilt empty. */
   static async open(repoPath: string): Promise<RepoIndex> {
     const dir = RepoIndex.dirOf(repoPath);
+    // LMDB maps the file and trusts it: opening garbage can crash the process instead of
+    // failing. A file without LMDB's meta-page magic is therefore discarded before opening.
+    if (!(await looksLikeLmdb(path.join(dir, 'data.mdb')))) await fs.rm(dir, { recursive: true, force: true });
     try {
       return await RepoIndex.openAt(dir);
     } catch {
@@ -60,4 +63,25 @@ export interface StatEntry {
   /** size:mtimeNs:ctimeNs:mode:uid:gid as seen on disk, plus the metadata the commit recorded. */
   sig: string;
   checksum: string;
+}
+
+/** LMDB's meta page magic (0xBEEFC0DE, little-endian), where lmdb-js's build places it. */
+const LMDB_MAGIC = Buffer.from([0xde, 0xc0, 0xef, 0xbe]);
+const MAGIC_OFFSET = 24;
+
+/** True for a missing file (a new index) or one that starts like an LMDB environment. */
+async function looksLikeLmdb(file: string): Promise<boolean> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  try {
+    const head = Buffer.alloc(MAGIC_OFFSET + 4);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.subarray(MAGIC_OFFSET).equals(LMDB_MAGIC) && (await fh.stat()).size >= 8192;
+  } finally {
+    await fh.close();
+  }
 }

@@ -21,10 +21,10 @@ const STAGING_PREFIX = 'grove-staging-';
 /**
  * A write transaction, the ostree way: new objects go to a private staging directory under
  * `tmp/`, invisible to readers; {@link commit} makes them all durable with one syncfs, renames
- * them into `objects/`, syncs the object directories, and only then moves refs. A crash at any
- * point leaves at worst a stale staging directory, never a ref to a missing object nor a partial
- * object under its checksum. Concurrent transactions each have their own staging directory and
- * hold the repository lock shared.
+ * them into `objects/` (commit objects last), syncs the object directories, and only then moves
+ * refs. A crash at any point leaves at worst a stale staging directory, never a ref to a missing
+ * object nor a partial object under its checksum. Concurrent transactions each have their own
+ * staging directory and hold the repository lock shared.
  */
 export class Transaction {
   private readonly refUpdates = new Map<string, string | null>();

@@ -15,8 +15,14 @@ import { GROVE_BIN, grove, groveOk, isRoot, listFiles, tempDir, type RunResult }
 
 interface Snapshot { files: string[]; refs: Record<string, string> }
 
+/**
+ * What may appear even when a command fails: `.lock` (ostree creates it too) and grove's LMDB
+ * index under `grove/`, a cache created on first use whose content nothing trusts unchecked.
+ */
+const MAY_APPEAR = (f: string) => f === '.lock' || f === 'grove' || f.startsWith('grove/');
+
 async function snapshot(repo: string): Promise<Snapshot> {
-  const files = (await listFiles(repo)).filter((f) => f !== '.lock');
+  const files = (await listFiles(repo)).filter((f) => !MAY_APPEAR(f));
   const refs: Record<string, string> = {};
   for (const f of files) {
     if (f.startsWith('refs/') && (await fs.lstat(path.join(repo, f))).isFile()) refs[f] = await fs.readFile(path.join(repo, f), 'utf8');
