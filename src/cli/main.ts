@@ -8,6 +8,7 @@ import { registerRefs } from './commands/refs.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerConfig } from './commands/config.js';
+import { registerIndex } from './commands/index-cmd.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerFsck(program);
   registerConfig(program);
+  registerIndex(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }

@@ -51,6 +51,16 @@ export interface Commit {
   rootMeta: string;
 }
 
+/** Decodes untrusted object bytes; malformed framing is reported as corruption of `where`. */
+function decodeAt(type: string, bytes: Uint8Array, where: string): GVariantValue {
+  try {
+    return decode(type, bytes);
+  } catch (e) {
+    if (e instanceof GroveError) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where} is corrupt: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
 const bswap32 = (n: number): number =>
   (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | ((n >>> 24) & 0xff)) >>> 0;
 
@@ -98,7 +108,7 @@ export function encodeDirMeta(m: DirMeta): Uint8Array {
 }
 
 export function decodeDirMeta(bytes: Uint8Array, where = 'dirmeta'): DirMeta {
-  const [uid, gid, mode, xattrs] = decode(DIRMETA_TYPE, bytes) as [number, number, number, GVariantValue];
+  const [uid, gid, mode, xattrs] = decodeAt(DIRMETA_TYPE, bytes, where) as [number, number, number, GVariantValue];
   return { uid: bswap32(uid), gid: bswap32(gid), mode: bswap32(mode), xattrs: decodeXattrs(xattrs, where) };
 }
 
@@ -111,7 +121,7 @@ export function encodeDirTree(t: DirTree): Uint8Array {
 
 /** Decodes a dirtree and validates every name and checksum in it (it may come from a server). */
 export function decodeDirTree(bytes: Uint8Array, where = 'dirtree'): DirTree {
-  const [files, dirs] = decode(DIRTREE_TYPE, bytes) as [Array<[string, Uint8Array]>, Array<[string, Uint8Array, Uint8Array]>];
+  const [files, dirs] = decodeAt(DIRTREE_TYPE, bytes, where) as [Array<[string, Uint8Array]>, Array<[string, Uint8Array, Uint8Array]>];
   const out: DirTree = {
     files: files.map(([n, c]) => [validateFileName(n, where), checksumFromBytes(c, where)]),
     dirs: dirs.map(([n, t, m]) => [validateFileName(n, where), checksumFromBytes(t, where), checksumFromBytes(m, where)]),
@@ -143,7 +153,7 @@ export function encodeCommit(c: Commit): Uint8Array {
 }
 
 export function decodeCommit(bytes: Uint8Array, where = 'commit'): Commit {
-  const [metadata, parent, related, subject, body, ts, tree, meta] = decode(COMMIT_TYPE, bytes) as [
+  const [metadata, parent, related, subject, body, ts, tree, meta] = decodeAt(COMMIT_TYPE, bytes, where) as [
     Array<[string, Variant]>, Uint8Array, Array<[string, Uint8Array]>, string, string, bigint, Uint8Array, Uint8Array,
   ];
   return {
@@ -198,7 +208,7 @@ export function parseArchiveHeader(bytes: Uint8Array, where: string): { header: 
   if (len > MAX_HEADER_SIZE || 8 + len > bytes.length) {
     throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: archive header length ${len} exceeds the object`);
   }
-  const [size, uid, gid, mode, rdev, target, xattrs] = decode(ARCHIVE_HEADER_TYPE, bytes.subarray(8, 8 + len)) as [
+  const [size, uid, gid, mode, rdev, target, xattrs] = decodeAt(ARCHIVE_HEADER_TYPE, bytes.subarray(8, 8 + len), where) as [
     bigint, number, number, number, number, string, GVariantValue,
   ];
   return {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE, validateChecksum } from '../format/checksum.js';
-import { isValidRef, parseRefspec } from '../format/names.js';
+import { isValidRef, parseRefspec, validateRemoteName } from '../format/names.js';
 import { ensureDir, fsyncDir, writeFileAtomic } from './fsutil.js';
 
 /**
@@ -122,4 +122,37 @@ export async function writeRef(repoPath: string, refspec: string, checksum: stri
   await ensureDir(path.dirname(file));
   await writeFileAtomic(file, `${checksum}\n`, path.join(repoPath, 'tmp'));
   await fsyncDir(path.dirname(file));
+}
+
+/**
+ * Refs under a prefix, as `ostree refs PREFIX` lists them: PREFIX is `REF-PREFIX`,
+ * `REMOTE:` or `REMOTE:REF-PREFIX`. A prefix naming a ref exactly yields that ref; a prefix
+ * naming a directory yields the refs below it, named relative to it unless `keepPrefix`
+ * (`--list`). Returns display name -> (full refspec, checksum).
+ */
+export async function listRefsUnder(repoPath: string, prefix: string, opts: { keepPrefix?: boolean } = {}): Promise<Map<string, { refspec: string; checksum: string }>> {
+  const out = new Map<string, { refspec: string; checksum: string }>();
+  const colon = prefix.indexOf(':');
+  const remote = colon >= 0 ? prefix.slice(0, colon) : null;
+  const rest = colon >= 0 ? prefix.slice(colon + 1) : prefix;
+  if (remote !== null) validateRemoteName(remote);
+  if (rest !== '' && !isValidRef(rest)) throw new GroveError('GROVE_BAD_REF', `invalid refspec '${prefix}'`);
+  const base = remote === null ? path.join(repoPath, 'refs', 'heads') : path.join(repoPath, 'refs', 'remotes', remote);
+  const spec = (name: string) => (remote === null ? name : `${remote}:${name}`);
+  const exact = rest === '' ? null : await readRefFile(path.join(base, rest), prefix).catch((e: unknown) => {
+    if (e instanceof GroveError) throw e;
+    return null;
+  });
+  if (exact !== null) {
+    out.set(spec(rest), { refspec: spec(rest), checksum: exact });
+    return out;
+  }
+  const dir = rest === '' ? base : path.join(base, rest);
+  await walkRefs(dir, '', async (name, file) => {
+    const c = await readRefFile(file, name);
+    if (c === null) return;
+    const full = rest === '' ? name : `${rest}/${name}`;
+    out.set(spec(opts.keepPrefix || rest === '' ? full : name), { refspec: spec(full), checksum: c });
+  });
+  return new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -159,7 +159,9 @@ export class Repo {
       parents++;
     }
     if (/^[0-9a-fA-F]{64}$/.test(base)) base = base.toLowerCase();
-    let csum = await lookupRef(this.path, base);
+    // As ostree: a unique beginning of a commit checksum names that commit, before refs.
+    let csum = /^[0-9a-f]{1,63}$/.test(base) ? await this.commitWithPrefix(base) : null;
+    csum ??= await lookupRef(this.path, base);
     if (csum === null) {
       if (opts.allowMissing && parents === 0) return null;
       // All hex but not 64 digits: most likely a mistyped or truncated checksum.
@@ -172,5 +174,25 @@ export class Repo {
       csum = commit.parent;
     }
     return validateChecksum(csum);
+  }
+
+  /** The one commit object whose checksum starts with `prefix`, null if none; ambiguous is an error. */
+  private async commitWithPrefix(prefix: string): Promise<string | null> {
+    const dirs = prefix.length >= 2 ? [prefix.slice(0, 2)] : Array.from({ length: 16 }, (_, i) => prefix + i.toString(16));
+    const found: string[] = [];
+    for (const d of dirs) {
+      let names: string[];
+      try {
+        names = await fs.readdir(path.join(this.objectsDir, d));
+      } catch (e) {
+        if (isErrno(e, 'ENOENT', 'ENOTDIR')) continue;
+        throw e;
+      }
+      for (const n of names) {
+        if (n.endsWith('.commit') && (d + n).startsWith(prefix)) found.push(d + n.slice(0, -'.commit'.length));
+      }
+    }
+    if (found.length > 1) throw new GroveError('GROVE_AMBIGUOUS', `refspec ${prefix} not unique: ${found.length} commits start with it`);
+    return found[0] ?? null;
   }
 }

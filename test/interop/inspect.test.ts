@@ -116,9 +116,11 @@ describe('inspection output matches ostree byte for byte', needsOstree(), () => 
     assert.deepEqual(out.toString().split('\n').filter(Boolean).sort(), [`origin:${REF}`, DEVEL, REF].sort());
   });
 
-  test('refs PREFIX prints names relative to the prefix', { todo: 'grove refs prints full names for a prefix (src/cli/commands/refs.ts); ostree prints them relative to it, and lists REMOTE: prefixes' }, async () => {
+  test('refs PREFIX prints names relative to the prefix, --list keeps it, REMOTE: lists a remote', async () => {
     await same(['refs', 'os'], { sortLines: true });
+    await same(['refs', '--list', 'os'], { sortLines: true });
     await same(['refs', 'origin:'], { sortLines: true });
+    await same(['refs', 'nonexistent'], { sortLines: true });
   });
 
   test('rev-parse (ref, REF^, checksum, REMOTE:REF)', async () => {

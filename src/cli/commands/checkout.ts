@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { checkoutTree } from '../../checkout/checkout.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface Opts {
@@ -32,6 +31,7 @@ export function registerCheckout(program: Command): void {
       if (opts.union && opts.unionAdd) throw new GroveError('GROVE_BAD_OPTION', 'use only one of --union and --union-add');
       if (opts.forceCopy && opts.requireHardlinks) throw new GroveError('GROVE_BAD_OPTION', 'use only one of -C and -H');
       const repo = await openRepo(opts);
+      const { checkoutTree } = await import('../../checkout/checkout.js');
       const stats = await checkoutTree(repo, rev, dest ?? rev, {
         userMode: opts.userMode === true,
         requireHardlink: opts.requireHardlinks === true,

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { Variant } from '../../format/objects.js';
-import { commitTree } from '../../commit/commit.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import { validateChecksum } from '../../format/checksum.js';
 import { collect, parseKeyValue, parseTimestamp, parseUint } from '../parse.js';
@@ -59,6 +58,7 @@ export function registerCommit(program: Command): void {
       let parent: string | null | undefined;
       if (opts.parent !== undefined) parent = opts.parent === 'none' ? null : validateChecksum(opts.parent, '--parent');
       const metadata: Array<[string, Variant]> = (opts.addMetadataString ?? []).map(([k, v]) => [k, new Variant('s', v)]);
+      const { commitTree } = await import('../../commit/commit.js');
       const res = await commitTree(repo, {
         tree,
         ...(opts.branch !== undefined && { branch: opts.branch }),

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { fsckRepo } from '../../fsck/fsck.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 export function registerFsck(program: Command): void {
@@ -11,6 +10,7 @@ export function registerFsck(program: Command): void {
     .action(async (opts: { repo?: string; quiet?: boolean; json?: boolean }) => {
       const repo = await openRepo(opts);
       const log = opts.quiet || opts.json ? undefined : (l: string) => process.stdout.write(`${l}\n`);
+      const { fsckRepo } = await import('../../fsck/fsck.js');
       const res = await fsckRepo(repo, log ? { log } : {});
       if (opts.json) process.stdout.write(`${JSON.stringify(res)}\n`);
       for (const p of res.problems) process.stderr.write(`error: ${p.message}\n`);

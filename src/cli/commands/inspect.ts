@@ -4,8 +4,6 @@ import { isLink } from '../../format/mode.js';
 import { resolvePath } from '../../checkout/resolve-path.js';
 import { describeCommit } from '../../inspect/describe.js';
 import { logText } from '../../inspect/log.js';
-import { lsLines } from '../../inspect/ls.js';
-import { openContent } from '../../repo/content.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 export function registerInspect(program: Command): void {
@@ -37,6 +35,7 @@ export function registerInspect(program: Command): void {
       const repo = await openRepo(opts);
       const out: string[] = [];
       const flush = () => { process.stdout.write(out.join('')); out.length = 0; };
+      const { lsLines } = await import('../../inspect/ls.js');
       for await (const line of lsLines(repo, rev, paths, { recursive: opts.recursive === true, checksums: opts.checksum === true, dirOnly: opts.dironly === true })) {
         out.push(`${line}\n`);
         if (out.length >= 1024) flush();
@@ -51,6 +50,7 @@ export function registerInspect(program: Command): void {
     .action(async (rev: string, paths: string[], opts: { repo?: string }) => {
       const repo = await openRepo(opts);
       const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
+      const { openContent } = await import('../../repo/content.js');
       for (const p of paths) {
         const e = await resolvePath(repo, commit, p);
         if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);

@@ -1,32 +1,39 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { listRefs, writeRef } from '../../repo/refs.js';
+import { listRefs, listRefsUnder, writeRef } from '../../repo/refs.js';
 import { openRepo, withRepo } from '../repo-option.js';
+
+interface RefsOpts { repo?: string; create?: string; delete?: boolean; list?: boolean; force?: boolean }
 
 export function registerRefs(program: Command): void {
   withRepo(program.command('refs'))
     .description('list, create or delete refs')
-    .argument('[prefix...]', 'list only refs under these prefixes; with --delete, the refs to delete')
-    .option('--create <newref>', 'create NEWREF pointing at the commit the (one) argument names')
-    .option('--delete', 'delete the named refs')
-    .action(async (args: string[], opts: { repo?: string; create?: string; delete?: boolean }) => {
+    .argument('[prefix...]', 'list refs under PREFIX (REF-PREFIX, REMOTE: or REMOTE:REF-PREFIX), named relative to it')
+    .option('--list', 'do not remove the prefix from listed refs')
+    .option('--create <newref>', 'create NEWREF pointing at the commit the one argument names')
+    .option('--force', 'with --create, replace an existing ref')
+    .option('--delete', 'delete the refs under each PREFIX')
+    .action(async (args: string[], opts: RefsOpts) => {
       const repo = await openRepo(opts);
       if (opts.create !== undefined) {
         if (args.length !== 1) throw new GroveError('GROVE_BAD_OPTION', '--create needs exactly one existing ref or checksum argument');
         const csum = (await repo.resolveRev(args[0]!))!;
-        if ((await repo.resolveRev(opts.create, { allowMissing: true })) !== null && !/^[0-9a-f]{64}$/.test(opts.create)) {
-          throw new GroveError('GROVE_EXISTS', `ref '${opts.create}' already exists`);
+        if (!opts.force && (await repo.resolveRev(opts.create, { allowMissing: true })) !== null) {
+          throw new GroveError('GROVE_EXISTS', `--create specified but ref ${opts.create} already exists`, { hint: 'use --force to replace it' });
         }
         await writeRef(repo.path, opts.create, csum);
         return;
       }
       if (opts.delete) {
-        if (args.length === 0) throw new GroveError('GROVE_BAD_OPTION', '--delete needs at least one ref');
-        for (const ref of args) await writeRef(repo.path, ref, null);
+        if (args.length === 0) throw new GroveError('GROVE_BAD_OPTION', '--delete needs at least one ref prefix');
+        for (const prefix of args) {
+          for (const { refspec } of (await listRefsUnder(repo.path, prefix)).values()) await writeRef(repo.path, refspec, null);
+        }
         return;
       }
-      const all = await listRefs(repo.path);
-      const names = [...all.keys()].filter((n) => args.length === 0 || args.some((p) => n === p || n.startsWith(p.endsWith('/') ? p : `${p}/`)));
+      const names: string[] = [];
+      if (args.length === 0) names.push(...(await listRefs(repo.path)).keys());
+      for (const prefix of args) names.push(...(await listRefsUnder(repo.path, prefix, { keepPrefix: opts.list === true })).keys());
       process.stdout.write(names.map((n) => `${n}\n`).join(''));
     });
 
