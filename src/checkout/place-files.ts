@@ -1,8 +1,9 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import fsSync from 'node:fs';
 import { objectPath } from '../repo/paths.js';
+import { readContentSync } from '../repo/content.js';
 import { getXattr } from '../xattr/xattrs.js';
-import { decodeBareUserMeta } from '../format/objects.js';
+import { decodeBareUserMeta, type FileHeader } from '../format/objects.js';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { isLink } from '../format/mode.js';
@@ -39,6 +40,10 @@ type Outcome = 'linked' | 'copied' | 'skipped';
 
 async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean, repoIsUserMode: boolean): Promise<Outcome> {
   if (hardlinkable && linkFast(ctx, checksum, dest, repoIsUserMode)) return 'linked';
+  if (!hardlinkable && ctx.overwrite === 'none') {
+    const small = readContentSync(ctx.objectsDir, ctx.repoMode, checksum, { xattrs: !ctx.userMode, compress: ctx.compress });
+    if (small !== null) return copySmallSync(ctx, small, dest);
+  }
   const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, { xattrs: !ctx.userMode, compress: ctx.compress });
   const link = isLink(obj.header.mode);
   // In user mode a file its owner cannot read is copied and given u+r, as ostree does, so that
@@ -53,6 +58,42 @@ async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: 
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
   }
   return copyOut(ctx, obj, dest, unreadable);
+}
+
+/**
+ * The common case of a copying checkout (archive, or -C): a small object written in synchronous
+ * calls, with the same rules as {@link copyOut} for a destination that must not exist yet.
+ */
+function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, dest: string): Outcome {
+  const h = obj.header;
+  try {
+    if (isLink(h.mode)) {
+      fsSync.symlinkSync(h.symlinkTarget, dest);
+      if (!ctx.userMode) {
+        fsSync.lchownSync(dest, h.uid, h.gid);
+        setXattrs(dest, h.xattrs);
+      }
+      return 'copied';
+    }
+    const fd = fsSync.openSync(dest, 'wx', 0o600);
+    try {
+      for (let off = 0; off < obj.data.length;) off += fsSync.writeSync(fd, obj.data, off, obj.data.length - off);
+      if (!ctx.userMode) fsSync.fchownSync(fd, h.uid, h.gid);
+      // Never create setuid files in user mode; keep what the owner checked out readable.
+      let mode = ctx.userMode ? h.mode & 0o7777 & ~0o6000 : h.mode & 0o7777;
+      if (ctx.userMode) mode |= 0o400;
+      fsSync.fchmodSync(fd, mode);
+    } finally {
+      fsSync.closeSync(fd);
+    }
+    if (!ctx.userMode) setXattrs(dest, h.xattrs);
+    return 'copied';
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) throw existsError(dest);
+    // Whatever we created is incomplete: take it away rather than leave a wrong file.
+    fsSync.rmSync(dest, { force: true });
+    throw checkoutError(e, dest);
+  }
 }
 
 /**
