@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import { sha256 } from '../format/hash.js';
@@ -31,6 +32,7 @@ export class Transaction {
   private done = false;
   /** Metadata written in this transaction, so repeats are free. */
   private readonly staged = new Set<string>();
+  private readonly stagedDirs = new Set<string>();
   stats = { metadataTotal: 0, metadataWritten: 0, contentTotal: 0, contentWritten: 0, contentBytesWritten: 0 };
 
   private constructor(readonly repo: Repo, readonly stagingDir: string, private readonly lock: RepoLock) {}
@@ -57,10 +59,16 @@ export class Transaction {
     const checksum = toHex(sha256(bytes));
     this.stats.metadataTotal++;
     const key = `${checksum}.${type}`;
-    if (this.staged.has(key) || (await this.repo.hasObject(checksum, type))) return checksum;
+    // Synchronous calls: a commit writes thousands of these tiny objects from the main thread,
+    // and an async round trip per call cost more than the calls themselves.
+    if (this.staged.has(key) || fsSync.lstatSync(this.repo.objectPath(checksum, type), { throwIfNoEntry: false }) !== undefined) return checksum;
     const dest = this.stagedPath(checksum, type);
-    await ensureDir(path.dirname(dest));
-    await fs.writeFile(dest, bytes, { mode: 0o644 });
+    const dir = path.dirname(dest);
+    if (!this.stagedDirs.has(dir)) {
+      fsSync.mkdirSync(dir, { recursive: true });
+      this.stagedDirs.add(dir);
+    }
+    fsSync.writeFileSync(dest, bytes, { mode: 0o644 });
     this.staged.add(key);
     this.stats.metadataWritten++;
     return checksum;
