@@ -28,6 +28,8 @@ export interface CheckoutOptions {
   whiteouts?: boolean;
   pool?: WorkerPool;
   compress?: CompressBackend;
+  /** Called as batches of files finish. */
+  onProgress?: (p: { filesDone: number; filesQueued: number }) => void;
 }
 
 export interface CheckoutStats extends CheckoutResult {
@@ -81,12 +83,15 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   const planned: PlannedDir[] = [];
   const running: Array<Promise<void>> = [];
   let batch: CheckoutTask['items'] = [];
+  let filesQueued = 0;
   const submit = () => {
     if (batch.length === 0) return;
     const items = batch;
     batch = [];
     turnPending = true;
+    filesQueued += items.length;
     running.push(pool.run({ kind: 'checkout', ctx, items }).then((r) => {
+      opts.onProgress?.({ filesDone: stats.linked + stats.copied + stats.skipped + r.linked + r.copied + r.skipped, filesQueued });
       stats.linked += r.linked;
       stats.copied += r.copied;
       stats.skipped += r.skipped;

@@ -48,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
       // Commander already printed its message (or the help); only the status is ours.
       return e.exitCode === 0 ? 0 : 1;
     }
+    // A progress line may be on screen: clear it so the error stands on its own line.
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (e instanceof GroveError) {
       process.stderr.write(`error: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
       return 1;

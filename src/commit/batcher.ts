@@ -19,7 +19,7 @@ export class Batcher {
   private curBytes = 0;
   private readonly running: Array<Promise<void>> = [];
 
-  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (r: WriteContentResult, indexes: number[]) => void) {}
+  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (r: WriteContentResult, items: CommitItem[]) => void) {}
 
   /** Adds an item; returns a promise (a turn of the event loop) when it just submitted a task. */
   add(item: CommitItem, index: number): Promise<void> | undefined {
@@ -64,7 +64,7 @@ export class Batcher {
       this.totals.bytesWritten += r.bytesWritten;
       this.totals.cacheHits += r.cacheHits;
       this.totals.hashed += items.length - r.cacheHits;
-      this.onDone?.(r, indexes);
+      this.onDone?.(r, items);
     }));
   }
 }

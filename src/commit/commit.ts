@@ -46,6 +46,16 @@ export interface CommitOptions {
   compress?: CompressBackend;
   /** Use the LMDB stat cache (default true): unchanged files are not re-read. */
   index?: boolean;
+  /** Called as batches of files finish; totals grow until `walkDone`. */
+  onProgress?: (p: CommitProgress) => void;
+}
+
+export interface CommitProgress {
+  filesDone: number;
+  bytesDone: number;
+  filesFound: number;
+  bytesFound: number;
+  walkDone: boolean;
 }
 
 export interface CommitStats {
@@ -112,7 +122,12 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       hash: opts.hash ?? defaultHashBackend(),
       compress: opts.compress ?? defaultCompressBackend(),
     };
-    const batcher = new Batcher(pool, ctx);
+    const progress = { filesDone: 0, bytesDone: 0, filesFound: 0, bytesFound: 0, walkDone: false };
+    const batcher = new Batcher(pool, ctx, opts.onProgress && ((_r, items) => {
+      progress.filesDone += items.length;
+      for (const it of items) progress.bytesDone += it.size;
+      opts.onProgress!({ ...progress });
+    }));
     let walk!: WalkResult;
     let walkFailed: unknown = null;
     try {
@@ -123,10 +138,14 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
             const hit = lookupStat(index, st, recorded(item));
             if (hit !== null) item.cached = hit;
           }
+          progress.filesFound++;
+          progress.bytesFound += item.size;
           return batcher.add(item, i);
         },
       });
       checkAllMatched(filters);
+      progress.walkDone = true;
+      opts.onProgress?.({ ...progress });
     } catch (e) {
       walkFailed = e;
     } finally {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { openRepo, withRepo } from '../repo-option.js';
+import { ProgressLine } from '../progress.js';
 
 interface Opts {
   repo?: string;
@@ -32,7 +33,9 @@ export function registerCheckout(program: Command): void {
       if (opts.forceCopy && opts.requireHardlinks) throw new GroveError('GROVE_BAD_OPTION', 'use only one of -C and -H');
       const repo = await openRepo(opts);
       const { checkoutTree } = await import('../../checkout/checkout.js');
+      const progress = new ProgressLine(opts.json ? false : undefined);
       const stats = await checkoutTree(repo, rev, dest ?? rev, {
+        onProgress: (p) => progress.show(`checkout: ${p.filesDone}/${p.filesQueued} files placed`),
         userMode: opts.userMode === true,
         requireHardlink: opts.requireHardlinks === true,
         forceCopy: opts.forceCopy === true,
@@ -40,6 +43,7 @@ export function registerCheckout(program: Command): void {
         ...(opts.subpath !== undefined && { subpath: opts.subpath }),
         whiteouts: opts.whiteouts === true,
       });
+      progress.done();
       if (opts.json) process.stdout.write(`${JSON.stringify(stats)}\n`);
     });
 }

@@ -5,6 +5,7 @@ import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import { validateChecksum } from '../../format/checksum.js';
 import { collect, parseKeyValue, parseTimestamp, parseUint } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
+import { ProgressLine, describeCommitProgress } from '../progress.js';
 
 interface Opts {
   repo?: string;
@@ -59,7 +60,9 @@ export function registerCommit(program: Command): void {
       if (opts.parent !== undefined) parent = opts.parent === 'none' ? null : validateChecksum(opts.parent, '--parent');
       const metadata: Array<[string, Variant]> = (opts.addMetadataString ?? []).map(([k, v]) => [k, new Variant('s', v)]);
       const { commitTree } = await import('../../commit/commit.js');
+      const progress = new ProgressLine(opts.json ? false : undefined);
       const res = await commitTree(repo, {
+        onProgress: (p) => progress.show(describeCommitProgress(p, progress.seconds)),
         tree,
         ...(opts.branch !== undefined && { branch: opts.branch }),
         ...(opts.orphan && { orphan: true }),
@@ -78,6 +81,7 @@ export function registerCommit(program: Command): void {
         ...(opts.statoverride !== undefined && { statOverride: await readStatOverride(opts.statoverride) }),
         ...(opts.skipList !== undefined && { skipList: await readSkipList(opts.skipList) }),
       });
+      progress.done();
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ checksum: res.checksum, skipped: res.skipped, ...res.stats })}\n`);
       } else if (opts.tableOutput) {
