@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import { GroveError } from '../errors.js';
 import type { CheckoutResult, CheckoutTask, Reply, Task, VerifyResult, VerifyTask, WriteContentResult, WriteContentTask } from './protocol.js';
 
-const WORKER_FILE = new URL('../../workers/grove-worker.js', import.meta.url).href;
+const WORKER_FILE = new URL('../../workers/entry.cjs', import.meta.url).href;
 
 type ResultOf<T extends Task> =
   T extends WriteContentTask ? WriteContentResult :
