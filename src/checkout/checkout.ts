@@ -4,7 +4,7 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { defaultHashBackend } from '../format/hash.js';
-import { compareNames, decodeDirMeta, decodeDirTree, type DirMeta, type DirTree, type ObjectType } from '../format/objects.js';
+import { compareNames, type DirMeta, type DirTree } from '../format/objects.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { CheckoutResult, CheckoutTask, Overwrite } from '../pool/protocol.js';
 import type { Repo } from '../repo/repo.js';
@@ -62,10 +62,8 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
 
   const treeCache = new Map<string, DirTree>();
   const metaCache = new Map<string, DirMeta>();
-  // Planning reads many small objects and makes many directories: synchronous calls, because an
-  // await per call made the main thread the bottleneck while the workers sat idle.
-  const loadTree = async (c: string) => treeCache.get(c) ?? treeCache.set(c, decodeDirTree(readMetaSync(repo, c, 'dirtree'), `dirtree ${c}`)).get(c)!;
-  const loadMeta = async (c: string) => metaCache.get(c) ?? metaCache.set(c, decodeDirMeta(readMetaSync(repo, c, 'dirmeta'), `dirmeta ${c}`)).get(c)!;
+  const loadTree = async (c: string) => treeCache.get(c) ?? treeCache.set(c, await repo.loadDirTree(c)).get(c)!;
+  const loadMeta = async (c: string) => metaCache.get(c) ?? metaCache.set(c, await repo.loadDirMeta(c)).get(c)!;
 
   const pool = opts.pool ?? new WorkerPool();
   const ctx: CheckoutTask['ctx'] = {
@@ -206,13 +204,3 @@ async function finishDir(d: PlannedDir, ctx: CheckoutTask['ctx'], bareUserOnly: 
   if (!ctx.forceCopy) await fs.utimes(d.dest, 0, 0);
 }
 
-/** A metadata object's bytes, read synchronously; GROVE_MISSING_OBJECT names it when absent. */
-function readMetaSync(repo: Repo, checksum: string, type: ObjectType): Uint8Array {
-  const p = repo.objectPath(checksum, type);
-  try {
-    return fsSync.readFileSync(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing`, { path: p });
-    throw e;
-  }
-}

@@ -38,8 +38,7 @@ export async function openContent(objectsDir: string, mode: RepoMode, checksum: 
   try {
     switch (mode) {
       case 'archive': return await openArchive(p, where, opts.compress);
-      case 'bare-user': return await openBareUser(p, where);
-      default: return await openBare(p, mode, opts.xattrs !== false);
+      default: return await openLoose(p, mode, where, opts.xattrs !== false);
     }
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_MISSING_OBJECT', `${where} is missing`, { path: p });
@@ -120,41 +119,40 @@ async function openArchive(p: string, where: string, compress?: CompressBackend)
   };
 }
 
-async function openBareUser(p: string, where: string): Promise<ContentObject> {
-  const st = await fs.lstat(p);
-  const meta = getXattr(p, 'user.ostreemeta');
-  if (meta === null) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no user.ostreemeta xattr`, { path: p });
-  const m = decodeBareUserMeta(meta, where);
-  if (isLink(m.mode)) {
-    // ostree writes the target followed by a NUL; tolerate its absence.
-    const raw = await fs.readFile(p, 'utf8');
-    const target = raw.endsWith('\0') ? raw.slice(0, -1) : raw;
-    return { header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: target, xattrs: m.xattrs }, size: 0, path: p, chunks: empty };
+/**
+ * The header of a loose (non-archive) object. bare-user keeps it in `user.ostreemeta` and stores a
+ * symlink as a file holding the target (ostree writes a NUL after it; its absence is tolerated);
+ * bare and bare-user-only keep it in the file's own stat, xattrs and link target.
+ */
+function looseHeader(p: string, mode: RepoMode, st: fsSync.Stats, where: string, withXattrs: boolean): FileHeader {
+  if (mode === 'bare-user') {
+    const meta = getXattr(p, 'user.ostreemeta');
+    if (meta === null) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no user.ostreemeta xattr`, { path: p });
+    const m = decodeBareUserMeta(meta, where);
+    let target = '';
+    if (isLink(m.mode)) {
+      target = fsSync.readFileSync(p, 'utf8');
+      if (target.endsWith('\0')) target = target.slice(0, -1);
+    }
+    return { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: target, xattrs: m.xattrs };
   }
+  const userOnly = mode === 'bare-user-only';
+  const link = st.isSymbolicLink();
   return {
-    header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: '', xattrs: m.xattrs },
-    size: st.size,
-    path: p,
-    chunks: () => fileChunks(p, 0, st.size),
+    uid: userOnly ? 0 : st.uid,
+    gid: userOnly ? 0 : st.gid,
+    mode: link ? S_IFLNK | 0o777 : st.mode,
+    rdev: 0,
+    symlinkTarget: link ? fsSync.readlinkSync(p) : '',
+    xattrs: userOnly || !withXattrs ? [] : readXattrs(p),
   };
 }
 
-async function openBare(p: string, mode: RepoMode, withXattrs: boolean): Promise<ContentObject> {
+async function openLoose(p: string, mode: RepoMode, where: string, withXattrs: boolean): Promise<ContentObject> {
   const st = await fs.lstat(p);
-  const userOnly = mode === 'bare-user-only';
-  const xattrs = userOnly || !withXattrs ? [] : readXattrs(p);
-  const uid = userOnly ? 0 : st.uid;
-  const gid = userOnly ? 0 : st.gid;
-  if (st.isSymbolicLink()) {
-    const target = await fs.readlink(p);
-    return { header: { uid, gid, mode: S_IFLNK | 0o777, rdev: 0, symlinkTarget: target, xattrs }, size: 0, path: p, chunks: empty };
-  }
-  return {
-    header: { uid, gid, mode: st.mode, rdev: 0, symlinkTarget: '', xattrs },
-    size: st.size,
-    path: p,
-    chunks: () => fileChunks(p, 0, st.size),
-  };
+  const header = looseHeader(p, mode, st, where, withXattrs);
+  const reg = isReg(header.mode);
+  return { header, size: reg ? st.size : 0, path: p, chunks: reg ? () => fileChunks(p, 0, st.size) : empty };
 }
 
 async function* empty(): AsyncGenerator<Uint8Array> { /* a symlink has no bytes */ }
@@ -190,27 +188,9 @@ export function readContentSync(objectsDir: string, mode: RepoMode, checksum: st
       }
       return { header, data, path: p };
     }
-    case 'bare-user': {
-      const meta = getXattr(p, 'user.ostreemeta');
-      if (meta === null) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no user.ostreemeta xattr`, { path: p });
-      const m = decodeBareUserMeta(meta, where);
-      const raw = fsSync.readFileSync(p);
-      if (isLink(m.mode)) {
-        const text = raw.toString('utf8');
-        const target = text.endsWith('\0') ? text.slice(0, -1) : text;
-        return { header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: target, xattrs: m.xattrs }, data: new Uint8Array(0), path: p };
-      }
-      return { header: { uid: m.uid, gid: m.gid, mode: m.mode, rdev: 0, symlinkTarget: '', xattrs: m.xattrs }, data: raw, path: p };
-    }
     default: {
-      const userOnly = mode === 'bare-user-only';
-      const xattrs = userOnly || opts.xattrs === false ? [] : readXattrs(p);
-      const uid = userOnly ? 0 : st.uid;
-      const gid = userOnly ? 0 : st.gid;
-      if (st.isSymbolicLink()) {
-        return { header: { uid, gid, mode: S_IFLNK | 0o777, rdev: 0, symlinkTarget: fsSync.readlinkSync(p), xattrs }, data: new Uint8Array(0), path: p };
-      }
-      return { header: { uid, gid, mode: st.mode, rdev: 0, symlinkTarget: '', xattrs }, data: fsSync.readFileSync(p), path: p };
+      const header = looseHeader(p, mode, st, where, opts.xattrs !== false);
+      return { header, data: isReg(header.mode) ? fsSync.readFileSync(p) : new Uint8Array(0), path: p };
     }
   }
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
@@ -98,14 +99,14 @@ export class Repo {
     return objectPath(this.objectsDir, checksum, type, this.mode);
   }
 
+  /*
+   * Metadata reads and existence checks use synchronous calls behind their async signatures:
+   * the objects are small, and commit and checkout make thousands of these calls from the main
+   * thread, where a round trip through libuv's thread pool cost more than the call itself.
+   */
+
   async hasObject(checksum: string, type: ObjectType): Promise<boolean> {
-    try {
-      await fs.lstat(this.objectPath(checksum, type));
-      return true;
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) return false;
-      throw e;
-    }
+    return fsSync.lstatSync(this.objectPath(checksum, type), { throwIfNoEntry: false }) !== undefined;
   }
 
   /** Saves `config` atomically. */
@@ -121,7 +122,7 @@ export class Repo {
     const p = this.objectPath(checksum, type);
     let bytes: Uint8Array;
     try {
-      bytes = await fs.readFile(p);
+      bytes = fsSync.readFileSync(p);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) {
         throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing`, { path: p });

@@ -59,9 +59,9 @@ export class Transaction {
     const checksum = toHex(sha256(bytes));
     this.stats.metadataTotal++;
     const key = `${checksum}.${type}`;
+    if (this.staged.has(key) || (await this.repo.hasObject(checksum, type))) return checksum;
     // Synchronous calls: a commit writes thousands of these tiny objects from the main thread,
     // and an async round trip per call cost more than the calls themselves.
-    if (this.staged.has(key) || fsSync.lstatSync(this.repo.objectPath(checksum, type), { throwIfNoEntry: false }) !== undefined) return checksum;
     const dest = this.stagedPath(checksum, type);
     const dir = path.dirname(dest);
     if (!this.stagedDirs.has(dir)) {
