@@ -7,10 +7,10 @@
  */
 type Run = (task: unknown) => Promise<unknown>;
 
-let loaded: Promise<Run> | undefined;
+// Loading starts as the thread starts, while the main thread is still preparing the first task.
+const loaded: Promise<Run> = import('./grove-worker.js').then((m) => m.default as Run);
 
 async function runTask(task: unknown): Promise<unknown> {
-  loaded ??= import('./grove-worker.js').then((m) => m.default as Run);
   return (await loaded)(task);
 }
 

@@ -1,8 +1,5 @@
 import { GroveError } from '../src/errors.js';
 import { sha256Factory, type HashBackend, type Sha256Factory } from '../src/format/hash.js';
-import { writeContentBatch } from '../src/commit/write-content.js';
-import { placeFiles } from '../src/checkout/place-files.js';
-import { verifyContentBatch } from '../src/fsck/verify-content.js';
 import type { Reply, Task } from '../src/pool/protocol.js';
 
 /**
@@ -23,12 +20,19 @@ function hasher(backend: HashBackend): Promise<Sha256Factory> {
 export default async function run(task: Task): Promise<Reply<unknown>> {
   try {
     switch (task.kind) {
-      case 'write-content':
+      // Each kind's code is loaded on first use: a checkout's workers need none of commit's.
+      case 'write-content': {
+        const { writeContentBatch } = await import('../src/commit/write-content.js');
         return { ok: true, value: await writeContentBatch(task, await hasher(task.ctx.hash)) };
-      case 'checkout':
-        return { ok: true, value: await placeFiles(task) };
-      case 'verify-content':
+      }
+      case 'checkout': {
+        const { runCheckoutTask } = await import('../src/checkout/walk-subtrees.js');
+        return { ok: true, value: await runCheckoutTask(task) };
+      }
+      case 'verify-content': {
+        const { verifyContentBatch } = await import('../src/fsck/verify-content.js');
         return { ok: true, value: await verifyContentBatch(task, await hasher(task.ctx.hash)) };
+      }
     }
   } catch (e) {
     if (e instanceof GroveError) return { ok: false, error: e.toJSON() };

@@ -7,57 +7,60 @@ import { decodeBareUserMeta, type FileHeader } from '../format/objects.js';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { isLink } from '../format/mode.js';
+import { isUserMode } from '../repo/mode.js';
 import { openContent, type ContentObject } from '../repo/content.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
-import type { CheckoutResult, CheckoutTask } from '../pool/protocol.js';
+import type { CheckoutTask } from '../pool/protocol.js';
 
 type Ctx = CheckoutTask['ctx'];
 
-/**
- * Worker side of a checkout: put each content object at its destination, by hardlink where the
- * repository mode and checkout mode allow it (ostree's rules), else by copying (inflating for
- * archive). Parent directories exist already; the planner made them.
- */
-export async function placeFiles(task: CheckoutTask): Promise<CheckoutResult> {
-  const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0 };
-  const { ctx } = task;
-  const repoIsUserMode = ctx.repoMode === 'bare-user' || ctx.repoMode === 'bare-user-only';
-  const hardlinkable = !ctx.forceCopy && ((ctx.repoMode === 'bare' && !ctx.userMode) || (repoIsUserMode && ctx.userMode));
-  if (ctx.requireHardlink && !hardlinkable) {
-    throw new GroveError('GROVE_NO_HARDLINK', repoIsUserMode
-      ? `a ${ctx.repoMode} repository needs user checkout mode (-U) to hardlink`
-      : `a ${ctx.repoMode} repository cannot hardlink in ${ctx.userMode ? 'user' : 'this'} checkout mode`);
-  }
-  for (const { checksum, dest } of task.items) {
-    const outcome = await placeOne(ctx, checksum, dest, hardlinkable, repoIsUserMode);
-    res[outcome]++;
-  }
-  return res;
+/** Whether files of this repository can be hardlinked in this checkout mode (ostree's rules). */
+export function hardlinkable(ctx: Ctx): boolean {
+  return !ctx.forceCopy && ((ctx.repoMode === 'bare' && !ctx.userMode) || (isUserMode(ctx.repoMode) && ctx.userMode));
+}
+
+/** The refusal of `-H` when the modes cannot hardlink at all, or null when they can. */
+export function hardlinkRefusal(ctx: Ctx): GroveError | null {
+  if (!ctx.requireHardlink || hardlinkable(ctx)) return null;
+  return new GroveError('GROVE_NO_HARDLINK', isUserMode(ctx.repoMode)
+    ? `a ${ctx.repoMode} repository needs user checkout mode (-U) to hardlink`
+    : `a ${ctx.repoMode} repository cannot hardlink in ${ctx.userMode ? 'user' : 'this'} checkout mode`);
 }
 
 type Outcome = 'linked' | 'copied' | 'skipped';
 
-async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean, repoIsUserMode: boolean): Promise<Outcome> {
-  if (hardlinkable && linkFast(ctx, checksum, dest, repoIsUserMode)) return 'linked';
-  if (!hardlinkable && ctx.overwrite === 'none') {
-    const small = readContentSync(ctx.objectsDir, ctx.repoMode, checksum, { xattrs: !ctx.userMode, compress: ctx.compress });
-    if (small !== null) return copySmallSync(ctx, small, dest);
+/**
+ * Puts content object `checksum` at `dest`, whose parent exists: by hardlink where the repository
+ * and checkout modes allow it (ostree's rules), else by copying (inflating for archive).
+ */
+export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean): Promise<Outcome> {
+  if (hardlinkable && linkFast(ctx, checksum, dest)) return 'linked';
+  const readOpts = { xattrs: !ctx.userMode, compress: ctx.compress };
+  if (ctx.overwrite === 'none') {
+    // Small objects that are not to be linked are copied in synchronous calls.
+    const small = readContentSync(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
+    if (small !== null && !linkAllowed(ctx, small.header, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest);
   }
-  const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, { xattrs: !ctx.userMode, compress: ctx.compress });
-  const link = isLink(obj.header.mode);
-  // In user mode a file its owner cannot read is copied and given u+r, as ostree does, so that
-  // the user can read what they checked out (a hardlink would carry the object's mode).
-  const unreadable = ctx.userMode && !link && (obj.header.mode & 0o400) === 0;
-  // bare-user keeps symlinks as files, and zero-size files are always copied (ostree does this
-  // to avoid EMLINK on the one empty object that thousands of files share).
-  const canLink = hardlinkable && !(repoIsUserMode && link) && !(!link && obj.size === 0) && !unreadable;
-  if (canLink) {
+  const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
+  if (linkAllowed(ctx, obj.header, obj.size, hardlinkable)) {
     const linked = await tryHardlink(ctx, obj.path, dest);
     if (linked !== 'unsupported') return linked;
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
   }
-  return copyOut(ctx, obj, dest, unreadable);
+  return copyOut(ctx, obj, dest);
+}
+
+/** ostree's rules for hardlinking one object, given that the modes allow hardlinks at all. */
+function linkAllowed(ctx: Ctx, h: FileHeader, size: number, hardlinkable: boolean): boolean {
+  if (!hardlinkable) return false;
+  const link = isLink(h.mode);
+  // bare-user keeps symlinks as regular files: a link would not be a symlink.
+  if (link) return !isUserMode(ctx.repoMode);
+  // Zero-size files are always copied (ostree does this to avoid EMLINK on the one empty object
+  // that thousands of files share); in user mode, so is a file its owner cannot read, which the
+  // copy makes readable (a hardlink would carry the object's mode).
+  return size > 0 && !(ctx.userMode && (h.mode & 0o400) === 0);
 }
 
 /**
@@ -79,10 +82,7 @@ function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, 
     try {
       for (let off = 0; off < obj.data.length;) off += fsSync.writeSync(fd, obj.data, off, obj.data.length - off);
       if (!ctx.userMode) fsSync.fchownSync(fd, h.uid, h.gid);
-      // Never create setuid files in user mode; keep what the owner checked out readable.
-      let mode = ctx.userMode ? h.mode & 0o7777 & ~0o6000 : h.mode & 0o7777;
-      if (ctx.userMode) mode |= 0o400;
-      fsSync.fchmodSync(fd, mode);
+      fsSync.fchmodSync(fd, copyMode(ctx, h.mode));
     } finally {
       fsSync.closeSync(fd);
     }
@@ -102,7 +102,7 @@ function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, 
  * user-mode repository, an empty or unreadable file, an existing destination, a link error —
  * returns false and takes the general path, which applies every rule.
  */
-function linkFast(ctx: Ctx, checksum: string, dest: string, repoIsUserMode: boolean): boolean {
+function linkFast(ctx: Ctx, checksum: string, dest: string): boolean {
   const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode);
   const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
   if (st === undefined || st.size === 0) return false;
@@ -112,7 +112,7 @@ function linkFast(ctx: Ctx, checksum: string, dest: string, repoIsUserMode: bool
     if (meta === null) return false;
     mode = decodeBareUserMeta(meta, `file object ${checksum}`).mode;
   }
-  if (isLink(mode) ? repoIsUserMode : ctx.userMode && (mode & 0o400) === 0) return false;
+  if (isLink(mode) ? isUserMode(ctx.repoMode) : ctx.userMode && (mode & 0o400) === 0) return false;
   try {
     fsSync.linkSync(p, dest);
     return true;
@@ -148,6 +148,14 @@ async function renameOver(tmp: string, dest: string): Promise<void> {
   }
 }
 
+/**
+ * The mode of a copied file. In user mode, as ostree: never setuid or setgid, and always readable
+ * by its owner, so that the user can read what they checked out.
+ */
+function copyMode(ctx: Ctx, mode: number): number {
+  return ctx.userMode ? (mode & 0o7777 & ~0o6000) | 0o400 : mode & 0o7777;
+}
+
 function existsError(dest: string): GroveError {
   return new GroveError('GROVE_EXISTS', `${dest} already exists`, { path: dest, hint: 'use --union or --union-add to check out over existing files' });
 }
@@ -159,7 +167,7 @@ function checkoutError(e: unknown, dest: string): unknown {
   return e;
 }
 
-async function copyOut(ctx: Ctx, obj: ContentObject, dest: string, addUserRead = false): Promise<Outcome> {
+async function copyOut(ctx: Ctx, obj: ContentObject, dest: string): Promise<Outcome> {
   const h = obj.header;
   // Union writes go to a temp name and are renamed over the old file.
   const union = ctx.overwrite === 'union';
@@ -176,10 +184,7 @@ async function copyOut(ctx: Ctx, obj: ContentObject, dest: string, addUserRead =
       try {
         await writeSparse(fh, obj.chunks());
         if (!ctx.userMode) await fh.chown(h.uid, h.gid);
-        // Never create setuid files in user mode, as ostree.
-        let mode = ctx.userMode ? h.mode & 0o7777 & ~0o6000 : h.mode & 0o7777;
-        if (addUserRead) mode |= 0o400;
-        await fh.chmod(mode);
+        await fh.chmod(copyMode(ctx, h.mode));
       } finally {
         await fh.close();
       }

@@ -1,6 +1,7 @@
 import type { SerializedError } from '../errors.js';
 import type { CompressBackend } from '../format/compress.js';
 import type { HashBackend } from '../format/hash.js';
+import type { DirMeta } from '../format/objects.js';
 import type { RepoMode } from '../repo/mode.js';
 
 /**
@@ -47,16 +48,32 @@ export interface WriteContentResult {
 
 export type Overwrite = 'none' | 'union' | 'add';
 
+/** A directory of the commit to check out, with everything under it; its parent exists. */
+export interface CheckoutRoot { tree: string; meta: string; dest: string }
+
+/** A directory a worker made but could not finish, because part of it went back to the queue. */
+export interface UnfinishedDir { dir: string; meta: DirMeta }
+
 export interface CheckoutTask {
   kind: 'checkout';
-  ctx: RepoContext & { userMode: boolean; requireHardlink: boolean; forceCopy: boolean; overwrite: Overwrite; tmpDir: string };
-  items: Array<{ checksum: string; dest: string }>;
+  ctx: RepoContext & { userMode: boolean; requireHardlink: boolean; forceCopy: boolean; overwrite: Overwrite; whiteouts: boolean };
+  roots: CheckoutRoot[];
+  /** Single files to place into existing directories (a checkout of one file's subpath). */
+  files: Array<{ checksum: string; dest: string }>;
+  /** Operations (directories and files) after which the worker hands back what is left. */
+  budget: number;
 }
 
 export interface CheckoutResult {
   linked: number;
   copied: number;
   skipped: number;
+  /** Directories made (not counting those that already existed in a union checkout). */
+  directories: number;
+  /** Subtrees not started for lack of budget, for the main thread to hand out again. */
+  deferred: CheckoutRoot[];
+  /** Made directories whose final mode waits for the deferred subtrees. */
+  unfinished: UnfinishedDir[];
 }
 
 export interface VerifyTask {

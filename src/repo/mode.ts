@@ -21,3 +21,6 @@ export function configModeName(mode: RepoMode): string {
 }
 
 export const isArchive = (mode: RepoMode): boolean => mode === 'archive';
+
+/** Modes whose objects belong to the user who owns the repository (owner and mode kept aside). */
+export const isUserMode = (mode: RepoMode): boolean => mode === 'bare-user' || mode === 'bare-user-only';

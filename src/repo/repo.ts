@@ -11,6 +11,7 @@ import {
 } from '../format/objects.js';
 import { configModeName, parseRepoMode, type RepoMode } from './mode.js';
 import { objectPath } from './paths.js';
+import { readMetadataSync } from './metadata.js';
 import { lookupRef } from './refs.js';
 import { writeFileAtomic } from './fsutil.js';
 
@@ -119,18 +120,9 @@ export class Repo {
    * checksum (fsck and anything read from a foreign source).
    */
   async readMetadata(checksum: string, type: ObjectType, opts: { verify?: boolean } = {}): Promise<Uint8Array> {
-    const p = this.objectPath(checksum, type);
-    let bytes: Uint8Array;
-    try {
-      bytes = fsSync.readFileSync(p);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) {
-        throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing`, { path: p });
-      }
-      throw e;
-    }
+    const bytes = readMetadataSync(this.objectsDir, this.mode, checksum, type);
     if (opts.verify && toHex(sha256(bytes)) !== checksum) {
-      throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} is corrupt (checksum mismatch)`, { path: p });
+      throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} is corrupt (checksum mismatch)`, { path: this.objectPath(checksum, type) });
     }
     return bytes;
   }

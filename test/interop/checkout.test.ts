@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { buildTree, rootfsEntries, type Entry } from '../../fixtures/trees/build.js';
+import { generateTree } from '../../fixtures/trees/generate.js';
 import { GROVE_BIN, tempDir } from '../helpers.js';
 import { MODES, TIMESTAMP, needsOstreeAsRoot, commitBoth, dirsWithNonZeroMtime, groveAsync, initRepos, ostreeAsync, run, treeState, type Mode } from './support.js';
 
@@ -190,4 +191,36 @@ describe('checkout of bare-user-only directories with sticky and setgid bits', n
       await cleanup();
     }
   });
+});
+
+/**
+ * A tree large enough that the workers split it (a task hands back the subtrees it did not start),
+ * with read-only directories at every depth: directories whose subtrees were finished in other
+ * tasks must still end with their own modes, and every file must still be placed under them.
+ */
+describe('checkout of a tree split across worker tasks', needsOstreeAsRoot(), () => {
+  for (const mode of ['bare-user', 'archive'] as const) {
+    test(`${mode}: read-only directories at every depth, compared with ostree's checkout`, async () => {
+      const { dir, cleanup } = await tempDir();
+      try {
+        const tree = path.join(dir, 'tree');
+        await generateTree(tree, { files: 1500, seed: 11, maxFileSize: 64 * 1024 });
+        // Every third directory read-only (made bottom-up, so the chmods still reach the deep ones).
+        await run('sh', ['-c', `find ${JSON.stringify(tree)} -mindepth 1 -type d | sort -r | awk 'NR % 3 == 0' | xargs chmod 0555`]);
+        const repos = initRepos(dir, mode);
+        await ostreeAsync(['commit', `--repo=${repos.o}`, '-b', 'big', `--timestamp=${TIMESTAMP}`, tree]);
+        const dests = { g: path.join(dir, 'grove'), ref: path.join(dir, 'ostree') };
+        const json = await groveAsync(['checkout', `--repo=${repos.o}`, '-U', '--json', 'big', dests.g]);
+        await ostreeAsync(['checkout', `--repo=${repos.o}`, '-U', 'big', dests.ref]);
+        const stats = JSON.parse(json) as { linked: number; copied: number; directories: number };
+        assert.equal(stats.linked + stats.copied, 1500, 'files placed');
+        const opts = { owners: false, links: mode !== 'archive' };
+        assert.equal(await treeState(dests.g, opts), await treeState(dests.ref, opts));
+        assert.deepEqual(await dirsWithNonZeroMtime(dests.g), []);
+      } finally {
+        await run('chmod', ['-R', 'u+w', dir]);
+        await cleanup();
+      }
+    });
+  }
 });

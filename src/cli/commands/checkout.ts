@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { openRepo, withRepo } from '../repo-option.js';
-import { ProgressLine } from '../progress.js';
+import { describeCheckoutProgress, ProgressLine } from '../progress.js';
 
 interface Opts {
   repo?: string;
@@ -35,7 +35,7 @@ export function registerCheckout(program: Command): void {
       const { checkoutTree } = await import('../../checkout/checkout.js');
       const progress = new ProgressLine(opts.json ? false : undefined);
       const stats = await checkoutTree(repo, rev, dest ?? rev, {
-        onProgress: (p) => progress.show(`checkout: ${p.filesDone}/${p.filesQueued} files placed`),
+        onProgress: (p) => progress.show(describeCheckoutProgress(p, progress.seconds)),
         userMode: opts.userMode === true,
         requireHardlink: opts.requireHardlinks === true,
         forceCopy: opts.forceCopy === true,
