@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import nodeModule from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { GroveError } from '../errors.js';
 import { registerInit } from './commands/init.js';
@@ -64,5 +65,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Node 22.1+ can keep compiled code between runs; grove starts often (build farms script it),
+// and most of its start-up is compiling modules. Older Node simply lacks the function.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

@@ -12,13 +12,14 @@ export class ProgressLine {
 
   constructor(private readonly enabled = process.stderr.isTTY === true && process.env['GROVE_NO_PROGRESS'] !== '1') {}
 
-  show(text: string, force = false): void {
+  /** Redraws the line; `text` is called only when the line is due, so callers may call often. */
+  show(text: () => string, force = false): void {
     if (!this.enabled) return;
     const now = Date.now();
     if (!force && now - this.last < 100) return;
     this.last = now;
     this.shown = true;
-    process.stderr.write(`\r\x1b[K${text}`);
+    process.stderr.write(`\r\x1b[K${text()}`);
   }
 
   done(): void {

@@ -123,24 +123,24 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       compress: opts.compress ?? defaultCompressBackend(),
     };
     const progress = { filesDone: 0, bytesDone: 0, filesFound: 0, bytesFound: 0, walkDone: false };
-    const batcher = new Batcher(pool, ctx, opts.onProgress && ((_r, items) => {
+    const batcher = new Batcher(pool, ctx, opts.onProgress && ((items) => {
       progress.filesDone += items.length;
       for (const it of items) progress.bytesDone += it.size;
       opts.onProgress!({ ...progress });
     }));
+    /** The stat cache's answer for each item, where it had one. */
+    const cachedSeen: Array<string | undefined> = [];
     let walk!: WalkResult;
     let walkFailed: unknown = null;
     try {
       walk = await walkTree(opts.tree, filters, {
         xattrs,
         onItem: (item, st, i) => {
-          if (index) {
-            const hit = lookupStat(index, st, recorded(item));
-            if (hit !== null) item.cached = hit;
-          }
+          const hit = index ? lookupStat(index, st, recorded(item)) : null;
+          if (hit !== null) cachedSeen[i] = hit;
           progress.filesFound++;
           progress.bytesFound += item.size;
-          return batcher.add(item, i);
+          return batcher.add(item, i, hit ?? undefined);
         },
       });
       checkAllMatched(filters);
@@ -157,7 +157,10 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     tx.stats.contentWritten += batcher.totals.written;
     tx.stats.contentBytesWritten += batcher.totals.bytesWritten;
     if (index) {
-      walk.items.forEach((item, i) => recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs));
+      // Entries that were hits are already right; only new and changed files are written.
+      walk.items.forEach((item, i) => {
+        if (cachedSeen[i] !== checksums[i]) recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs);
+      });
     }
     const [rootTree, rootMeta] = await writeDirs(tx, walk.root, checksums);
 

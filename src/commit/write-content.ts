@@ -9,7 +9,7 @@ import { archiveHeader, encodeBareUserMeta, fileHeaderPrefix, type FileHeader } 
 import { isLink } from '../format/mode.js';
 import { CHUNK_SIZE } from '../repo/content.js';
 import { tempName } from '../repo/fsutil.js';
-import { objectPath } from '../repo/paths.js';
+import { objectExists, objectPath } from '../repo/paths.js';
 import { readXattrs, setXattr, setXattrs } from '../xattr/xattrs.js';
 import type { CommitItem, WriteContentResult, WriteContentTask } from '../pool/protocol.js';
 
@@ -27,13 +27,8 @@ type Ctx = WriteContentTask['ctx'];
  * version spent most of a 6,000-file commit waiting on those hops).
  */
 export async function writeContentBatch(task: WriteContentTask, sha: Sha256Factory): Promise<WriteContentResult> {
-  const result: WriteContentResult = { checksums: [], written: 0, bytesWritten: 0, cacheHits: 0 };
+  const result: WriteContentResult = { checksums: [], written: 0, bytesWritten: 0 };
   for (const item of task.items) {
-    if (item.cached !== undefined && exists(task.ctx, item.cached)) {
-      result.checksums.push(item.cached);
-      result.cacheHits++;
-      continue;
-    }
     const r = item.size > WHOLE_FILE_LIMIT && !isLink(item.mode)
       ? await streamLargeFile(task.ctx, item, header(item, readXattrsOf(item)), sha)
       : writeSmall(task.ctx, item, sha);
@@ -92,7 +87,7 @@ function pathError(e: unknown, p: string): unknown {
 }
 
 function exists(ctx: Ctx, checksum: string): boolean {
-  return fsSync.lstatSync(objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode), { throwIfNoEntry: false }) !== undefined;
+  return objectExists(ctx.objectsDir, checksum, 'file', ctx.repoMode);
 }
 
 /** Staging subdirectories already made by this thread. */

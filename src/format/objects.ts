@@ -1,3 +1,4 @@
+import { serializeDirTree } from './dirtree-encode.js';
 import { GroveError } from '../errors.js';
 import { Variant, decode, encode, type GVariantValue } from './gvariant.js';
 import { checksumFromBytes, fromHex } from './checksum.js';
@@ -113,6 +114,11 @@ export function decodeDirMeta(bytes: Uint8Array, where = 'dirmeta'): DirMeta {
 }
 
 export function encodeDirTree(t: DirTree): Uint8Array {
+  return serializeDirTree(t.files, t.dirs);
+}
+
+/** The same bytes through the general GVariant encoder: the reference the fast one is tested on. */
+export function encodeDirTreeGeneric(t: DirTree): Uint8Array {
   return encode(DIRTREE_TYPE, [
     t.files.map(([n, c]) => [n, fromHex(c)]),
     t.dirs.map(([n, tree, meta]) => [n, fromHex(tree), fromHex(meta)]),

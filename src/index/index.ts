@@ -1,6 +1,10 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { createRequire } from 'node:module';
+import type { Database, RootDatabase } from 'lmdb';
+
+/** lmdb through require(): its CommonJS build loads in two thirds of the time of the ES one. */
+const { open } = createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
 
 /**
  * grove's LMDB index inside the repository (`REPO/grove/index/`). It is a cache: deleting it

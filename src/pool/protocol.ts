@@ -25,11 +25,6 @@ export interface CommitItem {
   mode: number;
   size: number;
   readXattrs: boolean;
-  /**
-   * The checksum the stat cache remembers for this unchanged file. The worker uses it only after
-   * confirming the object exists (a foreign writer may have pruned it); otherwise it hashes.
-   */
-  cached?: string;
 }
 
 export interface WriteContentTask {
@@ -42,8 +37,6 @@ export interface WriteContentResult {
   checksums: string[];
   written: number;
   bytesWritten: number;
-  /** Files whose cached checksum was confirmed without reading them. */
-  cacheHits: number;
 }
 
 export type Overwrite = 'none' | 'union' | 'add';

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ObjectType } from '../format/objects.js';
 import type { RepoMode } from './mode.js';
@@ -23,4 +24,12 @@ export function parseObjectName(dir: string, file: string): { checksum: string; 
   if (!m || !/^[0-9a-f]{2}$/.test(dir)) return null;
   const ext = m[2]!;
   return { checksum: dir + m[1]!, type: ext === 'filez' ? 'file' : (ext as ObjectType) };
+}
+
+/**
+ * Whether the object is in the store under `objectsDir`: one lstat, synchronous (callers make
+ * thousands of these checks, where a trip through libuv's thread pool cost more than the call).
+ */
+export function objectExists(objectsDir: string, checksum: string, type: ObjectType, mode: RepoMode): boolean {
+  return fs.lstatSync(objectPath(objectsDir, checksum, type, mode), { throwIfNoEntry: false }) !== undefined;
 }

@@ -10,7 +10,7 @@ import {
   type Commit, type DirMeta, type DirTree, type ObjectType,
 } from '../format/objects.js';
 import { configModeName, parseRepoMode, type RepoMode } from './mode.js';
-import { objectPath } from './paths.js';
+import { objectExists, objectPath } from './paths.js';
 import { readMetadataSync } from './metadata.js';
 import { lookupRef } from './refs.js';
 import { writeFileAtomic } from './fsutil.js';
@@ -107,7 +107,7 @@ export class Repo {
    */
 
   async hasObject(checksum: string, type: ObjectType): Promise<boolean> {
-    return fsSync.lstatSync(this.objectPath(checksum, type), { throwIfNoEntry: false }) !== undefined;
+    return objectExists(this.objectsDir, checksum, type, this.mode);
   }
 
   /** Saves `config` atomically. */

@@ -35,7 +35,7 @@ export function registerCheckout(program: Command): void {
       const { checkoutTree } = await import('../../checkout/checkout.js');
       const progress = new ProgressLine(opts.json ? false : undefined);
       const stats = await checkoutTree(repo, rev, dest ?? rev, {
-        onProgress: (p) => progress.show(describeCheckoutProgress(p, progress.seconds)),
+        onProgress: (p) => progress.show(() => describeCheckoutProgress(p, progress.seconds)),
         userMode: opts.userMode === true,
         requireHardlink: opts.requireHardlinks === true,
         forceCopy: opts.forceCopy === true,

@@ -62,7 +62,7 @@ export function registerCommit(program: Command): void {
       const { commitTree } = await import('../../commit/commit.js');
       const progress = new ProgressLine(opts.json ? false : undefined);
       const res = await commitTree(repo, {
-        onProgress: (p) => progress.show(describeCommitProgress(p, progress.seconds)),
+        onProgress: (p) => progress.show(() => describeCommitProgress(p, progress.seconds)),
         tree,
         ...(opts.branch !== undefined && { branch: opts.branch }),
         ...(opts.orphan && { orphan: true }),
