@@ -1,6 +1,7 @@
 import { GroveError } from '../src/errors.js';
 import { sha256Factory, type HashBackend, type Sha256Factory } from '../src/format/hash.js';
 import type { Reply, Task } from '../src/pool/protocol.js';
+import type { CatalogueReader } from '../src/index/catalogue.js';
 
 /**
  * The entry point Piscina loads in each worker thread: dispatch a task by kind, and turn any
@@ -17,6 +18,18 @@ function hasher(backend: HashBackend): Promise<Sha256Factory> {
   return f;
 }
 
+const catalogues = new Map<string, CatalogueReader | null>();
+
+/** The object catalogue of a repository's index, opened once per thread. */
+async function catalogue(indexDir: string | null): Promise<CatalogueReader | null> {
+  if (indexDir === null) return null;
+  if (!catalogues.has(indexDir)) {
+    const { openCatalogueReader } = await import('../src/index/catalogue.js');
+    catalogues.set(indexDir, openCatalogueReader(indexDir));
+  }
+  return catalogues.get(indexDir)!;
+}
+
 export default async function run(task: Task): Promise<Reply<unknown>> {
   try {
     switch (task.kind) {
@@ -27,7 +40,7 @@ export default async function run(task: Task): Promise<Reply<unknown>> {
       }
       case 'checkout': {
         const { runCheckoutTask } = await import('../src/checkout/walk-subtrees.js');
-        return { ok: true, value: await runCheckoutTask(task) };
+        return { ok: true, value: await runCheckoutTask(task, await catalogue(task.ctx.indexDir)) };
       }
       case 'verify-content': {
         const { verifyContentBatch } = await import('../src/fsck/verify-content.js');

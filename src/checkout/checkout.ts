@@ -1,4 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { recordObject, type CatalogueReader } from '../index/catalogue.js';
+import { RepoIndex } from '../index/index.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { defaultHashBackend } from '../format/hash.js';
 import { WorkerPool } from '../pool/pool.js';
@@ -6,6 +9,7 @@ import type { CheckoutResult, CheckoutRoot, CheckoutTask, Overwrite, UnfinishedD
 import type { Repo } from '../repo/repo.js';
 import { finishDir, makeDir } from './make-dir.js';
 import { hardlinkRefusal } from './place-files.js';
+import { runCheckoutTask } from './walk-subtrees.js';
 import { resolvePath } from './resolve-path.js';
 
 export interface CheckoutOptions {
@@ -29,17 +33,20 @@ export interface CheckoutOptions {
 
 export interface CheckoutProgress { files: number; directories: number }
 
-export interface CheckoutStats extends Omit<CheckoutResult, 'deferred' | 'unfinished'> {
+export interface CheckoutStats extends Omit<CheckoutResult, 'deferred' | 'unfinished' | 'learned'> {
   seconds: number;
 }
 
 /**
- * Operations (directories and files) a worker does before handing back what is left of its
- * subtrees. The first task is small so that the tree spreads over the threads at once; later
- * ones are large enough to amortise the trip to a worker (measured on a 6,000-file tree).
+ * Milliseconds a task works before handing back what is left of its subtrees, checked at each
+ * directory. Time rather than a count of files, because a file costs a few microseconds to
+ * hardlink on a fast disk and a millisecond to inflate and write on a slow one: long enough to
+ * amortise the trip to a worker (a fraction of a millisecond), short enough that a thread that
+ * runs dry waits for little. The first task runs on the main thread; a checkout that fits in it
+ * never starts the pool.
  */
-const FIRST_BUDGET = 32;
-const BUDGET = 256;
+const FIRST_BUDGET_MS = 10;
+const BUDGET_MS = 20;
 /** Subtrees per task at most, and tasks in flight per thread (one running, one queued). */
 const MAX_ROOTS = 16;
 const TASKS_PER_THREAD = 2;
@@ -65,25 +72,30 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     forceCopy: opts.forceCopy === true,
     overwrite: opts.overwrite ?? 'none',
     whiteouts: opts.whiteouts === true,
+    indexDir: null,
   };
   const refusal = hardlinkRefusal(ctx);
   if (refusal) throw refusal;
+  const index = await openExistingIndex(repo);
+  ctx.indexDir = index?.dir ?? null;
+  const catalogue: CatalogueReader | null = index && { get: (c) => index.objects.get(c) };
 
-  const pool = opts.pool ?? new WorkerPool();
+  const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   const stats: CheckoutStats = { linked: 0, copied: 0, skipped: 0, directories: 0, seconds: 0 };
   const unfinished: UnfinishedDir[] = [];
   try {
-    const first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budget'> = target.kind === 'file'
+    const first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budgetMs'> = target.kind === 'file'
       ? { roots: [], files: [{ checksum: target.checksum, dest: path.join(dest, target.name) }] }
       : { roots: [{ tree: target.tree, meta: target.meta, dest }], files: [] };
     // ostree makes DEST a directory holding the one file.
     if (target.kind === 'file') makeDir(dest, null, ctx.overwrite, ctx.userMode);
-    await runQueue(pool, ctx, first, (r) => {
+    await runQueue(pool, ctx, catalogue, first, (r) => {
       stats.linked += r.linked;
       stats.copied += r.copied;
       stats.skipped += r.skipped;
       stats.directories += r.directories;
       unfinished.push(...r.unfinished);
+      if (index) for (const [c, mode, size] of r.learned) recordObject(index, c, mode, size);
       opts.onProgress?.({ files: stats.linked + stats.copied + stats.skipped, directories: stats.directories });
     });
     // Deepest first, so a read-only parent is locked only after everything under it is placed.
@@ -93,50 +105,90 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     for (const d of unfinished) finishDir(d, finish);
   } finally {
     if (!opts.pool) await pool.close();
+    await index?.close();
   }
   stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return stats;
 }
 
 /**
- * Runs the first task, then keeps handing deferred subtrees to the pool until none are left and
- * no task is running. After a failure nothing new starts; the first error is thrown once the
- * running tasks have ended, so no worker is still writing when the caller sees it.
+ * Runs the first task on this thread, then keeps handing deferred subtrees out until none are
+ * left and no task is running: to the pool, and to this thread itself whenever the pool's slots
+ * are full (it has nothing else to do meanwhile). A small checkout thus never starts the pool's
+ * threads at all. After a failure nothing new starts; the first error is thrown once the running
+ * tasks have ended, so no worker is still writing when the caller sees it.
  */
-function runQueue(
+async function runQueue(
   pool: WorkerPool,
   ctx: CheckoutTask['ctx'],
-  first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budget'>,
+  catalogue: CatalogueReader | null,
+  first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budgetMs'>,
   onResult: (r: CheckoutResult) => void,
 ): Promise<void> {
   const queue: CheckoutRoot[] = [];
   const slots = pool.threads * TASKS_PER_THREAD;
   let running = 0;
   let failure: { error: unknown } | undefined;
-  return new Promise((resolve, reject) => {
-    const start = (roots: CheckoutRoot[], files: CheckoutTask['files'], budget: number) => {
+  let wake: (() => void) | undefined;
+  /** A fair share of the queue among `takers`. */
+  const take = (takers: number) => queue.splice(0, Math.min(MAX_ROOTS, Math.ceil(queue.length / takers)));
+  const accept = (r: CheckoutResult) => {
+    onResult(r);
+    queue.push(...r.deferred);
+  };
+  const pump = () => {
+    // Spread what is queued over the free slots and this thread, so no thread waits while
+    // another holds a list; this thread keeps a share (the pool's threads may still be starting).
+    while (!failure && queue.length > 1 && running < slots) {
+      const roots = take(slots - running + 1);
       running++;
-      pool.run({ kind: 'checkout', ctx, roots, files, budget }).then((r) => {
-        onResult(r);
-        queue.push(...r.deferred);
-      }, (e: unknown) => {
-        failure ??= { error: e };
-      }).finally(() => {
-        running--;
-        pump();
-      });
-    };
-    const pump = () => {
-      while (!failure && queue.length > 0 && running < slots) {
-        // Spread what is queued over the free slots, so no thread waits while another has a list.
-        const n = Math.min(MAX_ROOTS, Math.ceil(queue.length / (slots - running)));
-        start(queue.splice(0, n), [], BUDGET);
-      }
-      if (running === 0) {
-        if (failure) reject(failure.error);
-        else resolve();
-      }
-    };
-    start(first.roots, first.files, FIRST_BUDGET);
-  });
+      pool.run({ kind: 'checkout', ctx, roots, files: [], budgetMs: BUDGET_MS })
+        .then(accept, (e: unknown) => { failure ??= { error: e }; })
+        .finally(() => {
+          running--;
+          pump();
+          wake?.();
+        });
+    }
+  };
+  const inline = async (roots: CheckoutRoot[], files: CheckoutTask['files'], budgetMs: number) => {
+    try {
+      accept(await runCheckoutTask({ kind: 'checkout', ctx, roots, files, budgetMs }, catalogue));
+    } catch (e) {
+      failure ??= { error: e };
+    }
+  };
+
+  await inline(first.roots, first.files, FIRST_BUDGET_MS);
+  pump();
+  while (!failure && (queue.length > 0 || running > 0)) {
+    if (queue.length > 0) {
+      await inline(take(slots - running + 1), [], BUDGET_MS);
+      pump();
+      // Let finished pool tasks report, so their deferred subtrees join the queue.
+      await new Promise((r) => setImmediate(r));
+    } else {
+      await new Promise<void>((r) => { wake = r; });
+      wake = undefined;
+    }
+  }
+  while (running > 0) {
+    await new Promise<void>((r) => { wake = r; });
+    wake = undefined;
+  }
+  if (failure) throw failure.error;
+}
+
+/**
+ * The repository's grove index if it has one (a checkout never creates it, and a repository this
+ * user cannot write is checked out without it); its catalogue is read and taught as files are
+ * placed.
+ */
+async function openExistingIndex(repo: Repo): Promise<RepoIndex | null> {
+  if (!fs.existsSync(path.join(RepoIndex.dirOf(repo.path), 'data.mdb'))) return null;
+  try {
+    return await RepoIndex.open(repo.path);
+  } catch {
+    return null;
+  }
 }

@@ -12,6 +12,7 @@ import { openContent, type ContentObject } from '../repo/content.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
 import type { CheckoutTask } from '../pool/protocol.js';
+import type { CatalogueReader } from '../index/catalogue.js';
 
 type Ctx = CheckoutTask['ctx'];
 
@@ -30,20 +31,27 @@ export function hardlinkRefusal(ctx: Ctx): GroveError | null {
 
 type Outcome = 'linked' | 'copied' | 'skipped';
 
+/** What placing files may consult and what it learns on the way, per task. */
+export interface PlaceEnv {
+  catalogue: CatalogueReader | null;
+  /** [checksum, mode, size] of objects the catalogue did not know. */
+  learned: Array<[string, number, number]>;
+}
+
 /**
  * Puts content object `checksum` at `dest`, whose parent exists: by hardlink where the repository
  * and checkout modes allow it (ostree's rules), else by copying (inflating for archive).
  */
-export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean): Promise<Outcome> {
-  if (hardlinkable && linkFast(ctx, checksum, dest)) return 'linked';
+export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlinkable: boolean, env: PlaceEnv): Promise<Outcome> {
+  if (hardlinkable && linkFast(ctx, checksum, dest, env)) return 'linked';
   const readOpts = { xattrs: !ctx.userMode, compress: ctx.compress };
   if (ctx.overwrite === 'none') {
     // Small objects that are not to be linked are copied in synchronous calls.
     const small = readContentSync(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
-    if (small !== null && !linkAllowed(ctx, small.header, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest);
+    if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest);
   }
   const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
-  if (linkAllowed(ctx, obj.header, obj.size, hardlinkable)) {
+  if (linkAllowed(ctx, obj.header.mode, obj.size, hardlinkable)) {
     const linked = await tryHardlink(ctx, obj.path, dest);
     if (linked !== 'unsupported') return linked;
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
@@ -52,15 +60,15 @@ export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlin
 }
 
 /** ostree's rules for hardlinking one object, given that the modes allow hardlinks at all. */
-function linkAllowed(ctx: Ctx, h: FileHeader, size: number, hardlinkable: boolean): boolean {
+function linkAllowed(ctx: Ctx, mode: number, size: number, hardlinkable: boolean): boolean {
   if (!hardlinkable) return false;
-  const link = isLink(h.mode);
+  const link = isLink(mode);
   // bare-user keeps symlinks as regular files: a link would not be a symlink.
   if (link) return !isUserMode(ctx.repoMode);
   // Zero-size files are always copied (ostree does this to avoid EMLINK on the one empty object
   // that thousands of files share); in user mode, so is a file its owner cannot read, which the
   // copy makes readable (a hardlink would carry the object's mode).
-  return size > 0 && !(ctx.userMode && (h.mode & 0o400) === 0);
+  return size > 0 && !(ctx.userMode && (mode & 0o400) === 0);
 }
 
 /**
@@ -97,22 +105,29 @@ function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, 
 }
 
 /**
- * The common case of a hardlink checkout, in synchronous calls (an lstat, for bare-user a
- * getxattr, and the link): true when the file was linked. Anything unusual — a symlink in a
- * user-mode repository, an empty or unreadable file, an existing destination, a link error —
- * returns false and takes the general path, which applies every rule.
+ * The common case of a hardlink checkout, in synchronous calls: true when the file was linked.
+ * The object's mode and size come from the catalogue, or else from an lstat (and, for bare-user,
+ * the `user.ostreemeta` xattr), and are then passed on to be recorded. Anything unusual — a
+ * symlink in a user-mode repository, an empty or unreadable file, an existing destination, a
+ * missing object, a link error — returns false and takes the general path, which applies every
+ * rule and names what is wrong.
  */
-function linkFast(ctx: Ctx, checksum: string, dest: string): boolean {
+function linkFast(ctx: Ctx, checksum: string, dest: string, env: PlaceEnv): boolean {
   const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode);
-  const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
-  if (st === undefined || st.size === 0) return false;
-  let mode = st.mode;
-  if (ctx.repoMode === 'bare-user') {
-    const meta = getXattr(p, 'user.ostreemeta');
-    if (meta === null) return false;
-    mode = decodeBareUserMeta(meta, `file object ${checksum}`).mode;
+  let facts = env.catalogue?.get(checksum);
+  if (facts === undefined) {
+    const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
+    if (st === undefined) return false;
+    let mode = st.mode;
+    if (ctx.repoMode === 'bare-user') {
+      const meta = getXattr(p, 'user.ostreemeta');
+      if (meta === null) return false;
+      mode = decodeBareUserMeta(meta, `file object ${checksum}`).mode;
+    }
+    facts = [mode, isLink(mode) ? 0 : st.size];
+    env.learned.push([checksum, facts[0], facts[1]]);
   }
-  if (isLink(mode) ? isUserMode(ctx.repoMode) : ctx.userMode && (mode & 0o400) === 0) return false;
+  if (!linkAllowed(ctx, facts[0], facts[1], true)) return false;
   try {
     fsSync.linkSync(p, dest);
     return true;

@@ -7,13 +7,14 @@ import type { CheckoutResult, CheckoutRoot, CheckoutTask, UnfinishedDir } from '
 import { openContent } from '../repo/content.js';
 import { readMetadataSync } from '../repo/metadata.js';
 import { finishDir, makeDir } from './make-dir.js';
-import { hardlinkable, hardlinkRefusal, placeOne } from './place-files.js';
+import { hardlinkable, hardlinkRefusal, placeOne, type PlaceEnv } from './place-files.js';
+import type { CatalogueReader } from '../index/catalogue.js';
 
 /**
  * Worker side of a checkout. The worker walks the subtrees it was given, depth first in the
  * commit's order: for each directory it reads the dirtree, makes the directory, places its files
  * (hardlink or copy, see place-files.ts), and goes on into its subdirectories. When the task's
- * budget of operations is spent it stops at a directory boundary and hands the subdirectories not
+ * time budget is spent it stops at a directory boundary and hands the subdirectories not
  * yet started back to the main thread, which gives them to whichever worker is free; so large
  * trees spread over all threads without the main thread reading the tree first.
  *
@@ -30,17 +31,18 @@ interface Frame { dir: string; meta: DirMeta; parent: Frame | null; pendingDirs:
 
 type Ctx = CheckoutTask['ctx'];
 
-export async function runCheckoutTask(task: CheckoutTask): Promise<CheckoutResult> {
+export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueReader | null): Promise<CheckoutResult> {
   const { ctx } = task;
   const refusal = hardlinkRefusal(ctx);
   if (refusal) throw refusal;
-  const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [] };
+  const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [] };
+  const env: PlaceEnv = { catalogue, learned: res.learned };
   const canHardlink = hardlinkable(ctx);
   const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.repoMode === 'bare-user-only' };
   const metas = new Map<string, DirMeta>();
   const loadMeta = (c: string) => metas.get(c) ?? metas.set(c, decodeDirMeta(readMetadataSync(ctx.objectsDir, ctx.repoMode, c, 'dirmeta'), `dirmeta ${c}`)).get(c)!;
 
-  for (const f of task.files) res[await placeOne(ctx, f.checksum, f.dest, canHardlink)]++;
+  for (const f of task.files) res[await placeOne(ctx, f.checksum, f.dest, canHardlink, env)]++;
 
   const frames: Frame[] = [];
   const complete = (f: Frame) => {
@@ -53,8 +55,8 @@ export async function runCheckoutTask(task: CheckoutTask): Promise<CheckoutResul
 
   // Roots are taken from the end: pushed in reverse, so the commit's order is kept.
   const stack: Array<{ root: CheckoutRoot; parent: Frame | null }> = task.roots.map((root) => ({ root, parent: null })).reverse();
-  let ops = 0;
-  while (stack.length > 0 && ops < task.budget) {
+  const deadline = performance.now() + task.budgetMs;
+  while (stack.length > 0 && performance.now() < deadline) {
     const { root, parent } = stack.pop()!;
     const tree = decodeDirTree(readMetadataSync(ctx.objectsDir, ctx.repoMode, root.tree, 'dirtree'), `dirtree ${root.tree}`);
     // An opaque whiteout replaces whatever the destination had there, as in ostree.
@@ -64,11 +66,9 @@ export async function runCheckoutTask(task: CheckoutTask): Promise<CheckoutResul
     if (made) res.directories++;
     const frame: Frame = { dir: root.dest, meta, parent, pendingDirs: tree.dirs.length, made, done: false };
     frames.push(frame);
-    ops++;
     for (const [name, csum] of await filesToPlace(ctx, tree, root.dest)) {
-      res[await placeOne(ctx, csum, path.join(root.dest, name), canHardlink)]++;
-      ops++;
-    }
+      res[await placeOne(ctx, csum, path.join(root.dest, name), canHardlink, env)]++;
+      }
     for (let i = tree.dirs.length - 1; i >= 0; i--) {
       const [name, t, m] = tree.dirs[i]!;
       stack.push({ root: { tree: t, meta: m, dest: path.join(root.dest, name) }, parent: frame });

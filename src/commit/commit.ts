@@ -13,6 +13,7 @@ import { checkAllMatched, type CommitFilters } from './filters.js';
 import { walkTree, type WalkDir, type WalkResult } from './walk.js';
 import { Batcher } from './batcher.js';
 import { RepoIndex } from '../index/index.js';
+import { recordObject } from '../index/catalogue.js';
 import { lookup as lookupStat, record as recordStat } from '../index/stat-cache.js';
 
 export interface CommitOptions {
@@ -159,7 +160,9 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     if (index) {
       // Entries that were hits are already right; only new and changed files are written.
       walk.items.forEach((item, i) => {
-        if (cachedSeen[i] !== checksums[i]) recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs);
+        if (cachedSeen[i] === checksums[i]) return;
+        recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs);
+        recordObject(index, checksums[i]!, item.mode, item.size);
       });
     }
     const [rootTree, rootMeta] = await writeDirs(tx, walk.root, checksums);

@@ -1,9 +1,6 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError } from '../errors.js';
 import { defaultCompressBackend } from '../format/compress.js';
 import { defaultHashBackend } from '../format/hash.js';
-import { parseObjectName } from '../repo/paths.js';
 import { listRefs } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
@@ -99,25 +96,6 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
 /** Every `.commit` object on disk, whether or not a ref names it. */
 async function listLooseCommits(repo: Repo): Promise<string[]> {
   const out: string[] = [];
-  let dirs: string[];
-  try {
-    dirs = await fs.readdir(repo.objectsDir);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return out;
-    throw e;
-  }
-  for (const d of dirs.sort()) {
-    let names: string[];
-    try {
-      names = await fs.readdir(path.join(repo.objectsDir, d));
-    } catch (e) {
-      if (isErrno(e, 'ENOTDIR')) continue;
-      throw e;
-    }
-    for (const n of names.sort()) {
-      const o = parseObjectName(d, n);
-      if (o && o.type === 'commit') out.push(o.checksum);
-    }
-  }
+  for await (const o of repo.looseObjects()) if (o.type === 'commit') out.push(o.checksum);
   return out;
 }

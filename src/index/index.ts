@@ -13,12 +13,19 @@ const { open } = createRequire(import.meta.url)('lmdb') as typeof import('lmdb')
  *
  * - `stat`: (device, inode) -> the file's stat signature and content checksum, so that a
  *   re-commit of an unchanged file costs a stat instead of a read and a hash.
+ * - `objects`: the catalogue, content checksum -> the object's mode and size (see catalogue.ts),
+ *   so that a hardlink checkout decides without a stat and an xattr read per file.
  *
  * LMDB serialises writers across processes itself; grove writes only from the main thread, and
  * lmdb-js batches puts into one transaction per event-loop turn.
  */
 export class RepoIndex {
-  private constructor(private readonly root: RootDatabase, readonly stat: Database<StatEntry, string>, readonly dir: string) {}
+  private constructor(
+    private readonly root: RootDatabase,
+    readonly stat: Database<StatEntry, string>,
+    readonly objects: Database<ObjectFacts, string>,
+    readonly dir: string,
+  ) {}
 
   static dirOf(repoPath: string): string {
     return path.join(repoPath, 'grove', 'index');
@@ -42,14 +49,17 @@ export class RepoIndex {
     await fs.mkdir(dir, { recursive: true });
     const root = open({ path: dir, compression: false, noSubdir: false, maxDbs: 4 });
     const stat = root.openDB<StatEntry, string>('stat', {});
-    // Touch the database so corruption surfaces here, where it can be recovered from.
+    const objects = root.openDB<ObjectFacts, string>('objects', {});
+    // Touch the databases so corruption surfaces here, where it can be recovered from.
     stat.getKeysCount({ limit: 1 });
-    return new RepoIndex(root, stat, dir);
+    objects.getKeysCount({ limit: 1 });
+    return new RepoIndex(root, stat, objects, dir);
   }
 
-  /** Deletes every entry (`grove index rebuild`). */
+  /** Deletes every entry (`grove index rebuild` starts so). */
   async clear(): Promise<void> {
     await this.stat.clearAsync();
+    await this.objects.clearAsync();
   }
 
   async close(): Promise<void> {
@@ -61,6 +71,9 @@ export class RepoIndex {
     await this.root.flushed;
   }
 }
+
+/** What the catalogue knows of a content object: [mode (type and permission bits), size]. */
+export type ObjectFacts = [mode: number, size: number];
 
 /** What the stat cache remembers about one file. */
 export interface StatEntry {

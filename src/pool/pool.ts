@@ -27,9 +27,14 @@ export class WorkerPool {
   private piscina: PiscinaClass | undefined;
   readonly threads: number;
 
-  constructor(opts: { threads?: number } = {}) {
+  /**
+   * `threads` defaults to GROVE_THREADS, else the number of cores; `mainWorks` says the caller's
+   * thread takes tasks too (checkout does), so the pool leaves it one core.
+   */
+  constructor(opts: { threads?: number; mainWorks?: boolean } = {}) {
     const envThreads = Number(process.env['GROVE_THREADS'] ?? '');
-    this.threads = opts.threads ?? (Number.isInteger(envThreads) && envThreads > 0 ? envThreads : os.availableParallelism());
+    const cores = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : os.availableParallelism();
+    this.threads = opts.threads ?? Math.max(1, opts.mainWorks ? cores - 1 : cores);
   }
 
   /** Starts the threads now, for a caller that knows work is coming. */

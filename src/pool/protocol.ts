@@ -49,12 +49,20 @@ export interface UnfinishedDir { dir: string; meta: DirMeta }
 
 export interface CheckoutTask {
   kind: 'checkout';
-  ctx: RepoContext & { userMode: boolean; requireHardlink: boolean; forceCopy: boolean; overwrite: Overwrite; whiteouts: boolean };
+  ctx: RepoContext & {
+    userMode: boolean;
+    requireHardlink: boolean;
+    forceCopy: boolean;
+    overwrite: Overwrite;
+    whiteouts: boolean;
+    /** grove's index of the repository, whose object catalogue saves a stat per file; or null. */
+    indexDir: string | null;
+  };
   roots: CheckoutRoot[];
   /** Single files to place into existing directories (a checkout of one file's subpath). */
   files: Array<{ checksum: string; dest: string }>;
-  /** Operations (directories and files) after which the worker hands back what is left. */
-  budget: number;
+  /** Milliseconds after which the worker, at the next directory, hands back what is left. */
+  budgetMs: number;
 }
 
 export interface CheckoutResult {
@@ -67,6 +75,8 @@ export interface CheckoutResult {
   deferred: CheckoutRoot[];
   /** Made directories whose final mode waits for the deferred subtrees. */
   unfinished: UnfinishedDir[];
+  /** Objects the catalogue did not know, as [checksum, mode, size], for the main thread to record. */
+  learned: Array<[string, number, number]>;
 }
 
 export interface VerifyTask {

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
@@ -10,7 +9,7 @@ import {
   type Commit, type DirMeta, type DirTree, type ObjectType,
 } from '../format/objects.js';
 import { configModeName, parseRepoMode, type RepoMode } from './mode.js';
-import { objectExists, objectPath } from './paths.js';
+import { objectExists, objectPath, parseObjectName } from './paths.js';
 import { readMetadataSync } from './metadata.js';
 import { lookupRef } from './refs.js';
 import { writeFileAtomic } from './fsutil.js';
@@ -187,5 +186,29 @@ export class Repo {
     }
     if (found.length > 1) throw new GroveError('GROVE_AMBIGUOUS', `refspec ${prefix} not unique: ${found.length} commits start with it`);
     return found[0] ?? null;
+  }
+
+  /** Every loose object in the store, in checksum order. */
+  async *looseObjects(): AsyncGenerator<{ checksum: string; type: ObjectType }> {
+    let dirs: string[];
+    try {
+      dirs = await fs.readdir(this.objectsDir);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return;
+      throw e;
+    }
+    for (const d of dirs.sort()) {
+      let names: string[];
+      try {
+        names = await fs.readdir(path.join(this.objectsDir, d));
+      } catch (e) {
+        if (isErrno(e, 'ENOTDIR')) continue;
+        throw e;
+      }
+      for (const n of names.sort()) {
+        const o = parseObjectName(d, n);
+        if (o) yield o;
+      }
+    }
   }
 }

@@ -1,0 +1,56 @@
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ObjectFacts, RepoIndex } from './index.js';
+import { openContent } from '../repo/content.js';
+import type { Repo } from '../repo/repo.js';
+
+/**
+ * The object catalogue: content checksum -> (mode, size). A content object's checksum covers its
+ * header, so these facts never change for a checksum; what can change is whether the object is
+ * still there (the real ostree may prune it). The catalogue is therefore trusted for the facts
+ * and never for existence: a checkout that takes a mode from it still links the object itself,
+ * and a missing object fails that link and takes the general path, which reports it.
+ *
+ * Recorded from the main thread by commit (for every file it stores or hashes) and by checkout
+ * (facts workers learned the slow way); `grove index rebuild` fills it from the object store.
+ */
+
+export interface CatalogueReader {
+  get(checksum: string): ObjectFacts | undefined;
+}
+
+export function recordObject(index: RepoIndex, checksum: string, mode: number, size: number): void {
+  void index.objects.put(checksum, [mode, size]);
+}
+
+/** Reads the catalogue of the index at `indexDir` from any thread; null when there is none. */
+export function openCatalogueReader(indexDir: string): CatalogueReader | null {
+  if (!fs.existsSync(path.join(indexDir, 'data.mdb'))) return null;
+  const { open } = createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
+  try {
+    // The same options as RepoIndex: lmdb-js shares one environment among a process's threads.
+    const root = open({ path: indexDir, compression: false, noSubdir: false, maxDbs: 4 });
+    const db = root.openDB<ObjectFacts, string>('objects', {});
+    return { get: (c) => db.get(c) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Fills the catalogue from the object store: every content object's mode and size, read from
+ * its header (archive) or its stat and `user.ostreemeta` (bare modes). For `grove index rebuild`,
+ * and for repositories that ostree wrote.
+ */
+export async function fillCatalogue(index: RepoIndex, repo: Repo): Promise<number> {
+  let n = 0;
+  for await (const o of repo.looseObjects()) {
+    if (o.type !== 'file') continue;
+    const obj = await openContent(repo.objectsDir, repo.mode, o.checksum, { xattrs: false });
+    recordObject(index, o.checksum, obj.header.mode, obj.size);
+    n++;
+  }
+  await index.flush();
+  return n;
+}
