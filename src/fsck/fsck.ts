@@ -21,7 +21,8 @@ const VERIFY_BATCH = 256;
 /**
  * Checks the repository: every ref names a present commit; every commit object, and every object
  * reachable from it, is present and hashes to its name. Metadata is verified on the main thread
- * as the walk reads it; content objects are re-hashed in the pool. All problems are collected.
+ * as the walk reads it; content objects are re-hashed in the pool meanwhile. All problems are
+ * collected.
  */
 export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (line: string) => void } = {}): Promise<FsckResult> {
   const log = opts.log ?? (() => undefined);
@@ -58,35 +59,50 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
     }
   };
 
-  for (const commitId of commits) {
-    const via = `in commit ${commitId}`;
-    const commit = await verifyMeta(commitId, 'commit', via, decodeCommit);
-    if (commit === null) continue;
-    await verifyMeta(commit.rootMeta, 'dirmeta', via, decodeDirMeta);
-    const walk = async (treeId: string): Promise<void> => {
-      const tree = await verifyMeta(treeId, 'dirtree', via, decodeDirTree);
-      if (tree === null) return;
-      for (const [, c] of tree.files) content.add(c);
-      for (const [, t, m] of tree.dirs) {
-        await verifyMeta(m, 'dirmeta', via, decodeDirMeta);
-        await walk(t);
-      }
-    };
-    await walk(commit.rootTree);
-  }
-
+  // Content is verified in the pool while the walk goes on: batches leave as soon as they fill.
   const pool = opts.pool ?? new WorkerPool();
+  pool.start();
+  const ctx = { repoMode: repo.mode, objectsDir: repo.objectsDir, hash: defaultHashBackend(), compress: defaultCompressBackend() };
+  const tasks: Array<Promise<void>> = [];
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    tasks.push(pool.run({ kind: 'verify-content', ctx, checksums: pending }).then((r) => {
+      for (const b of r.bad) report(b.checksum, 'file', b.message);
+    }));
+    pending = [];
+  };
   try {
-    const ids = [...content];
-    const ctx = { repoMode: repo.mode, objectsDir: repo.objectsDir, hash: defaultHashBackend(), compress: defaultCompressBackend() };
-    const tasks: Array<Promise<void>> = [];
-    for (let i = 0; i < ids.length; i += VERIFY_BATCH) {
-      const checksums = ids.slice(i, i + VERIFY_BATCH);
-      tasks.push(pool.run({ kind: 'verify-content', ctx, checksums }).then((r) => {
-        for (const b of r.bad) report(b.checksum, 'file', b.message);
-      }));
+    for (const commitId of commits) {
+      const via = `in commit ${commitId}`;
+      const commit = await verifyMeta(commitId, 'commit', via, decodeCommit);
+      if (commit === null) continue;
+      await verifyMeta(commit.rootMeta, 'dirmeta', via, decodeDirMeta);
+      const walk = async (treeId: string): Promise<void> => {
+        const tree = await verifyMeta(treeId, 'dirtree', via, decodeDirTree);
+        if (tree === null) return;
+        for (const [, c] of tree.files) {
+          if (content.has(c)) continue;
+          content.add(c);
+          pending.push(c);
+        }
+        if (pending.length >= VERIFY_BATCH) {
+          flush();
+          // Let Piscina hand the batch to a thread while the walk goes on.
+          await new Promise((r) => setImmediate(r));
+        }
+        for (const [, t, m] of tree.dirs) {
+          await verifyMeta(m, 'dirmeta', via, decodeDirMeta);
+          await walk(t);
+        }
+      };
+      await walk(commit.rootTree);
     }
-    await Promise.all(tasks);
+    flush();
+    // Every task ends before we return, even after one fails.
+    const settled = await Promise.allSettled(tasks);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     if (!opts.pool) await pool.close();
   }
