@@ -1,11 +1,12 @@
 import { GroveError } from '../errors.js';
 import { defaultCompressBackend } from '../format/compress.js';
-import { defaultHashBackend } from '../format/hash.js';
+import { defaultHashBackend, sha256Factory } from '../format/hash.js';
 import { listRefs } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
 import { decodeCommit, decodeDirMeta, decodeDirTree, type ObjectType } from '../format/objects.js';
-import { namingObject } from './verify-content.js';
+import { namingObject, verifyContentBatch } from './verify-content.js';
+import type { VerifyResult } from '../pool/protocol.js';
 
 export interface FsckProblem { object: string; message: string }
 
@@ -15,8 +16,11 @@ export interface FsckResult {
   problems: FsckProblem[];
 }
 
-/** Content objects per pool task. */
-const VERIFY_BATCH = 256;
+/**
+ * Content objects per task: small enough that the threads finish close together (a task that
+ * meets a large file takes long), large enough to amortise the trip to a worker.
+ */
+const VERIFY_BATCH = 64;
 
 /**
  * Checks the repository: every ref names a present commit; every commit object, and every object
@@ -60,17 +64,33 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   };
 
   // Content is verified in the pool while the walk goes on: batches leave as soon as they fill.
-  const pool = opts.pool ?? new WorkerPool();
+  // Once the walk is done, this thread verifies batches too (the pool leaves it a core).
+  const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   pool.start();
   const ctx = { repoMode: repo.mode, objectsDir: repo.objectsDir, hash: defaultHashBackend(), compress: defaultCompressBackend() };
-  const tasks: Array<Promise<void>> = [];
+  const queue: string[][] = [];
+  const slots = pool.threads * 2;
+  let running = 0;
+  let wake: (() => void) | undefined;
+  let failure: { error: unknown } | undefined;
+  const accept = (r: VerifyResult) => {
+    for (const b of r.bad) report(b.checksum, 'file', b.message);
+  };
+  const pump = () => {
+    while (!failure && queue.length > 0 && running < slots) {
+      running++;
+      pool.run({ kind: 'verify-content', ctx, checksums: queue.shift()! }).then(accept, (e: unknown) => { failure ??= { error: e }; }).finally(() => {
+        running--;
+        pump();
+        wake?.();
+      });
+    }
+  };
   let pending: string[] = [];
   const flush = () => {
-    if (pending.length === 0) return;
-    tasks.push(pool.run({ kind: 'verify-content', ctx, checksums: pending }).then((r) => {
-      for (const b of r.bad) report(b.checksum, 'file', b.message);
-    }));
+    if (pending.length > 0) queue.push(pending);
     pending = [];
+    pump();
   };
   try {
     for (const commitId of commits) {
@@ -99,13 +119,25 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
       await walk(commit.rootTree);
     }
     flush();
-    // Every task ends before we return, even after one fails.
-    const settled = await Promise.allSettled(tasks);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const sha = await sha256Factory(ctx.hash);
+    while (!failure && (queue.length > 0 || running > 0)) {
+      if (queue.length > 0) {
+        accept(await verifyContentBatch({ kind: 'verify-content', ctx, checksums: queue.pop()! }, sha));
+        await new Promise((r) => setImmediate(r));
+      } else {
+        await new Promise<void>((r) => { wake = r; });
+        wake = undefined;
+      }
+    }
   } finally {
+    // Every task ends before we return, even after one failed.
+    while (running > 0) {
+      await new Promise<void>((r) => { wake = r; });
+      wake = undefined;
+    }
     if (!opts.pool) await pool.close();
   }
+  if (failure) throw failure.error;
   return { commits: commits.length, objects: seenMeta.size + content.size, problems };
 }
 
