@@ -14,7 +14,7 @@ import { walkTree, type WalkDir, type WalkResult } from './walk.js';
 import { Batcher } from './batcher.js';
 import { RepoIndex } from '../index/index.js';
 import { recordObject } from '../index/catalogue.js';
-import { lookup as lookupStat, record as recordStat } from '../index/stat-cache.js';
+import { lookup as lookupStat, probe as probeStat, record as recordStat, type StatProbe } from '../index/stat-cache.js';
 
 export interface CommitOptions {
   /** The directory to commit. */
@@ -131,14 +131,21 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     }));
     /** The stat cache's answer for each item, where it had one. */
     const cachedSeen: Array<string | undefined> = [];
+    /** What the stat cache needs of each item's stat, to record it once its checksum is known. */
+    const probes: Array<StatProbe | undefined> = [];
     let walk!: WalkResult;
     let walkFailed: unknown = null;
     try {
       walk = await walkTree(opts.tree, filters, {
         xattrs,
         onItem: (item, st, i) => {
-          const hit = index ? lookupStat(index, st, recorded(item)) : null;
-          if (hit !== null) cachedSeen[i] = hit;
+          let hit: string | null = null;
+          if (index) {
+            const p = probeStat(st, recorded(item), startedWallNs);
+            hit = lookupStat(index, p);
+            if (hit !== null) cachedSeen[i] = hit;
+            probes[i] = p;
+          }
           progress.filesFound++;
           progress.bytesFound += item.size;
           return batcher.add(item, i, hit ?? undefined);
@@ -160,8 +167,9 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     if (index) {
       // Entries that were hits are already right; only new and changed files are written.
       walk.items.forEach((item, i) => {
-        if (cachedSeen[i] === checksums[i]) return;
-        recordStat(index, walk.stats[i]!, recorded(item), checksums[i]!, startedWallNs);
+        const p = probes[i];
+        if (p === undefined || cachedSeen[i] === checksums[i]) return;
+        recordStat(index, p, checksums[i]!);
         recordObject(index, checksums[i]!, item.mode, item.size);
       });
     }

@@ -18,8 +18,6 @@ export interface WalkDir {
 export interface WalkResult {
   root: WalkDir;
   items: CommitItem[];
-  /** The on-disk stat of each item, for the stat cache. */
-  stats: BigIntStats[];
   totalBytes: number;
   /** Files found (hardlinks counted each time). */
   fileCount: number;
@@ -39,7 +37,6 @@ export async function walkTree(
   opts: { xattrs: boolean; onItem?: (item: CommitItem, st: BigIntStats, index: number) => void | Promise<void> },
 ): Promise<WalkResult> {
   const items: CommitItem[] = [];
-  const stats: BigIntStats[] = [];
   const byInode = new Map<string, number>();
   const state = { totalBytes: 0, fileCount: 0 };
 
@@ -87,7 +84,6 @@ export async function walkTree(
         idx = items.length;
         const size = isReg(fm.mode) ? Number(cst.size) : 0;
         items.push({ path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs });
-        stats.push(cst);
         if (cst.nlink > 1n) byInode.set(key, idx);
         state.totalBytes += size;
         // The callback returns a promise only when it wants the event loop to turn (it has
@@ -101,7 +97,7 @@ export async function walkTree(
   };
 
   const root = await walkDir(rootPath, '/', rootStat);
-  return { root, items, stats, ...state };
+  return { root, items, ...state };
 }
 
 function lstat(p: string): BigIntStats {

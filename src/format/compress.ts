@@ -24,7 +24,11 @@ export function defaultCompressBackend(): CompressBackend {
   return 'node';
 }
 
-/** Incremental transform: feed chunks in order, the last with `final`, collect the output. */
+/**
+ * Incremental transform: feed chunks in order, the last with `final`, collect the output. `push`
+ * consumes `chunk` before it resolves: the caller may reuse the buffer at once (both backends
+ * guarantee it, fflate by copying).
+ */
 export interface StreamCodec {
   push(chunk: Uint8Array, final: boolean): Promise<Uint8Array[]>;
 }
@@ -60,7 +64,12 @@ export function inflateRaw(data: Uint8Array, expectedSize: number, backend: Comp
 /** Streaming raw deflate at `level`. */
 export function createDeflater(level: number, backend: CompressBackend = defaultCompressBackend()): StreamCodec {
   const lvl = checkLevel(level);
-  return backend === 'node' ? nodeStream(zlib.createDeflateRaw({ level: lvl })) : fflateStream(new (fflate().Deflate)({ level: lvl }));
+  // fflate 0.8.3's streaming Deflate writes invalid streams for some inputs (the first 146 bytes
+  // of a .jar under /usr inflate to "invalid distance too far back"; its one-shot deflate is
+  // fine), which corrupted large archive objects. Streamed deflate therefore always goes through
+  // node:zlib; the backend choice still applies to one-shot deflate and to inflate.
+  void backend;
+  return nodeStream(zlib.createDeflateRaw({ level: lvl }));
 }
 
 /** Streaming raw inflate. */
@@ -68,12 +77,14 @@ export function createInflater(backend: CompressBackend = defaultCompressBackend
   return backend === 'node' ? nodeStream(zlib.createInflateRaw()) : fflateStream(new (fflate().Inflate)());
 }
 
-function fflateStream(codec: Fflate.Deflate | Fflate.Inflate): StreamCodec {
+function fflateStream(codec: Fflate.Inflate): StreamCodec {
   let out: Uint8Array[] = [];
   codec.ondata = (data) => { out.push(data); };
   return {
     push(chunk, final) {
-      codec.push(chunk, final);
+      // fflate may keep referring to earlier input after push returns, and callers reuse their
+      // read buffer: a copy keeps the contract that push consumes the chunk.
+      codec.push(chunk.slice(), final);
       const done = out;
       out = [];
       return Promise.resolve(done);
@@ -98,7 +109,16 @@ function nodeStream(stream: zlib.DeflateRaw | zlib.InflateRaw): StreamCodec {
         stream.end(chunk);
         await ended;
       } else {
-        await new Promise<void>((resolve, reject) => stream.write(chunk, (e) => (e ? reject(e) : resolve())));
+        // After an error a write's callback may never come: the error settles the wait instead.
+        await new Promise<void>((resolve, reject) => {
+          const onError = (e: Error) => reject(e);
+          stream.once('error', onError);
+          stream.write(chunk, (e) => {
+            stream.off('error', onError);
+            if (e) reject(e);
+            else resolve();
+          });
+        });
       }
       if (failure) throw failure;
       const done = out;

@@ -26,12 +26,23 @@ export function isRacy(st: BigIntStats, commitStartNs: bigint): boolean {
   return newest + RACY_WINDOW_NS >= commitStartNs;
 }
 
-export function lookup(index: RepoIndex, st: BigIntStats, recorded: string): string | null {
-  const e = index.stat.get(statKey(st));
-  return e !== undefined && e.sig === statSig(st, recorded) ? e.checksum : null;
+/**
+ * What the stat cache needs of one file, taken from its stat at walk time so that the stat
+ * itself need not be kept (a tree of 100,000 files held 100,000 BigIntStats objects until the
+ * commit ended): the key, the signature, and whether the file is too young to be recorded.
+ */
+export interface StatProbe { key: string; sig: string; racy: boolean }
+
+export function probe(st: BigIntStats, recorded: string, commitStartNs: bigint): StatProbe {
+  return { key: statKey(st), sig: statSig(st, recorded), racy: isRacy(st, commitStartNs) };
 }
 
-export function record(index: RepoIndex, st: BigIntStats, recorded: string, checksum: string, commitStartNs: bigint): void {
-  if (isRacy(st, commitStartNs)) return;
-  void index.stat.put(statKey(st), { sig: statSig(st, recorded), checksum });
+export function lookup(index: RepoIndex, p: StatProbe): string | null {
+  const e = index.stat.get(p.key);
+  return e !== undefined && e.sig === p.sig ? e.checksum : null;
+}
+
+export function record(index: RepoIndex, p: StatProbe, checksum: string): void {
+  if (p.racy) return;
+  void index.stat.put(p.key, { sig: p.sig, checksum });
 }
