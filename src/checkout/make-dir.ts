@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { GroveError, isErrno } from '../errors.js';
 import type { DirMeta } from '../format/objects.js';
-import type { Overwrite } from '../pool/protocol.js';
+import type { Overwrite, UnfinishedDir } from '../pool/protocol.js';
 import { setXattrs } from '../xattr/xattrs.js';
 
 /**
@@ -10,16 +10,13 @@ import { setXattrs } from '../xattr/xattrs.js';
  * calls, and a promise round trip per directory cost more than the call.
  */
 
-/** A directory to create: where, and the dirmeta it gets when finished. */
-export interface DirOp { dir: string; meta: DirMeta }
-
 /**
  * Creates `dir` with mode 0700 (so its children can be placed whatever its final mode) and, in
  * system mode, its xattrs. Returns true when it already existed, which only union modes allow.
  */
-export function makeDir(dir: string, meta: DirMeta | null, overwrite: Overwrite, userMode: boolean, mode = 0o700): boolean {
+export function makeDir(dir: string, meta: DirMeta | null, overwrite: Overwrite, userMode: boolean): boolean {
   try {
-    fs.mkdirSync(dir, { mode });
+    fs.mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
     if (isErrno(e, 'EEXIST')) {
       if (overwrite === 'none') {
@@ -41,7 +38,7 @@ export function makeDir(dir: string, meta: DirMeta | null, overwrite: Overwrite,
  * Gives a created directory its final owner, mode and time, once everything inside it is placed
  * (a read-only directory would refuse its children otherwise).
  */
-export function finishDir(d: DirOp, opts: { userMode: boolean; forceCopy: boolean; bareUserOnly: boolean }): void {
+export function finishDir(d: UnfinishedDir, opts: { userMode: boolean; forceCopy: boolean; bareUserOnly: boolean }): void {
   const mode = opts.bareUserOnly ? d.meta.mode & 0o775 : d.meta.mode & 0o7777;
   if (!opts.userMode) fs.chownSync(d.dir, d.meta.uid, d.meta.gid);
   fs.chmodSync(d.dir, mode);

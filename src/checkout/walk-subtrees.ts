@@ -7,7 +7,7 @@ import type { CheckoutResult, CheckoutRoot, CheckoutTask, UnfinishedDir } from '
 import { openContent } from '../repo/content.js';
 import { readMetadataSync } from '../repo/metadata.js';
 import { finishDir, makeDir } from './make-dir.js';
-import { hardlinkable, hardlinkRefusal, placeOne, type PlaceEnv } from './place-files.js';
+import { hardlinkable, placeOne, type PlaceEnv } from './place-files.js';
 import type { CatalogueReader } from '../index/catalogue.js';
 
 /**
@@ -32,9 +32,8 @@ interface Frame { dir: string; meta: DirMeta; parent: Frame | null; pendingDirs:
 type Ctx = CheckoutTask['ctx'];
 
 export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueReader | null): Promise<CheckoutResult> {
+  // checkoutTree has refused -H for modes that cannot hardlink before any task starts.
   const { ctx } = task;
-  const refusal = hardlinkRefusal(ctx);
-  if (refusal) throw refusal;
   const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [] };
   const env: PlaceEnv = { catalogue, learned: res.learned };
   const canHardlink = hardlinkable(ctx);
@@ -68,7 +67,7 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
     frames.push(frame);
     for (const [name, csum] of await filesToPlace(ctx, tree, root.dest)) {
       res[await placeOne(ctx, csum, path.join(root.dest, name), canHardlink, env)]++;
-      }
+    }
     for (let i = tree.dirs.length - 1; i >= 0; i--) {
       const [name, t, m] = tree.dirs[i]!;
       stack.push({ root: { tree: t, meta: m, dest: path.join(root.dest, name) }, parent: frame });

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ObjectFacts, RepoIndex } from './index.js';
+import { openEnvironment, type ObjectFacts, type RepoIndex } from './index.js';
 import { openContent } from '../repo/content.js';
 import type { Repo } from '../repo/repo.js';
 
@@ -27,12 +26,9 @@ export function recordObject(index: RepoIndex, checksum: string, mode: number, s
 /** Reads the catalogue of the index at `indexDir` from any thread; null when there is none. */
 export function openCatalogueReader(indexDir: string): CatalogueReader | null {
   if (!fs.existsSync(path.join(indexDir, 'data.mdb'))) return null;
-  const { open } = createRequire(import.meta.url)('lmdb') as typeof import('lmdb');
   try {
-    // The same options as RepoIndex: lmdb-js shares one environment among a process's threads.
-    const root = open({ path: indexDir, compression: false, noSubdir: false, maxDbs: 4 });
-    const db = root.openDB<ObjectFacts, string>('objects', {});
-    return { get: (c) => db.get(c) };
+    const { objects } = openEnvironment(indexDir);
+    return { get: (c) => objects.get(c) };
   } catch {
     return null;
   }

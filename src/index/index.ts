@@ -47,9 +47,7 @@ export class RepoIndex {
 
   private static async openAt(dir: string): Promise<RepoIndex> {
     await fs.mkdir(dir, { recursive: true });
-    const root = open({ path: dir, compression: false, noSubdir: false, maxDbs: 4 });
-    const stat = root.openDB<StatEntry, string>('stat', {});
-    const objects = root.openDB<ObjectFacts, string>('objects', {});
+    const { root, stat, objects } = openEnvironment(dir);
     // Touch the databases so corruption surfaces here, where it can be recovered from.
     stat.getKeysCount({ limit: 1 });
     objects.getKeysCount({ limit: 1 });
@@ -70,6 +68,15 @@ export class RepoIndex {
   async flush(): Promise<void> {
     await this.root.flushed;
   }
+}
+
+/**
+ * Opens the LMDB environment at `dir` and its databases, from any thread: lmdb-js shares one
+ * environment among a process's threads when they open it with the same options, these.
+ */
+export function openEnvironment(dir: string): { root: RootDatabase; stat: Database<StatEntry, string>; objects: Database<ObjectFacts, string> } {
+  const root = open({ path: dir, compression: false, noSubdir: false, maxDbs: 4 });
+  return { root, stat: root.openDB<StatEntry, string>('stat', {}), objects: root.openDB<ObjectFacts, string>('objects', {}) };
 }
 
 /** What the catalogue knows of a content object: [mode (type and permission bits), size]. */
