@@ -46,6 +46,10 @@ export default async function run(task: Task): Promise<Reply<unknown>> {
         const { verifyContentBatch } = await import('../src/fsck/verify-content.js');
         return { ok: true, value: await verifyContentBatch(task, await hasher(task.ctx.hash)) };
       }
+      case 'import-content': {
+        const { importContentBatch } = await import('../src/net/import-content.js');
+        return { ok: true, value: await importContentBatch(task, await hasher(task.ctx.hash)) };
+      }
     }
   } catch (e) {
     if (e instanceof GroveError) return { ok: false, error: e.toJSON() };

@@ -10,6 +10,11 @@ import { registerInspect } from './commands/inspect.js';
 import { registerFsck } from './commands/fsck.js';
 import { registerConfig } from './commands/config.js';
 import { registerIndex } from './commands/index-cmd.js';
+import { registerServe } from './commands/serve.js';
+import { registerSummary } from './commands/summary.js';
+import { registerRemote } from './commands/remote.js';
+import { registerPull } from './commands/pull.js';
+import { registerSign } from './commands/sign.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -29,6 +34,11 @@ export function buildProgram(): Command {
   registerFsck(program);
   registerConfig(program);
   registerIndex(program);
+  registerServe(program);
+  registerSummary(program);
+  registerRemote(program);
+  registerPull(program);
+  registerSign(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }

@@ -14,6 +14,7 @@ import { walkTree, type WalkDir, type WalkResult } from './walk.js';
 import { Batcher } from './batcher.js';
 import { RepoIndex } from '../index/index.js';
 import { recordObject } from '../index/catalogue.js';
+import { addSignatures, encodeDict, type SignWith } from '../sign/signatures.js';
 import { lookup as lookupStat, probe as probeStat, record as recordStat, type StatProbe } from '../index/stat-cache.js';
 
 export interface CommitOptions {
@@ -47,6 +48,8 @@ export interface CommitOptions {
   compress?: CompressBackend;
   /** Use the LMDB stat cache (default true): unchanged files are not re-read. */
   index?: boolean;
+  /** Sign the new commit with these keys (its detached metadata is published with it). */
+  sign?: SignWith;
   /** Called as batches of files finish; totals grow until `walkDone`. */
   onProgress?: (p: CommitProgress) => void;
 }
@@ -211,7 +214,11 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       rootTree,
       rootMeta,
     };
-    const checksum = await tx.writeMetadata('commit', encodeCommit(commit));
+    const commitBytes = encodeCommit(commit);
+    const checksum = await tx.writeMetadata('commit', commitBytes);
+    if (opts.sign && ((opts.sign.ed25519?.length ?? 0) > 0 || (opts.sign.gpg?.length ?? 0) > 0)) {
+      await tx.stageDetachedMetadata(checksum, encodeDict(await addSignatures(null, commitBytes, opts.sign)));
+    }
     // ostree moves the branch even with --orphan; --orphan only means "no parent".
     if (opts.branch !== undefined) tx.setRef(opts.branch, checksum);
     await tx.commit();

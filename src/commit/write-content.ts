@@ -16,7 +16,7 @@ import type { CommitItem, WriteContentResult, WriteContentTask } from '../pool/p
 /** Files up to this size are read whole; larger ones are streamed in CHUNK_SIZE pieces. */
 export const WHOLE_FILE_LIMIT = 4 << 20;
 
-type Ctx = WriteContentTask['ctx'];
+export type Ctx = WriteContentTask['ctx'];
 
 /**
  * Worker side of a commit: hash each file as a content object and write the object into the
@@ -41,7 +41,7 @@ export async function writeContentBatch(task: WriteContentTask, sha: Sha256Facto
   return result;
 }
 
-interface One { checksum: string; written: boolean; bytes: number }
+export interface One { checksum: string; written: boolean; bytes: number }
 
 function readXattrsOf(item: CommitItem): FileHeader['xattrs'] {
   return item.readXattrs ? readXattrs(item.path) : [];
@@ -86,14 +86,14 @@ function pathError(e: unknown, p: string): unknown {
   return e;
 }
 
-function exists(ctx: Ctx, checksum: string): boolean {
+export function exists(ctx: Ctx, checksum: string): boolean {
   return objectExists(ctx.objectsDir, checksum, 'file', ctx.repoMode);
 }
 
 /** Staging subdirectories already made by this thread. */
 const madeDirs = new Set<string>();
 
-function stagedPath(ctx: Ctx, checksum: string): string {
+export function stagedPath(ctx: Ctx, checksum: string): string {
   const p = objectPath(ctx.stagingDir, checksum, 'file', ctx.repoMode);
   const dir = path.dirname(p);
   if (!madeDirs.has(dir)) {
@@ -130,7 +130,7 @@ function finishBareFile(ctx: Ctx, p: string, fd: number, header: FileHeader): vo
  * thread of this transaction is writing the same object. Nothing reads the staging directory
  * before every task of the transaction has finished, so no one sees a half-made object.
  */
-function createExclusive(dest: string, fill: (fd: number) => void): boolean {
+export function createExclusive(dest: string, fill: (fd: number) => void): boolean {
   let fd: number;
   try {
     fd = fsSync.openSync(dest, 'wx', 0o644);
@@ -149,11 +149,11 @@ function createExclusive(dest: string, fill: (fd: number) => void): boolean {
   return true;
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
+export function writeAll(fd: number, data: Uint8Array): void {
   for (let off = 0; off < data.length;) off += fsSync.writeSync(fd, data, off, data.length - off);
 }
 
-function writeRegularObject(ctx: Ctx, checksum: string, header: FileHeader, data: Uint8Array): boolean {
+export function writeRegularObject(ctx: Ctx, checksum: string, header: FileHeader, data: Uint8Array): boolean {
   const dest = stagedPath(ctx, checksum);
   if (ctx.repoMode === 'archive') {
     const head = archiveHeader(header, BigInt(data.length));
@@ -182,7 +182,7 @@ function publishTemp(tmp: string, dest: string): boolean {
   }
 }
 
-function writeSymlinkObject(ctx: Ctx, checksum: string, header: FileHeader): boolean {
+export function writeSymlinkObject(ctx: Ctx, checksum: string, header: FileHeader): boolean {
   const dest = stagedPath(ctx, checksum);
   switch (ctx.repoMode) {
     case 'archive':
@@ -223,49 +223,81 @@ async function streamLargeFile(ctx: Ctx, item: CommitItem, header: FileHeader, s
   } catch (e) {
     throw pathError(e, item.path);
   }
+  try {
+    const size = (await src.stat()).size;
+    return await writeStreamed(ctx, header, size, readChunks(src, size, item.path), sha, { where: item.path });
+  } catch (e) {
+    if (isErrno(e, 'ENOSPC')) throw new GroveError('GROVE_NO_SPACE', `no space left on device committing ${item.path}`, { path: item.path });
+    throw e;
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * The bytes of an open file in CHUNK_SIZE pieces, through one reused buffer: the consumer is
+ * done with a chunk before it asks for the next.
+ */
+async function* readChunks(src: fs.FileHandle, size: number, p: string): AsyncGenerator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  for (let pos = 0; pos < size;) {
+    const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK_SIZE, size - pos), pos);
+    if (bytesRead === 0) throw new GroveError('GROVE_CHANGED', `${p} shrank while it was being committed`, { path: p });
+    pos += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Hashes and writes one content object whose bytes arrive as a stream (`size` of them), without
+ * holding it whole: into a temp file in the staging directory, published under its checksum once
+ * complete. With `expected`, a different checksum is corruption: nothing is kept, and the error
+ * names `where` (objects arriving from elsewhere are checked this way).
+ */
+export async function writeStreamed(
+  ctx: Ctx, header: FileHeader, size: number, chunks: AsyncIterable<Uint8Array>, sha: Sha256Factory,
+  opts: { where: string; expected?: string },
+): Promise<One> {
   const tmp = path.join(ctx.stagingDir, tempName('tmp-'));
   const out = await fs.open(tmp, 'wx', 0o644);
-  let size = 0;
   let endsInHole = false;
+  let pos = 0;
   const h = sha();
   try {
-    size = (await src.stat()).size;
     h.update(fileHeaderPrefix(header));
     const deflater = ctx.repoMode === 'archive' ? createDeflater(ctx.zlibLevel, ctx.compress) : null;
     if (deflater) await out.write(archiveHeader(header, BigInt(size)));
-    let pos = 0;
-    const buf = Buffer.allocUnsafe(CHUNK_SIZE);
-    while (pos < size) {
-      const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK_SIZE, size - pos), pos);
-      if (bytesRead === 0) throw new GroveError('GROVE_CHANGED', `${item.path} shrank while it was being committed`, { path: item.path });
-      const chunk = buf.subarray(0, bytesRead);
+    for await (const chunk of chunks) {
       h.update(chunk);
-      pos += bytesRead;
+      pos += chunk.length;
+      if (pos > size) throw new GroveError('GROVE_CORRUPT_OBJECT', `${opts.where}: more than the ${size} bytes announced`, { path: opts.where });
       if (deflater) {
-        // push() resolves once the codec has consumed the chunk, so `buf` can be reused
-        // without a copy (copying each chunk made a 4 GiB archive commit take 22 s, not 11 s).
+        // push() resolves once the codec has consumed the chunk, so the producer may reuse its
+        // buffer without a copy (copying each chunk made a 4 GiB archive commit take 22 s, not 11 s).
         for (const c of await deflater.push(chunk, pos >= size)) await out.write(c);
-      } else if (bytesRead === CHUNK_SIZE && ZERO_CHUNK.equals(chunk)) {
+      } else if (chunk.length === CHUNK_SIZE && ZERO_CHUNK.equals(chunk)) {
         // A whole zero chunk becomes a hole in the object (sparse disk images stay sparse);
         // readers see the same bytes. The size is set once the last chunk is in.
         endsInHole = true;
       } else {
-        for (let off = 0; off < bytesRead;) off += (await out.write(chunk, off, bytesRead - off, pos - bytesRead + off)).bytesWritten;
+        for (let off = 0; off < chunk.length;) off += (await out.write(chunk, off, chunk.length - off, pos - chunk.length + off)).bytesWritten;
         endsInHole = false;
       }
     }
+    if (pos !== size) throw new GroveError(opts.expected ? 'GROVE_CORRUPT_OBJECT' : 'GROVE_CHANGED', `${opts.where}: ${pos} bytes where ${size} were announced`, { path: opts.where });
     if (endsInHole) await out.truncate(size);
     if (deflater && size === 0) for (const c of await deflater.push(new Uint8Array(0), true)) await out.write(c);
   } catch (e) {
     await out.close();
-    await src.close();
     await fs.rm(tmp, { force: true });
-    if (isErrno(e, 'ENOSPC')) throw new GroveError('GROVE_NO_SPACE', `no space left on device committing ${item.path}`, { path: item.path });
     throw e;
   }
   await out.close();
-  await src.close();
   const checksum = toHex(h.digest());
+  if (opts.expected !== undefined && checksum !== opts.expected) {
+    await fs.rm(tmp, { force: true });
+    throw new GroveError('GROVE_CORRUPT_OBJECT', `${opts.where}: corrupted file object ${opts.expected} (actual checksum ${checksum})`);
+  }
   if (exists(ctx, checksum)) {
     await fs.rm(tmp, { force: true });
     return { checksum, written: false, bytes: 0 };

@@ -6,3 +6,5 @@
 export { Variant, isValidType, type GVariantValue } from './gvariant/types.js';
 export { encode } from './gvariant/encode.js';
 export { decode } from './gvariant/decode.js';
+export { parseVariantText, printVariant } from './gvariant/text.js';
+export { byteswap } from './gvariant/byteswap.js';

@@ -53,7 +53,7 @@ export interface Commit {
 }
 
 /** Decodes untrusted object bytes; malformed framing is reported as corruption of `where`. */
-function decodeAt(type: string, bytes: Uint8Array, where: string): GVariantValue {
+export function decodeAt(type: string, bytes: Uint8Array, where: string): GVariantValue {
   try {
     return decode(type, bytes);
   } catch (e) {
@@ -62,10 +62,11 @@ function decodeAt(type: string, bytes: Uint8Array, where: string): GVariantValue
   }
 }
 
-const bswap32 = (n: number): number =>
+/** ostree's integers are big-endian inside little-endian GVariant: these swap on the way in and out. */
+export const bswap32 = (n: number): number =>
   (((n & 0xff) << 24) | ((n & 0xff00) << 8) | ((n >>> 8) & 0xff00) | ((n >>> 24) & 0xff)) >>> 0;
 
-function bswap64(n: bigint): bigint {
+export function bswap64(n: bigint): bigint {
   const b = new DataView(new ArrayBuffer(8));
   b.setBigUint64(0, n, true);
   return b.getBigUint64(0, false);
@@ -134,6 +135,13 @@ export function decodeDirTree(bytes: Uint8Array, where = 'dirtree'): DirTree {
   };
   checkSorted(out.files.map((f) => f[0]), where);
   checkSorted(out.dirs.map((d) => d[0]), where);
+  // A name that is both a file and a directory would let a hostile tree place a symlink and
+  // then write "through" it on checkout.
+  if (out.files.length > 0 && out.dirs.length > 0) {
+    const fileNames = new Set(out.files.map((f) => f[0]));
+    const both = out.dirs.find(([n]) => fileNames.has(n));
+    if (both) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: ${JSON.stringify(both[0])} is both a file and a directory`);
+  }
   return out;
 }
 

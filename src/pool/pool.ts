@@ -2,7 +2,9 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import type { Piscina as PiscinaClass } from 'piscina';
 import { GroveError } from '../errors.js';
-import type { CheckoutResult, CheckoutTask, Reply, Task, VerifyResult, VerifyTask, WriteContentResult, WriteContentTask } from './protocol.js';
+import type {
+  CheckoutResult, CheckoutTask, ImportContentResult, ImportContentTask, Reply, Task, VerifyResult, VerifyTask, WriteContentResult, WriteContentTask,
+} from './protocol.js';
 
 const WORKER_FILE = new URL('../../workers/entry.cjs', import.meta.url).href;
 
@@ -15,7 +17,8 @@ const { Piscina } = createRequire(import.meta.url)('piscina') as { Piscina: type
 type ResultOf<T extends Task> =
   T extends WriteContentTask ? WriteContentResult :
   T extends CheckoutTask ? CheckoutResult :
-  T extends VerifyTask ? VerifyResult : never;
+  T extends VerifyTask ? VerifyResult :
+  T extends ImportContentTask ? ImportContentResult : never;
 
 /**
  * The one worker pool: a Piscina pool sized to the cores. Callers submit coarse tasks (a batch of

@@ -91,6 +91,36 @@ export interface VerifyResult {
   bytes: number;
 }
 
-export type Task = WriteContentTask | CheckoutTask | VerifyTask;
+/** One content object arriving from elsewhere, with the checksum it must have. */
+export interface ImportItem {
+  checksum: string;
+  /** An archive (`.filez`) object fetched whole. */
+  bytes?: Uint8Array;
+  /** An archive object downloaded to this file (large ones); the file is consumed. */
+  archivePath?: string;
+  /** Neither: read it from the source repository of a local pull. */
+}
+
+export interface ImportContentTask {
+  kind: 'import-content';
+  ctx: RepoContext & {
+    stagingDir: string;
+    zlibLevel: number;
+    /** The repository a local pull reads from, or null for objects fetched from a server. */
+    source: { objectsDir: string; mode: RepoMode } | null;
+    /** Where the objects come from, for error messages ("remote origin"). */
+    origin: string;
+  };
+  items: ImportItem[];
+}
+
+export interface ImportContentResult {
+  /** Checksums of the objects this task wrote into the staging directory. */
+  written: string[];
+  /** Uncompressed bytes of the objects written. */
+  bytes: number;
+}
+
+export type Task = WriteContentTask | CheckoutTask | VerifyTask | ImportContentTask;
 
 export type Reply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };

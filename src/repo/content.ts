@@ -63,7 +63,8 @@ async function* fileChunks(p: string, start: number, length: number): AsyncGener
   }
 }
 
-async function openArchive(p: string, where: string, compress?: CompressBackend): Promise<ContentObject> {
+/** Opens an archive-format (`.filez`) object at `p`, wherever it is (the store, or a download). */
+export async function openArchive(p: string, where: string, compress?: CompressBackend): Promise<ContentObject> {
   const fh = await fs.open(p, 'r');
   let fileSize: number;
   let head: Uint8Array;
@@ -87,36 +88,47 @@ async function openArchive(p: string, where: string, compress?: CompressBackend)
     header,
     size: isReg(header.mode) ? n : 0,
     path: p,
-    async *chunks() {
-      if (!isReg(header.mode)) return;
-      const inflater = createInflater(compress);
-      let produced = 0;
-      const compressedLength = fileSize - dataOffset;
-      let fed = false;
-      for await (const c of fileChunks(p, dataOffset, compressedLength)) {
-        fed = true;
-        for (const out of await inflater.push(c, false)) {
-          produced += out.length;
-          if (produced > n) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflates past its recorded size ${n}`, { path: p });
-          yield out;
-        }
-      }
-      if (!fed && n > 0) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: no compressed data`, { path: p });
-      let tail: Uint8Array[];
-      try {
-        tail = await inflater.push(new Uint8Array(0), true);
-      } catch (e) {
-        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: bad deflate data (${(e as Error).message})`, { path: p, cause: e });
-      }
-      for (const out of tail) {
-        produced += out.length;
-        yield out;
-      }
-      if (produced !== n) {
-        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflated to ${produced} bytes, header says ${n}`, { path: p });
-      }
-    },
+    chunks: isReg(header.mode) ? () => inflateStream(fileChunks(p, dataOffset, fileSize - dataOffset), n, where, p, compress) : empty,
   };
+}
+
+/**
+ * The uncompressed bytes of an archive object's deflate stream, checked against the size its
+ * header announces: a stream that inflates to more, to less, or is not deflate at all is
+ * corruption naming `where`.
+ */
+export async function* inflateStream(compressed: AsyncIterable<Uint8Array>, n: number, where: string, p?: string, compress?: CompressBackend): AsyncGenerator<Uint8Array> {
+  const inflater = createInflater(compress);
+  const fail = (msg: string, cause?: unknown) => new GroveError('GROVE_CORRUPT_OBJECT', `${where}: ${msg}`, { ...(p !== undefined && { path: p }), ...(cause !== undefined && { cause }) });
+  let produced = 0;
+  let fed = false;
+  for await (const c of compressed) {
+    fed = true;
+    let outs: Uint8Array[];
+    try {
+      outs = await inflater.push(c, false);
+    } catch (e) {
+      throw fail(`bad deflate data (${(e as Error).message})`, e);
+    }
+    for (const out of outs) {
+      produced += out.length;
+      if (produced > n) throw fail(`inflates past its recorded size ${n}`);
+      yield out;
+    }
+  }
+  if (!fed && n > 0) throw fail('no compressed data');
+  let tail: Uint8Array[];
+  try {
+    tail = await inflater.push(new Uint8Array(0), true);
+  } catch (e) {
+    throw fail(`bad deflate data (${(e as Error).message})`, e);
+  }
+  for (const out of tail) {
+    produced += out.length;
+    if (produced > n) throw fail(`inflates past its recorded size ${n}`);
+    yield out;
+  }
+  if (produced !== n) throw fail(`inflated to ${produced} bytes, header says ${n}`);
 }
 
 /**

@@ -74,6 +74,44 @@ export class Transaction {
     return checksum;
   }
 
+  /**
+   * Publishes objects that are complete in the staging directory before the transaction ends,
+   * durable first: a pull calls this as it goes, so that an interrupted pull keeps what it had
+   * fetched and a rerun fetches only the rest. Objects a worker may still be writing must not be
+   * listed, and commit objects never are (a commit is visible only once everything it reaches is).
+   */
+  async checkpoint(objects: ReadonlyArray<{ checksum: string; type: ObjectType }>): Promise<void> {
+    if (this.done) throw new Error('transaction already finished');
+    if (objects.length === 0) return;
+    await syncFilesystem(this.stagingDir);
+    const touched = new Set<string>();
+    for (const { checksum, type } of objects) {
+      if (type === 'commit' || type === 'commitmeta') throw new Error('checkpoint: commit objects are published by commit()');
+      const to = objectPath(this.repo.objectsDir, checksum, type, this.repo.mode);
+      const dir = path.dirname(to);
+      if (!touched.has(dir)) {
+        await ensureDir(dir);
+        touched.add(dir);
+      }
+      try {
+        await fs.rename(this.stagedPath(checksum, type), to);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e; // published by an earlier checkpoint
+      }
+    }
+    await this.syncDirs(touched);
+  }
+
+  /**
+   * Stages a commit's detached metadata (signatures), published with the commit. It is named by
+   * the commit's checksum, not its own, and replaces any detached metadata already there.
+   */
+  async stageDetachedMetadata(commit: string, bytes: Uint8Array): Promise<void> {
+    const dest = this.stagedPath(commit, 'commitmeta');
+    await ensureDir(path.dirname(dest));
+    await fs.writeFile(dest, bytes, { mode: 0o644 });
+  }
+
   /** Queues a ref move (or deletion with null) for {@link commit}. */
   setRef(refspec: string, checksum: string | null): void {
     this.refUpdates.set(refspec, checksum);

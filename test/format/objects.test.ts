@@ -122,13 +122,26 @@ describe('dirtree fast serializer', () => {
       for (let round = 0; round < 5; round++) {
         const t = {
           files: Array.from({ length: files }, (_, i) => [name(i), sum()] as [string, string]),
-          dirs: Array.from({ length: dirs }, (_, i) => [name(i), sum(), sum()] as [string, string, string]),
+          // Directory names differ from file names: a name that is both is refused on decode.
+          dirs: Array.from({ length: dirs }, (_, i) => [name(files + i), sum(), sum()] as [string, string, string]),
         };
         assert.deepEqual(Buffer.from(encodeDirTree(t)), Buffer.from(encodeDirTreeGeneric(t)));
         assert.deepEqual(decodeDirTree(encodeDirTree(t)), t);
       }
     });
   }
+});
+
+describe('dirtree names from untrusted sources', () => {
+  const c = 'ab'.repeat(32);
+  for (const bad of ['', '.', '..', 'a/b']) {
+    test(`${JSON.stringify(bad)} is refused`, () => {
+      assert.throws(() => decodeDirTree(encodeDirTreeGeneric({ files: [[bad, c]], dirs: [] })), /invalid file name/);
+    });
+  }
+  test('a name that is both a file and a directory is refused', () => {
+    assert.throws(() => decodeDirTree(encodeDirTreeGeneric({ files: [['x', c]], dirs: [['x', c, c]] })), /"x" is both a file and a directory/);
+  });
 });
 
 describe('streaming codecs', () => {

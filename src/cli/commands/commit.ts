@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { Variant } from '../../format/objects.js';
+import { parseVariantText } from '../../format/gvariant.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import { validateChecksum } from '../../format/checksum.js';
 import { collect, parseKeyValue, parseTimestamp, parseUint } from '../parse.js';
@@ -28,6 +29,11 @@ interface Opts {
   skipList?: string;
   tableOutput?: boolean;
   json?: boolean;
+  addMetadata?: Array<[string, string]>;
+  sign?: string[];
+  signType: string;
+  gpgSign?: string[];
+  gpgHomedir?: string;
 }
 
 export function registerCommit(program: Command): void {
@@ -46,6 +52,11 @@ export function registerCommit(program: Command): void {
     .option('--canonical-permissions', 'owners 0:0 and permissions masked to 0755, no xattrs')
     .option('--no-xattrs', 'do not store extended attributes')
     .option('--add-metadata-string <key=value>', 'add a string to the commit metadata (repeatable)', parseKeyValue('--add-metadata-string'))
+    .option('--add-metadata <key=value>', 'add commit metadata, VALUE in GVariant text format (repeatable)', parseKeyValue('--add-metadata'))
+    .option('--sign <key>', 'sign the commit with this secret key (base64 for ed25519; repeatable)', collect)
+    .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
+    .option('--gpg-sign <keyid>', 'sign the commit with this GPG key (repeatable)', collect)
+    .option('--gpg-homedir <dir>', 'GPG home directory holding the --gpg-sign keys')
     .option('--no-bindings', 'do not record the ref binding (ostree.ref-binding)')
     .option('--skip-if-unchanged', 'if the tree equals the parent commit\'s, make no commit')
     .option('--consume', 'delete the source tree after a successful commit')
@@ -58,7 +69,12 @@ export function registerCommit(program: Command): void {
       const tree = resolveTree(pathArg, opts.tree);
       let parent: string | null | undefined;
       if (opts.parent !== undefined) parent = opts.parent === 'none' ? null : validateChecksum(opts.parent, '--parent');
-      const metadata: Array<[string, Variant]> = (opts.addMetadataString ?? []).map(([k, v]) => [k, new Variant('s', v)]);
+      // ostree adds the strings first, then the typed values.
+      const metadata: Array<[string, Variant]> = [
+        ...(opts.addMetadataString ?? []).map(([k, v]): [string, Variant] => [k, new Variant('s', v)]),
+        ...(opts.addMetadata ?? []).map(([k, v]): [string, Variant] => [k, parseVariantText(v)]),
+      ];
+      if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
       const { commitTree } = await import('../../commit/commit.js');
       const progress = new ProgressLine(opts.json ? false : undefined);
       const res = await commitTree(repo, {
@@ -80,6 +96,7 @@ export function registerCommit(program: Command): void {
         consume: opts.consume === true,
         ...(opts.statoverride !== undefined && { statOverride: await readStatOverride(opts.statoverride) }),
         ...(opts.skipList !== undefined && { skipList: await readSkipList(opts.skipList) }),
+        sign: { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) },
       });
       progress.done();
       if (opts.json) {

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import { describeSummary } from '../../net/summary.js';
+import { addRemote, deleteRemote, getRemote, importRemoteGpgKeys, listRemotes } from '../../net/remotes.js';
+import { openSource, remotePolicy } from '../../net/remote-source.js';
+import { decodeSummary } from '../../format/summary.js';
+import { GroveError } from '../../errors.js';
+import { collect, parseKeyValue } from '../parse.js';
+import { openRepo, withRepo } from '../repo-option.js';
+
+interface AddOpts {
+  repo?: string; set?: Array<[string, string]>; gpgVerify?: boolean; signVerify?: string[]; noSignVerify?: boolean;
+  ifNotExists?: boolean; force?: boolean; gpgImport?: string;
+}
+
+export function registerRemote(program: Command): void {
+  const remote = program.command('remote').description('manage remote repositories');
+
+  withRepo(remote.command('add'))
+    .description('add a remote repository')
+    .argument('<name>')
+    .argument('<url>')
+    .argument('[branches...]', 'refs to pull when none are named')
+    .option('--set <key=value>', 'set a config option of the remote (repeatable)', parseKeyValue('--set'))
+    .option('--no-gpg-verify', 'do not require GPG signatures')
+    .option('--no-sign-verify', 'do not require any signatures')
+    .option('--sign-verify <spec>', 'require signatures: ed25519=inline:PUBKEY or ed25519=file:PATH (repeatable)', collect)
+    .option('--gpg-import <file>', 'trust the GPG public keys in FILE for this remote')
+    .option('--if-not-exists', 'do nothing if the remote exists')
+    .option('--force', 'replace the remote if it exists')
+    .action(async (name: string, url: string, branches: string[], opts: AddOpts) => {
+      if (opts.ifNotExists && opts.force) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --if-not-exists and --force');
+      const repo = await openRepo(opts);
+      // --sign-verify and --no-sign-verify share one property: a list, false, or commander's default.
+      const sv = (opts as { signVerify?: unknown }).signVerify;
+      const noSignVerify = sv === false;
+      await addRemote(repo, name, url, {
+        branches,
+        set: opts.set ?? [],
+        noGpgVerify: opts.gpgVerify === false,
+        noSignVerify,
+        signVerify: Array.isArray(sv) ? (sv as string[]) : [],
+        ifNotExists: opts.ifNotExists === true,
+        force: opts.force === true,
+      });
+      if (opts.gpgImport !== undefined) await importRemoteGpgKeys(repo, name, opts.gpgImport);
+    });
+
+  withRepo(remote.command('gpg-import'))
+    .description('trust GPG public keys for a remote')
+    .argument('<name>')
+    .requiredOption('-k, --keyring <file>', 'file of public keys (armored or binary)')
+    .action(async (name: string, opts: { repo?: string; keyring: string }) => {
+      await importRemoteGpgKeys(await openRepo(opts), name, opts.keyring);
+    });
+
+  withRepo(remote.command('delete'))
+    .description('delete a remote repository')
+    .argument('<name>')
+    .option('--if-exists', 'do nothing if the remote does not exist')
+    .action(async (name: string, opts: { repo?: string; ifExists?: boolean }) => {
+      await deleteRemote(await openRepo(opts), name, { ifExists: opts.ifExists === true });
+    });
+
+  withRepo(remote.command('list'))
+    .description('list remote repository names')
+    .option('-u, --show-urls', 'show URLs too')
+    .action(async (opts: { repo?: string; showUrls?: boolean }) => {
+      const repo = await openRepo(opts);
+      const names = listRemotes(repo);
+      const width = Math.max(0, ...names.map((n) => n.length));
+      for (const n of names) process.stdout.write(opts.showUrls ? `${n.padEnd(width)}  ${getRemote(repo, n).url}\n` : `${n}\n`);
+    });
+
+  withRepo(remote.command('show-url'))
+    .description('show the URL of a remote')
+    .argument('<name>')
+    .action(async (name: string, opts: { repo?: string }) => {
+      process.stdout.write(`${getRemote(await openRepo(opts), name).url}\n`);
+    });
+
+  withRepo(remote.command('refs'))
+    .description("list a remote's refs (from its summary)")
+    .argument('<name>')
+    .action(async (name: string, opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      const r = getRemote(repo, name);
+      const source = await openSource(r, {});
+      try {
+        const s = await source.summary();
+        if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary, so its refs cannot be listed`);
+        await remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
+        for (const ref of decodeSummary(s.bytes, `summary of remote ${name}`).refs) process.stdout.write(`${name}:${ref.name}\n`);
+      } finally {
+        source.close();
+      }
+    });
+
+  withRepo(remote.command('summary'))
+    .description("show a remote's summary")
+    .argument('<name>')
+    .action(async (name: string, opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      const r = getRemote(repo, name);
+      const source = await openSource(r, {});
+      try {
+        const s = await source.summary();
+        if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary`);
+        await remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
+        process.stdout.write(describeSummary(decodeSummary(s.bytes, `summary of remote ${name}`)));
+      } finally {
+        source.close();
+      }
+    });
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { GroveError } from '../../errors.js';
+import { ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 } from '../../sign/ed25519.js';
+import { readDetached, signCommit, signaturesOf } from '../../sign/signatures.js';
+import { openRepo, withRepo } from '../repo-option.js';
+
+interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean }
+
+export function registerSign(program: Command): void {
+  withRepo(program.command('sign'))
+    .description('sign a commit (ed25519), or verify its signatures with --verify')
+    .argument('<commit>', 'ref or checksum of the commit')
+    .argument('[keys...]', 'base64 keys: secret keys to sign with, or public keys with --verify')
+    .option('--sign-type <type>', 'signature type', 'ed25519')
+    .option('--keys-file <file>', 'file of base64 keys, one per line')
+    .option('--verify', 'verify the commit\'s signatures instead of signing')
+    .action(async (rev: string, keyArgs: string[], opts: SignOpts) => {
+      if (opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+      const repo = await openRepo(opts);
+      const commit = (await repo.resolveRev(rev))!;
+      const keys = [...keyArgs, ...(opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : [])];
+      if (keys.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'no keys given: pass them as arguments or with --keys-file');
+      if (opts.verify) {
+        const sigs = signaturesOf(await readDetached(repo, commit), ED25519_KEY);
+        if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', `commit ${commit} has no ed25519 signature`);
+        const good = verifyEd25519(await repo.readMetadata(commit, 'commit'), sigs, keys.map((k, i) => parsePublicKey(k, `public key #${i + 1}`)));
+        if (good === null) throw new GroveError('GROVE_BAD_SIGNATURE', `no valid ed25519 signature of commit ${commit} by the given keys`);
+        process.stdout.write(`Signature verified successfully with key '${good}'\n`);
+        return;
+      }
+      await signCommit(repo, commit, { ed25519: keys });
+    });
+
+  withRepo(program.command('gpg-sign'))
+    .description('sign a commit with GPG keys')
+    .argument('<commit>', 'ref or checksum of the commit')
+    .argument('<keyids...>', 'GPG key ids')
+    .option('--gpg-homedir <dir>', 'GPG home directory holding the keys')
+    .action(async (rev: string, keyIds: string[], opts: { repo?: string; gpgHomedir?: string }) => {
+      const repo = await openRepo(opts);
+      const commit = (await repo.resolveRev(rev))!;
+      await signCommit(repo, commit, { gpg: keyIds, ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
+    });
+}

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { GroveError } from '../../errors.js';
+import { Variant, byteswap, decode, parseVariantText, printVariant } from '../../format/gvariant.js';
+import { SUMMARY_TYPE } from '../../format/summary.js';
+import { describeSummary, readLocalSummary, regenerateSummary } from '../../net/summary.js';
+import { collect } from '../parse.js';
+import { signSummary } from '../../sign/signatures.js';
+import { openRepo, withRepo } from '../repo-option.js';
+
+interface SummaryOpts {
+  repo?: string; update?: boolean; view?: boolean; raw?: boolean; addMetadata?: string[];
+  gpgSign?: string[]; gpgHomedir?: string; sign?: string[]; signType: string;
+}
+
+/** `--add-metadata=KEY=VALUE`, VALUE in GVariant text format as ostree parses it (`'text'`, `uint64 5`, `true`). */
+function parseMetadataArg(arg: string): [string, Variant] {
+  const eq = arg.indexOf('=');
+  if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `--add-metadata: missing '=' in KEY=VALUE metadata '${arg}'`);
+  return [arg.slice(0, eq), parseVariantText(arg.slice(eq + 1))];
+}
+
+export function registerSummary(program: Command): void {
+  withRepo(program.command('summary'))
+    .description('write or show the repository summary that pull clients read first')
+    .option('-u, --update', 'regenerate the summary from the current refs')
+    .option('-v, --view', 'print the summary')
+    .option('--raw', 'print the summary as a GVariant')
+    .option('-m, --add-metadata <key=value>', 'extra summary metadata, VALUE in GVariant text format (repeatable)', collect)
+    .option('--gpg-sign <keyid>', 'sign the summary with this GPG key (repeatable)', collect)
+    .option('--gpg-homedir <dir>', 'GPG home directory holding the --gpg-sign keys')
+    .option('--sign <key>', 'sign the summary with this secret key (base64 for ed25519; repeatable)', collect)
+    .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
+    .action(async (opts: SummaryOpts) => {
+      const repo = await openRepo(opts);
+      if (opts.update) {
+        const additional = (opts.addMetadata ?? []).map(parseMetadataArg);
+        if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+        await regenerateSummary(repo, { additional });
+        if (opts.gpgSign || opts.sign) {
+          await signSummary(repo, { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
+        }
+        return;
+      }
+      if (opts.view || opts.raw) {
+        const { summary, bytes } = await readLocalSummary(repo);
+        if (opts.raw) process.stdout.write(`${printVariant(new Variant(SUMMARY_TYPE, byteswap(SUMMARY_TYPE, decode(SUMMARY_TYPE, bytes))), { typeAnnotate: true })}\n`);
+        else process.stdout.write(describeSummary(summary));
+        return;
+      }
+      throw new GroveError('GROVE_BAD_OPTION', 'no option specified; use -u to update the summary or --view to print it');
+    });
+}

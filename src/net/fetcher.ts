@@ -1,0 +1,214 @@
+import fsSync from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { GroveError } from '../errors.js';
+import { tempName } from '../repo/fsutil.js';
+
+/**
+ * Fetches files of a remote repository by path relative to its URL, over a pool of kept-alive
+ * HTTP(S) connections with many requests in flight. Transient
+ * failures (connection errors, 5xx, 408, 429, a body cut short) are retried with exponential
+ * back-off; 404 is an answer (null), not a failure. Every body is bounded by `maxBytes`, so a
+ * hostile server cannot make the client hold an unbounded response.
+ */
+export interface FetcherOptions {
+  /** Requests in flight at most (and connections kept). */
+  maxInFlight?: number;
+  /** Attempts per file, the first included. */
+  attempts?: number;
+  /** First back-off delay in ms, doubled each retry. */
+  backoffMs?: number;
+  /** Milliseconds without any data before a request is abandoned (and retried). */
+  idleTimeoutMs?: number;
+}
+
+export interface FetchStats { requests: number; bytes: number; retries: number }
+
+export class Fetcher {
+  readonly stats: FetchStats = { requests: 0, bytes: 0, retries: 0 };
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly maxInFlight: number;
+  private readonly attempts: number;
+  private readonly backoffMs: number;
+  private readonly idleTimeoutMs: number;
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(url: string, opts: FetcherOptions = {}) {
+    let base: URL;
+    try {
+      base = new URL(url.endsWith('/') ? url : `${url}/`);
+    } catch {
+      throw new GroveError('GROVE_BAD_URL', `invalid remote URL '${url}'`);
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new GroveError('GROVE_BAD_URL', `unsupported URL scheme in '${url}'`);
+    this.base = base;
+    this.maxInFlight = opts.maxInFlight ?? 32;
+    this.attempts = opts.attempts ?? 5;
+    this.backoffMs = opts.backoffMs ?? 200;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+    const Agent = base.protocol === 'https:' ? https.Agent : http.Agent;
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.maxInFlight, maxFreeSockets: this.maxInFlight, scheduling: 'lifo' });
+  }
+
+  get url(): string {
+    return this.base.href;
+  }
+
+  /** The file at `rel` (e.g. `objects/ab/cdef….dirtree`), or null when the server has none. */
+  async get(rel: string, opts: { maxBytes: number; what?: string }): Promise<Buffer | null> {
+    const what = opts.what ?? rel;
+    const r = await this.fetch(rel, what, () => new Body(what, rel, opts.maxBytes, Infinity, ''));
+    return r as Buffer | null;
+  }
+
+  /**
+   * Like {@link get} for files of any size: up to `inMemory` bytes come back as a Buffer, larger
+   * ones are written to a new file in `spillDir` as they arrive and come back as its path (the
+   * caller owns the file).
+   */
+  async getSpilling(rel: string, opts: { what: string; inMemory: number; spillDir: string }): Promise<Buffer | { path: string } | null> {
+    return this.fetch(rel, opts.what, () => new Body(opts.what, rel, Number.MAX_SAFE_INTEGER, opts.inMemory, opts.spillDir));
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async fetch(rel: string, what: string, body: () => Body): Promise<Buffer | { path: string } | null> {
+    await this.slot();
+    try {
+      for (let i = 1; ; i++) {
+        const b = body();
+        try {
+          return await this.once(rel, what, b);
+        } catch (e) {
+          b.discard();
+          if (!(e instanceof TransientError)) throw e;
+          if (i >= this.attempts) throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message} (gave up after ${i} attempts)`, { path: rel });
+          this.stats.retries++;
+          await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (i - 1)));
+        }
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  private async slot(): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+
+  private once(rel: string, what: string, body: Body): Promise<Buffer | { path: string } | null> {
+    this.stats.requests++;
+    const url = new URL(rel, this.base);
+    const get = url.protocol === 'https:' ? https.get : http.get;
+    return new Promise((resolve, reject) => {
+      const req = get(url, { agent: this.agent, headers: { 'user-agent': 'grove' } }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 404 || status === 410) {
+          res.resume();
+          resolve(null);
+          return;
+        }
+        if (status !== 200) {
+          res.resume();
+          const err = `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`;
+          reject(status >= 500 || status === 408 || status === 429 ? new TransientError(err) : new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${err}`, { path: rel }));
+          return;
+        }
+        const header = res.headers['content-length'];
+        const declared = header === undefined ? null : Number(header);
+        try {
+          if (declared !== null) body.expect(declared);
+        } catch (e) {
+          res.destroy();
+          reject(e);
+          return;
+        }
+        res.on('data', (c: Buffer) => {
+          try {
+            body.add(c);
+          } catch (e) {
+            res.destroy();
+            reject(e);
+          }
+        });
+        res.on('end', () => {
+          this.stats.bytes += body.length;
+          if (declared !== null && body.length !== declared) reject(new TransientError(`body has ${body.length} bytes, Content-Length said ${declared}`));
+          else resolve(body.finish());
+        });
+        res.on('aborted', () => reject(new TransientError('connection closed mid-body')));
+        res.on('error', (e) => reject(new TransientError(e.message)));
+      });
+      req.setTimeout(this.idleTimeoutMs, () => req.destroy(new TransientError(`no data for ${this.idleTimeoutMs / 1000}s`)));
+      req.on('error', (e) => reject(e instanceof TransientError ? e : new TransientError((e as NodeJS.ErrnoException).code ?? e.message)));
+    });
+  }
+}
+
+/**
+ * A response body being received: in memory, bounded by `maxBytes`; past `inMemory` bytes it
+ * moves to a file in `spillDir` (synchronous writes: the page cache takes a chunk in
+ * microseconds, less than a trip through libuv's thread pool).
+ */
+class Body {
+  length = 0;
+  private chunks: Buffer[] = [];
+  private fd: number | null = null;
+  private file = '';
+
+  constructor(private readonly what: string, private readonly rel: string, private readonly maxBytes: number, private readonly inMemory: number, private readonly spillDir: string) {}
+
+  expect(declared: number): void {
+    if (declared > this.maxBytes) throw new GroveError('GROVE_TOO_LARGE', `${this.what} is ${declared} bytes, more than the ${this.maxBytes} allowed`, { path: this.rel });
+  }
+
+  add(c: Buffer): void {
+    this.length += c.length;
+    if (this.length > this.maxBytes) throw new GroveError('GROVE_TOO_LARGE', `${this.what} is more than the ${this.maxBytes} bytes allowed`, { path: this.rel });
+    if (this.fd === null && this.length > this.inMemory) {
+      this.file = path.join(this.spillDir, tempName('download-'));
+      this.fd = fsSync.openSync(this.file, 'wx', 0o600);
+      for (const b of this.chunks) writeAllSync(this.fd, b);
+      this.chunks = [];
+    }
+    if (this.fd !== null) writeAllSync(this.fd, c);
+    else this.chunks.push(c);
+  }
+
+  finish(): Buffer | { path: string } {
+    if (this.fd === null) return Buffer.concat(this.chunks, this.length);
+    fsSync.closeSync(this.fd);
+    this.fd = null;
+    return { path: this.file };
+  }
+
+  /** Drops what was received (a failed attempt). */
+  discard(): void {
+    if (this.fd !== null) fsSync.closeSync(this.fd);
+    this.fd = null;
+    if (this.file !== '') fsSync.rmSync(this.file, { force: true });
+    this.chunks = [];
+  }
+}
+
+function writeAllSync(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length;) off += fsSync.writeSync(fd, b, off, b.length - off);
+}
+
+/** A failure worth retrying: the next attempt may well succeed. */
+class TransientError extends Error {}

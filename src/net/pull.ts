@@ -1,0 +1,326 @@
+import { GroveError } from '../errors.js';
+import { toHex } from '../format/checksum.js';
+import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
+import { defaultHashBackend, sha256, type HashBackend } from '../format/hash.js';
+import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
+import { decodeSummary, type Summary } from '../format/summary.js';
+import { WorkerPool } from '../pool/pool.js';
+import type { ImportContentTask } from '../pool/protocol.js';
+import { readMetadataSync } from '../repo/metadata.js';
+import { clearCommitPartial, isCommitPartial, markCommitPartial } from '../repo/partial.js';
+import { objectExists } from '../repo/paths.js';
+import type { Repo } from '../repo/repo.js';
+import { Transaction } from '../repo/transaction.js';
+import { ImportQueue } from './import-queue.js';
+import type { ObjectSource } from './sources.js';
+
+/** What a pull must check before it keeps a commit or trusts a summary (signatures). */
+export interface PullPolicy {
+  /** Throws unless the commit (its bytes and detached metadata) is acceptable. */
+  verifyCommit?(checksum: string, commit: Uint8Array, detached: Uint8Array | null): Promise<void>;
+  /** Throws unless the summary (and its signatures) is acceptable. */
+  verifySummary?(summary: Uint8Array, sig: Uint8Array | null): Promise<void>;
+}
+
+export interface PullTarget {
+  /** A ref name at the source, or a commit checksum. */
+  from: string;
+  /** The ref to move here (`REMOTE:REF`, or `REF` for mirrors and local pulls); null for a bare checksum. */
+  to: string | null;
+}
+
+export interface PullOptions {
+  /** Parent commits to follow: 0 none (default), -1 all. */
+  depth?: number;
+  commitMetadataOnly?: boolean;
+  /** Only the objects under this path of each commit (the commit is marked partial). */
+  subpath?: string;
+  pool?: WorkerPool;
+  hash?: HashBackend;
+  compress?: CompressBackend;
+  policy?: PullPolicy;
+  onProgress?: (p: PullProgress) => void;
+}
+
+export interface PullProgress {
+  metadataFetched: number;
+  contentFetched: number;
+  /** Objects found so far that must be fetched (grows as dirtrees arrive). */
+  objectsNeeded: number;
+  bytesFetched: number;
+  done: boolean;
+}
+
+export interface PullResult {
+  refs: Array<{ ref: string | null; checksum: string; changed: boolean }>;
+  stats: PullProgress & { requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number };
+}
+
+type Work =
+  | { kind: 'commit'; checksum: string; depth: number }
+  | { kind: 'dirtree'; checksum: string; path: string }
+  | { kind: 'dirmeta'; checksum: string }
+  | { kind: 'content'; checksum: string };
+
+/** Objects published early (see Transaction.checkpoint) at most this often. */
+const CHECKPOINT_MS = 3000;
+
+/**
+ * Pulls commits from `source` into `repo`: reads or fetches each commit, verifies it (policy),
+ * then walks its dirtrees, fetching every object the repository lacks with many requests in
+ * flight. Each metadata object's SHA-256 is checked on arrival; content objects are checked and
+ * converted to this repository's mode in the worker pool. Refs move only in the final
+ * transaction commit, after everything they reach is durable. Objects complete before a failure
+ * are kept, so a rerun fetches only the rest.
+ */
+export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTarget[], opts: PullOptions = {}): Promise<PullResult> {
+  const started = process.hrtime.bigint();
+  const partial = opts.commitMetadataOnly === true || opts.subpath !== undefined;
+  const subpath = opts.subpath === undefined ? null : normalizeSubpath(opts.subpath);
+  const progress: PullProgress = { metadataFetched: 0, contentFetched: 0, objectsNeeded: 0, bytesFetched: 0, done: false };
+
+  const resolved = await resolveTargets(source, targets, opts.policy);
+  const pool = opts.pool ?? new WorkerPool();
+  let tx: Transaction | undefined;
+  try {
+    tx = await Transaction.begin(repo);
+    const t = tx;
+    const ctx: ImportContentTask['ctx'] = {
+      repoMode: repo.mode,
+      objectsDir: repo.objectsDir,
+      stagingDir: t.stagingDir,
+      zlibLevel: repo.zlibLevel,
+      hash: opts.hash ?? defaultHashBackend(),
+      compress: opts.compress ?? defaultCompressBackend(),
+      source: source.local,
+      origin: source.description,
+    };
+    /** Non-commit objects complete in staging, waiting for the next checkpoint. */
+    let ready: Array<{ checksum: string; type: ObjectType }> = [];
+    const imports = new ImportQueue(pool, ctx, (written) => { for (const c of written) ready.push({ checksum: c, type: 'file' }); });
+    const seen = new Set<string>();
+    const metaQueue: Work[] = [];
+    const contentQueue: Work[] = [];
+    const commitsToMark: string[] = [];
+    const commitsCompleted: string[] = [];
+
+    const enqueue = (w: Work): void => {
+      const key = `${w.checksum}.${w.kind}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      if (w.kind === 'content') {
+        if (objectExists(repo.objectsDir, w.checksum, 'file', repo.mode)) return;
+        progress.objectsNeeded++;
+        contentQueue.push(w);
+      } else {
+        metaQueue.push(w);
+      }
+    };
+
+    /** A metadata object from the repository if it has it, else from the source, verified. */
+    const metadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
+      if (objectExists(repo.objectsDir, checksum, type, repo.mode)) return readMetadataSync(repo.objectsDir, repo.mode, checksum, type);
+      progress.objectsNeeded++;
+      const bytes = await source.metadata(checksum, type);
+      if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
+      const actual = toHex(sha256(bytes));
+      if (actual !== checksum) throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} from ${source.description} is corrupt: its bytes have checksum ${actual}`);
+      progress.metadataFetched++;
+      progress.bytesFetched += bytes.length;
+      return bytes;
+    };
+
+    const stage = async (checksum: string, type: ObjectType, bytes: Uint8Array): Promise<void> => {
+      if (objectExists(repo.objectsDir, checksum, type, repo.mode)) return;
+      await t.writeMetadata(type, bytes);
+      if (type !== 'commit' && type !== 'commitmeta') ready.push({ checksum, type });
+    };
+
+    const process1 = async (w: Work): Promise<void> => {
+      switch (w.kind) {
+        case 'commit': {
+          const complete = objectExists(repo.objectsDir, w.checksum, 'commit', repo.mode) && !isCommitPartial(repo.path, w.checksum);
+          const bytes = await metadata(w.checksum, 'commit');
+          const commit = decodeCommit(bytes, `commit ${w.checksum} from ${source.description}`);
+          if (!complete) {
+            const detached = await source.metadata(w.checksum, 'commitmeta');
+            if (detached !== null) progress.bytesFetched += detached.length;
+            await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
+            await stage(w.checksum, 'commit', bytes);
+            if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
+            if (partial) commitsToMark.push(w.checksum);
+            else {
+              commitsCompleted.push(w.checksum);
+              enqueue({ kind: 'dirmeta', checksum: commit.rootMeta });
+              enqueue({ kind: 'dirtree', checksum: commit.rootTree, path: '/' });
+            }
+          }
+          if (w.depth !== 0 && commit.parent !== null) enqueue({ kind: 'commit', checksum: commit.parent, depth: w.depth - 1 });
+          return;
+        }
+        case 'dirmeta': {
+          const bytes = await metadata(w.checksum, 'dirmeta');
+          await stage(w.checksum, 'dirmeta', bytes);
+          return;
+        }
+        case 'dirtree': {
+          const bytes = await metadata(w.checksum, 'dirtree');
+          const tree = decodeDirTree(bytes, `dirtree ${w.checksum} from ${source.description}`);
+          await stage(w.checksum, 'dirtree', bytes);
+          const inside = subpath === null || isWithin(w.path, subpath);
+          if (inside) for (const [, c] of tree.files) enqueue({ kind: 'content', checksum: c });
+          for (const [name, treeCsum, metaCsum] of tree.dirs) {
+            const p = w.path === '/' ? `/${name}` : `${w.path}/${name}`;
+            if (!inside && !isWithin(subpath!, p)) continue;
+            enqueue({ kind: 'dirmeta', checksum: metaCsum });
+            enqueue({ kind: 'dirtree', checksum: treeCsum, path: p });
+          }
+          return;
+        }
+        case 'content': {
+          const item = await source.content(w.checksum, t.stagingDir);
+          if (item === null) throw new GroveError('GROVE_MISSING_OBJECT', `file object ${w.checksum} is missing from ${source.description}`);
+          progress.contentFetched++;
+          if (item.bytes) progress.bytesFetched += item.bytes.length;
+          await imports.add(item);
+          return;
+        }
+      }
+    };
+
+    let failure: unknown = null;
+    let lastCheckpoint = Date.now();
+    let checkpointing: Promise<void> = Promise.resolve();
+    const checkpoint = (): Promise<void> => {
+      const batch = ready;
+      ready = [];
+      lastCheckpoint = Date.now();
+      checkpointing = checkpointing.then(() => t.checkpoint(batch));
+      return checkpointing;
+    };
+
+    for (const r of resolved) enqueue({ kind: 'commit', checksum: r.checksum, depth: opts.depth ?? 0 });
+    let busy = 0;
+    let wake: (() => void) | null = null;
+    const runner = async (): Promise<void> => {
+      for (;;) {
+        if (failure !== null) return;
+        const w = metaQueue.shift() ?? contentQueue.shift();
+        if (w === undefined) {
+          if (busy === 0) { wake?.(); return; }
+          // Others may still discover work: wait for one of them to finish an item.
+          await new Promise<void>((r) => { const prev = wake; wake = () => { prev?.(); r(); }; });
+          continue;
+        }
+        busy++;
+        try {
+          await process1(w);
+        } catch (e) {
+          failure ??= e;
+        } finally {
+          busy--;
+          const wk = wake as (() => void) | null;
+          wake = null;
+          wk?.();
+        }
+        opts.onProgress?.({ ...progress });
+        if (Date.now() - lastCheckpoint > CHECKPOINT_MS) void checkpoint().catch((e: unknown) => { failure ??= e; });
+      }
+    };
+    const runners = Math.max(1, Math.min(64, source.local ? 8 : 48));
+    await Promise.all(Array.from({ length: runners }, runner));
+    await imports.settle().catch((e: unknown) => { failure ??= e; });
+    // Whatever is complete is kept, even when the pull failed: a rerun will not fetch it again.
+    await checkpoint().catch((e: unknown) => { failure ??= e; });
+    if (failure !== null) throw failure;
+
+    for (const c of commitsToMark) await markCommitPartial(repo.path, c);
+    const results: PullResult['refs'] = [];
+    for (const r of resolved) {
+      if (r.to === null) {
+        results.push({ ref: null, checksum: r.checksum, changed: true });
+        continue;
+      }
+      const current = await repo.resolveRev(r.to, { allowMissing: true });
+      results.push({ ref: r.to, checksum: r.checksum, changed: current !== r.checksum });
+      if (current !== r.checksum) t.setRef(r.to, r.checksum);
+    }
+    await t.commit();
+    for (const c of commitsCompleted) await clearCommitPartial(repo.path, c);
+    progress.done = true;
+    opts.onProgress?.({ ...progress });
+    return {
+      refs: results,
+      stats: {
+        ...progress,
+        requests: source.stats.requests,
+        retries: source.stats.retries,
+        contentWritten: imports.totals.written,
+        contentBytesWritten: imports.totals.bytes,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+      },
+    };
+  } catch (e) {
+    await tx?.abort();
+    throw e;
+  } finally {
+    if (!opts.pool) await pool.close();
+  }
+}
+
+/** Each target's commit checksum: from the summary when the source has one, else from its ref file. */
+async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
+  let summary: Summary | null | undefined;
+  const loadSummary = async (): Promise<Summary | null> => {
+    if (summary !== undefined) return summary;
+    const s = await source.summary();
+    if (s === null) {
+      summary = null;
+      return null;
+    }
+    await policy?.verifySummary?.(s.bytes, s.sig);
+    summary = decodeSummary(s.bytes, `summary of ${source.description}`);
+    return summary;
+  };
+  const out: Array<{ to: string | null; checksum: string }> = [];
+  for (const t of targets) {
+    if (/^[0-9a-f]{64}$/.test(t.from)) {
+      out.push({ to: t.to, checksum: t.from });
+      continue;
+    }
+    const s = await loadSummary();
+    let checksum: string | null;
+    if (s !== null) {
+      checksum = s.refs.find((r) => r.name === t.from)?.checksum ?? null;
+      if (checksum === null) throw new GroveError('GROVE_NO_REF', `no such branch '${t.from}' in the summary of ${source.description}`);
+    } else {
+      checksum = await source.ref(t.from);
+      if (checksum === null) throw new GroveError('GROVE_NO_REF', `${source.description} has no ref '${t.from}'`);
+    }
+    out.push({ to: t.to, checksum });
+  }
+  return out;
+}
+
+/** Every ref the source offers (its summary's, or for a local source its refs). */
+export async function sourceRefs(source: ObjectSource, policy?: PullPolicy): Promise<string[]> {
+  const s = await source.summary();
+  if (s !== null) {
+    await policy?.verifySummary?.(s.bytes, s.sig);
+    return decodeSummary(s.bytes, `summary of ${source.description}`).refs.map((r) => r.name);
+  }
+  const local = source as { refs?: () => Promise<Map<string, string>> };
+  if (local.refs) return [...(await local.refs()).keys()];
+  throw new GroveError('GROVE_NO_SUMMARY', `${source.description} has no summary, so its refs cannot be listed`, { hint: 'name the refs to pull, or run summary -u on the server' });
+}
+
+function normalizeSubpath(p: string): string {
+  const parts = p.split('/').filter((s) => s !== '' && s !== '.');
+  if (parts.includes('..')) throw new GroveError('GROVE_BAD_OPTION', `--subpath: '${p}' must not contain '..'`);
+  return `/${parts.join('/')}`;
+}
+
+/** True when `p` is `dir` or below it. */
+function isWithin(p: string, dir: string): boolean {
+  return dir === '/' || p === dir || p.startsWith(`${dir}/`);
+}

@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parsePublicKey, readKeyLines, systemKeys } from '../sign/ed25519.js';
+import { decodeDict, requireSignature, type TrustedKeys } from '../sign/signatures.js';
+import type { Repo } from '../repo/repo.js';
+import type { FetcherOptions } from './fetcher.js';
+import type { PullPolicy } from './pull.js';
+import type { Remote } from './remotes.js';
+import { HttpSource, LocalSource, type ObjectSource } from './sources.js';
+
+/** The object source behind a configured remote: HTTP(S), or a repository on disk for file:// URLs. */
+export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
+  const description = `remote ${remote.name}`;
+  if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
+  return HttpSource.open(remote.url, `${description} (${remote.url})`, opts);
+}
+
+/**
+ * What a remote's configuration requires of what is pulled from it: GPG signatures unless
+ * `gpg-verify=false` (ostree's default is to require them), and ed25519 signatures when
+ * `sign-verify` asks for them; the same for the summary with `gpg-verify-summary` and
+ * `sign-verify-summary`. Keys come from where ostree looks: `verification-ed25519-key` or
+ * `-file` (else the system's trusted.ed25519 files), and `REPO/REMOTE.trustedkeys.gpg`,
+ * `gpgkeypath` and /usr/share/ostree/trusted.gpg.d for GPG.
+ */
+export function remotePolicy(repo: Repo, remote: Remote): PullPolicy {
+  const ed25519 = remote.signVerify.includes('ed25519');
+  const req = { gpg: remote.gpgVerify, ed25519 };
+  const reqSummary = { gpg: remote.gpgVerifySummary, ed25519: ed25519 && remote.signVerifySummary };
+  if (!req.gpg && !req.ed25519 && !reqSummary.gpg && !reqSummary.ed25519) return {};
+  let keys: TrustedKeys | undefined;
+  const trusted = (): TrustedKeys => (keys ??= loadKeys(repo, remote, req.ed25519 || reqSummary.ed25519, req.gpg || reqSummary.gpg));
+  return {
+    async verifyCommit(checksum, commit, detached) {
+      if (!req.gpg && !req.ed25519) return;
+      const d = detached === null ? null : decodeDict(detached, `detached metadata of commit ${checksum}`);
+      await requireSignature(commit, d, `commit ${checksum} from remote ${remote.name}`, req, trusted());
+    },
+    async verifySummary(summary, sig) {
+      if (!reqSummary.gpg && !reqSummary.ed25519) return;
+      const d = sig === null ? null : decodeDict(sig, `summary.sig of remote ${remote.name}`);
+      await requireSignature(summary, d, `the summary of remote ${remote.name}`, reqSummary, trusted());
+    },
+  };
+}
+
+function loadKeys(repo: Repo, remote: Remote, ed25519: boolean, gpg: boolean): TrustedKeys {
+  const keys: TrustedKeys = {};
+  if (ed25519) {
+    const inline = remote.options.get('verification-ed25519-key');
+    const file = remote.options.get('verification-ed25519-file');
+    const trusted: Buffer[] = [];
+    if (inline !== undefined) trusted.push(parsePublicKey(inline, `verification-ed25519-key of remote ${remote.name}`));
+    if (file !== undefined) for (const l of readKeyLines(file)) trusted.push(parsePublicKey(l, `key in ${file}`));
+    keys.ed25519 = { trusted: inline === undefined && file === undefined ? systemKeys('trusted') : trusted, revoked: systemKeys('revoked') };
+  }
+  if (gpg) {
+    const rings: string[] = [];
+    const own = path.join(repo.path, `${remote.name}.trustedkeys.gpg`);
+    if (fs.existsSync(own)) rings.push(own);
+    for (const p of (remote.options.get('gpgkeypath') ?? '').split(/[;,]/).map((x) => x.trim()).filter((x) => x !== '')) rings.push(...keyringFiles(p));
+    rings.push(...keyringFiles('/usr/share/ostree/trusted.gpg.d'));
+    keys.gpgKeyrings = rings;
+  }
+  return keys;
+}
+
+/** A keyring file, or the `*.gpg` files of a directory. */
+function keyringFiles(p: string): string[] {
+  try {
+    if (!fs.statSync(p).isDirectory()) return [p];
+    return fs.readdirSync(p).filter((n) => n.endsWith('.gpg')).sort().map((n) => path.join(p, n));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,160 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GroveError, isErrno } from '../errors.js';
+import { isChecksum } from '../format/checksum.js';
+import { KeyFile } from '../format/keyfile.js';
+import type { ObjectType } from '../format/objects.js';
+import { parseRepoMode, type RepoMode } from '../repo/mode.js';
+import { objectRelPath, objectExists } from '../repo/paths.js';
+import { readRef } from '../repo/refs.js';
+import { Repo } from '../repo/repo.js';
+import type { ImportItem } from '../pool/protocol.js';
+import { Fetcher, type FetcherOptions } from './fetcher.js';
+
+/** ostree's limit on a metadata object (OSTREE_MAX_METADATA_SIZE); more is hostile. */
+export const MAX_METADATA_SIZE = 10 << 20;
+/** The summary may list very many refs; ostree allows it the metadata limit too. */
+export const MAX_SUMMARY_SIZE = 10 << 20;
+/** Content objects up to this size are fetched into memory; larger ones go to a temp file. */
+export const IN_MEMORY_CONTENT = 8 << 20;
+
+/**
+ * Where a pull reads objects from: an archive repository behind HTTP(S), or any repository on
+ * a local path (`file://` URLs and `pull-local`). Nothing a source returns is trusted: the
+ * caller checks every checksum before storing anything.
+ */
+export interface ObjectSource {
+  /** For messages: "remote origin (http://…)" or the source path. */
+  readonly description: string;
+  /** The source repository, when content can be read from it directly (local pulls). */
+  readonly local: { objectsDir: string; mode: RepoMode } | null;
+  metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null>;
+  /** A content object to hand to the import task, or null when the source lacks it. */
+  content(checksum: string, spillDir: string): Promise<ImportItem | null>;
+  /** `summary` and `summary.sig`, null when absent. */
+  summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null>;
+  ref(name: string): Promise<string | null>;
+  readonly stats: { requests: number; bytes: number; retries: number };
+  close(): void;
+}
+
+export class HttpSource implements ObjectSource {
+  readonly local = null;
+  private readonly fetcher: Fetcher;
+
+  private constructor(readonly description: string, fetcher: Fetcher) {
+    this.fetcher = fetcher;
+  }
+
+  /** Connects and checks the remote is an archive repository (the only kind served over HTTP). */
+  static async open(url: string, description: string, opts: FetcherOptions): Promise<HttpSource> {
+    const src = new HttpSource(description, new Fetcher(url, opts));
+    try {
+      const config = await src.fetcher.get('config', { maxBytes: 1 << 20, what: `the config of ${description}` });
+      if (config === null) throw new GroveError('GROVE_NO_REPO', `${description} has no config: not an ostree repository`);
+      const kf = KeyFile.parse(config.toString('utf8'), `${description}/config`);
+      const mode = kf.get('core', 'mode') ?? 'bare';
+      if (parseRepoMode(mode, `mode in the config of ${description}`) !== 'archive') {
+        throw new GroveError('GROVE_BAD_REMOTE', `${description} is a ${mode} repository; only archive repositories can be pulled over HTTP`);
+      }
+    } catch (e) {
+      src.close();
+      throw e;
+    }
+    return src;
+  }
+
+  get stats() {
+    return this.fetcher.stats;
+  }
+
+  metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
+    return this.fetcher.get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
+  }
+
+  async content(checksum: string, spillDir: string): Promise<ImportItem | null> {
+    const r = await this.fetcher.getSpilling(`objects/${objectRelPath(checksum, 'file', 'archive')}`, {
+      what: `file object ${checksum}`,
+      inMemory: IN_MEMORY_CONTENT,
+      spillDir,
+    });
+    if (r === null) return null;
+    return Buffer.isBuffer(r) ? { checksum, bytes: r } : { checksum, archivePath: r.path };
+  }
+
+  async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
+    const bytes = await this.fetcher.get('summary', { maxBytes: MAX_SUMMARY_SIZE, what: 'summary' });
+    if (bytes === null) return null;
+    const sig = await this.fetcher.get('summary.sig', { maxBytes: MAX_METADATA_SIZE, what: 'summary.sig' });
+    return { bytes, sig };
+  }
+
+  async ref(name: string): Promise<string | null> {
+    const b = await this.fetcher.get(`refs/heads/${name}`, { maxBytes: 4096, what: `ref ${name}` });
+    if (b === null) return null;
+    const c = b.toString('utf8').trim();
+    if (!isChecksum(c)) throw new GroveError('GROVE_BAD_REMOTE', `${this.description}: ref ${name} does not hold a checksum`);
+    return c;
+  }
+
+  close(): void {
+    this.fetcher.close();
+  }
+}
+
+/** Another repository on this machine, of any mode. */
+export class LocalSource implements ObjectSource {
+  readonly stats = { requests: 0, bytes: 0, retries: 0 };
+  readonly local: { objectsDir: string; mode: RepoMode };
+
+  private constructor(private readonly repo: Repo, readonly description: string) {
+    this.local = { objectsDir: repo.objectsDir, mode: repo.mode };
+  }
+
+  static async open(location: string, description?: string): Promise<LocalSource> {
+    const p = location.startsWith('file:') ? fileURLToPath(location) : location;
+    const repo = await Repo.open(p);
+    return new LocalSource(repo, description ?? repo.path);
+  }
+
+  async metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
+    this.stats.requests++;
+    try {
+      const b = await fs.readFile(path.join(this.repo.objectsDir, objectRelPath(checksum, type, this.repo.mode)));
+      if (b.length > MAX_METADATA_SIZE) throw new GroveError('GROVE_TOO_LARGE', `${type} object ${checksum} in ${this.description} is ${b.length} bytes, more than the ${MAX_METADATA_SIZE} allowed`);
+      this.stats.bytes += b.length;
+      return b;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return null;
+      throw e;
+    }
+  }
+
+  async content(checksum: string): Promise<ImportItem | null> {
+    this.stats.requests++;
+    return objectExists(this.repo.objectsDir, checksum, 'file', this.repo.mode) ? { checksum } : null;
+  }
+
+  async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
+    const read = (n: string) => fs.readFile(path.join(this.repo.path, n)).catch((e: unknown) => {
+      if (isErrno(e, 'ENOENT')) return null;
+      throw e;
+    });
+    const bytes = await read('summary');
+    return bytes === null ? null : { bytes, sig: await read('summary.sig') };
+  }
+
+  ref(name: string): Promise<string | null> {
+    return readRef(this.repo.path, name);
+  }
+
+  /** Every local ref of the source, for pull-local without refs. */
+  async refs(): Promise<Map<string, string>> {
+    const { listRefs } = await import('../repo/refs.js');
+    return listRefs(this.repo.path, { remotes: false });
+  }
+
+  close(): void { /* nothing held */ }
+}
+

@@ -1,0 +1,115 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { GroveError, isErrno } from '../errors.js';
+import {
+  REF_KEY, SUMMARY_KEY, decodeSummary, encodeSummary, readBeU64, refMetadata, sortRefs, summaryMetadata,
+  type Summary, type SummaryRef,
+} from '../format/summary.js';
+import { decodeCommit, type Variant } from '../format/objects.js';
+import { printVariant } from '../format/gvariant.js';
+import { listRefs } from '../repo/refs.js';
+import { RepoLock } from '../repo/lock.js';
+import { writeFileAtomic } from '../repo/fsutil.js';
+import type { Repo } from '../repo/repo.js';
+
+/**
+ * Writes the repository's `summary` as `ostree summary -u` does: the local refs (not remote
+ * ones) with their commits' sizes, checksums, timestamps and versions, then `additional`
+ * metadata and the standard keys. An old `summary.sig` no longer matches and is removed.
+ */
+export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[string, Variant]>; now?: bigint } = {}): Promise<Summary> {
+  if (repo.config.get('core', 'collection-id') !== undefined) {
+    throw new GroveError('GROVE_UNSUPPORTED', `${repo.path}: repositories with a collection ID are not supported by grove summary yet`);
+  }
+  const lock = await RepoLock.acquire(repo.path, 'shared');
+  try {
+    const refs: SummaryRef[] = [];
+    for (const [name, checksum] of await listRefs(repo.path, { remotes: false })) {
+      const bytes = await repo.readMetadata(checksum, 'commit');
+      refs.push({ name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) });
+    }
+    const summary: Summary = {
+      refs: sortRefs(refs),
+      metadata: summaryMetadata({
+        ...(opts.additional && { additional: opts.additional }),
+        lastModified: opts.now ?? BigInt(Math.floor(Date.now() / 1000)),
+        configMode: repo.config.get('core', 'mode') ?? 'bare',
+        tombstoneCommits: repo.config.getBoolean('core', 'tombstone-commits') ?? false,
+      }),
+    };
+    await writeFileAtomic(path.join(repo.path, 'summary'), encodeSummary(summary), repo.tmpDir);
+    await fs.rm(path.join(repo.path, 'summary.sig'), { force: true });
+    return summary;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The repository's own `summary`, decoded; GROVE_NOT_FOUND when it has none. */
+export async function readLocalSummary(repo: Repo): Promise<{ summary: Summary; bytes: Uint8Array }> {
+  const p = path.join(repo.path, 'summary');
+  let bytes: Uint8Array;
+  try {
+    bytes = await fs.readFile(p);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `${repo.path} has no summary`, { hint: `make one with: grove summary --repo=${repo.path} -u` });
+    throw e;
+  }
+  return { summary: decodeSummary(bytes, p), bytes };
+}
+
+/** GLib's `g_format_size`: decimal units with one decimal, "N bytes" below 1 kB. */
+export function formatSize(n: number): string {
+  if (n < 1000) return `${n} ${n === 1 ? 'byte' : 'bytes'}`;
+  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** A timestamp in local time as ostree prints it (`%FT%T%:::z`: seconds, then `+HH` or `+HH:MM`). */
+export function formatIsoLocal(secs: bigint): string {
+  if (secs > 253402300799n) return 'invalid';
+  const d = new Date(Number(secs) * 1000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const off = -d.getTimezoneOffset();
+  const sign = off < 0 ? '-' : '+';
+  const zone = `${sign}${p(Math.floor(Math.abs(off) / 60))}${Math.abs(off) % 60 ? `:${p(Math.abs(off) % 60)}` : ''}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}${zone}`;
+}
+
+function metaLine(indent: string, key: string, v: Variant, pretty: Record<string, [string, (v: Variant) => string]>): string {
+  const known = pretty[key];
+  return known ? `${indent}${known[0]} (${key}): ${known[1](v)}\n` : `${indent}${key}: ${printVariant(v)}\n`;
+}
+
+const beTime = (key: string) => (v: Variant) => {
+  const t = readBeU64([[key, v]], key);
+  return t === undefined ? printVariant(v) : formatIsoLocal(t);
+};
+
+/** What `ostree summary --view` prints for a summary. */
+export function describeSummary(s: Summary): string {
+  const refPretty: Record<string, [string, (v: Variant) => string]> = {
+    [REF_KEY.timestamp]: ['Timestamp', beTime(REF_KEY.timestamp)],
+    [REF_KEY.version]: ['Version', (v) => String(v.value)],
+  };
+  let out = '';
+  for (const r of s.refs) {
+    out += `* ${r.name}\n    Latest Commit (${formatSize(r.commitSize)}):\n      ${r.checksum}\n`;
+    for (const [k, v] of r.metadata) out += metaLine('    ', k, v, refPretty);
+    out += '\n';
+  }
+  const pretty: Record<string, [string, (v: Variant) => string]> = {
+    [SUMMARY_KEY.staticDeltas]: ['Static Deltas', (v) => printVariant(v)],
+    [SUMMARY_KEY.lastModified]: ['Last-Modified', beTime(SUMMARY_KEY.lastModified)],
+    [SUMMARY_KEY.expires]: ['Expires', beTime(SUMMARY_KEY.expires)],
+    [SUMMARY_KEY.collectionId]: ['Collection ID', (v) => String(v.value)],
+    [SUMMARY_KEY.collectionMap]: ['Collection Map', () => '(printed above)'],
+    [SUMMARY_KEY.mode]: ['Repository Mode', (v) => String(v.value)],
+    [SUMMARY_KEY.tombstoneCommits]: ['Has Tombstone Commits', (v) => (v.value === true ? 'Yes' : 'No')],
+  };
+  for (const [k, v] of s.metadata) out += metaLine('', k, v, pretty);
+  return out;
+}
