@@ -4,7 +4,7 @@ import { addRemote, deleteRemote, getRemote, importRemoteGpgKeys, listRemotes } 
 import { openSource, remotePolicy } from '../../net/remote-source.js';
 import { decodeSummary } from '../../format/summary.js';
 import { GroveError } from '../../errors.js';
-import { collect, parseKeyValue } from '../parse.js';
+import { parseKeyValue } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface AddOpts {
@@ -23,7 +23,8 @@ export function registerRemote(program: Command): void {
     .option('--set <key=value>', 'set a config option of the remote (repeatable)', parseKeyValue('--set'))
     .option('--no-gpg-verify', 'do not require GPG signatures')
     .option('--no-sign-verify', 'do not require any signatures')
-    .option('--sign-verify <spec>', 'require signatures: ed25519=inline:PUBKEY or ed25519=file:PATH (repeatable)', collect)
+    // Shares its property with --no-sign-verify, whose default (true) is not a list yet.
+    .option('--sign-verify <spec>', 'require signatures: ed25519=inline:PUBKEY or ed25519=file:PATH (repeatable)', (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as string[] : []), v])
     .option('--gpg-import <file>', 'trust the GPG public keys in FILE for this remote')
     .option('--if-not-exists', 'do nothing if the remote exists')
     .option('--force', 'replace the remote if it exists')
