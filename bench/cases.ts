@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { quote } from './measure.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { quote, run } from './measure.js';
 
 /**
  * What the benchmark times. Every case is run by every tool on the same tree; the physical
@@ -7,16 +8,22 @@ import { quote } from './measure.js';
  */
 export interface Tool { name: string; kind: 'ostree' | 'grove' | 'reference'; env?: NodeJS.ProcessEnv }
 
+export type BenchMode = 'archive' | 'bare-user' | 'pull';
+export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull'];
+
 export interface Case {
   name: string;
-  mode: 'archive' | 'bare-user';
+  mode: BenchMode;
+  /** Runs once before the case's rounds (e.g. starts a server); `after` undoes it. */
+  before?(w: Workdirs): Promise<void>;
+  after?(w: Workdirs): Promise<void>;
   /** Shell command for a tool, or null when the tool has no such operation. */
   command(tool: Tool, w: Workdirs): string | null;
   /** Runs before each timed run, untimed. */
   setup(tool: Tool, w: Workdirs): string;
 }
 
-export interface Workdirs { tree: string; scratch: string; grove: string }
+export interface Workdirs { tree: string; scratch: string; grove: string; /** Set by the pull case's `before`. */ pullUrl?: string }
 
 const repo = (tool: Tool, w: Workdirs, mode: string) => path.join(w.scratch, `${tool.name}-${mode}-repo`);
 const dest = (tool: Tool, w: Workdirs) => path.join(w.scratch, `${tool.name}-checkout`);
@@ -36,9 +43,13 @@ function changeOnePercent(w: Workdirs): string {
   return `find ${quote(w.tree)} -type f -print0 | sort -z | awk 'BEGIN{RS="\\0"; ORS="\\0"} NR%100==0' | xargs -0 -r -n 200 sh -c 'for f; do printf x >> "$f"; done' sh`;
 }
 
-export function buildCases(modes: Array<'archive' | 'bare-user'>): Case[] {
+export function buildCases(modes: BenchMode[]): Case[] {
   const cases: Case[] = [];
   for (const mode of modes) {
+    if (mode === 'pull') {
+      cases.push(pullCase());
+      continue;
+    }
     cases.push({
       name: `commit into empty ${mode} repo`,
       mode,
@@ -85,4 +96,40 @@ export function buildCases(modes: Array<'archive' | 'bare-user'>): Case[] {
     });
   }
   return cases;
+}
+
+/**
+ * Pull over loopback: the tree committed by ostree into an archive repository, served by
+ * `grove serve` (one server for both tools), pulled into a fresh bare-user repository.
+ */
+function pullCase(): Case {
+  let server: ChildProcess | null = null;
+  const src = (w: Workdirs) => path.join(w.scratch, 'pull-source-repo');
+  const dst = (t: Tool, w: Workdirs) => path.join(w.scratch, `${t.name}-pulled-repo`);
+  return {
+    name: 'pull over loopback (archive -> bare-user)',
+    mode: 'pull',
+    async before(w) {
+      const s = quote(src(w));
+      run(`rm -rf ${s} && ostree init --repo=${s} --mode=archive && ostree commit --repo=${s} -b bench ${quote(w.tree)} >/dev/null && ostree summary --repo=${s} -u`);
+      const child = spawn(process.execPath, [w.grove, 'serve', `--repo=${src(w)}`, '--port=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      server = child;
+      w.pullUrl = await new Promise<string>((resolve, reject) => {
+        child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+          const m = /at (http:\/\/\S+)/.exec(d);
+          if (m) resolve(m[1]!);
+        });
+        child.on('exit', (code) => reject(new Error(`grove serve exited (${code})`)));
+      });
+    },
+    async after() {
+      server?.kill();
+    },
+    setup: (t, w) => {
+      if (t.kind === 'reference') return 'true';
+      const d = quote(dst(t, w));
+      return `rm -rf ${d} && ${cli(t, w)} init --repo=${d} --mode=bare-user && ${cli(t, w)} remote add --repo=${d} --no-gpg-verify origin ${quote(w.pullUrl!)}`;
+    },
+    command: (t, w) => (t.kind === 'reference' ? null : `${cli(t, w)} pull --repo=${quote(dst(t, w))} origin bench >/dev/null`),
+  };
 }

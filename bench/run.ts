@@ -4,33 +4,33 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { generateTree } from '../fixtures/trees/generate.js';
-import { buildCases, type Tool, type Workdirs } from './cases.js';
+import { BENCH_MODES, buildCases, type BenchMode, type Tool, type Workdirs } from './cases.js';
 import { haveGnuTime, measure, median, run, type Sample } from './measure.js';
 import { printTable, type Row } from './report.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user] [--runs N] [--json FILE]`
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull] [--runs N] [--json FILE]`
  *
  * Times the real ostree, grove with each backend, and the physical references on the same tree
  * in one run, alternating tools within each round so that machine noise hits all alike. Reports
  * medians, the ratio to ostree, and peak RSS.
  */
-interface Args { tree?: string; files: number; modes: Array<'archive' | 'bare-user'>; runs: number; json?: string; scratch?: string }
+interface Args { tree?: string; files: number; modes: BenchMode[]; runs: number; json?: string; scratch?: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { files: 6000, modes: ['archive', 'bare-user'], runs: 3 };
+  const a: Args = { files: 6000, modes: [...BENCH_MODES], runs: 3 };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const v = () => inline ?? argv[++i] ?? '';
     if (k === '--tree') a.tree = v();
     else if (k === '--files') a.files = Number(v());
-    else if (k === '--modes') a.modes = v().split(',') as Args['modes'];
+    else if (k === '--modes') a.modes = v().split(',') as BenchMode[];
     else if (k === '--runs') a.runs = Number(v());
     else if (k === '--json') a.json = v();
     else if (k === '--scratch') a.scratch = v();
     else throw new Error(`unknown option ${k}; see bench/run.ts`);
   }
-  for (const m of a.modes) if (m !== 'archive' && m !== 'bare-user') throw new Error(`--modes: unknown mode ${m}`);
+  for (const m of a.modes) if (!BENCH_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (${BENCH_MODES.join(', ')})`);
   if (!Number.isInteger(a.runs) || a.runs < 1) throw new Error('--runs must be a positive integer');
   return a;
 }
@@ -67,13 +67,18 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const c of buildCases(args.modes)) {
     const samples = new Map<string, Sample[]>();
-    for (let r = 0; r < args.runs; r++) {
-      for (const t of tools) {
-        const cmd = c.command(t, w);
-        if (cmd === null) continue;
-        const s = measure(cmd, { setup: c.setup(t, w), ...(t.env && { env: t.env }) });
-        samples.set(t.name, [...(samples.get(t.name) ?? []), s]);
+    await c.before?.(w);
+    try {
+      for (let r = 0; r < args.runs; r++) {
+        for (const t of tools) {
+          const cmd = c.command(t, w);
+          if (cmd === null) continue;
+          const s = measure(cmd, { setup: c.setup(t, w), ...(t.env && { env: t.env }) });
+          samples.set(t.name, [...(samples.get(t.name) ?? []), s]);
+        }
       }
+    } finally {
+      await c.after?.(w);
     }
     const base = samples.get('ostree');
     const baseMedian = base ? median(base.map((s) => s.seconds)) : null;
