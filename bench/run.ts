@@ -38,6 +38,7 @@ function parseArgs(argv: string[]): Args {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const scratch = args.scratch ?? await fs.mkdtemp(path.join(os.tmpdir(), 'grove-bench-'));
+  await fs.mkdir(scratch, { recursive: true });
   const groveBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   let tree = args.tree;
   if (!tree) {
