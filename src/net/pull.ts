@@ -63,7 +63,7 @@ type Work =
   | { kind: 'content'; checksum: string };
 
 /** Objects published early (see Transaction.checkpoint) at most this often. */
-const CHECKPOINT_MS = 30_000;
+const CHECKPOINT_MS = 10_000;
 
 /**
  * Pulls commits from `source` into `repo`: reads or fetches each commit, verifies it (policy),
