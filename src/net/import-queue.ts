@@ -7,8 +7,8 @@ import type { ImportContentTask, ImportItem } from '../pool/protocol.js';
  * bytes wait for the pool, {@link add} waits too, so a fast network cannot fill memory faster
  * than the workers verify and write.
  */
-const BATCH_ITEMS = 128;
-const BATCH_BYTES = 8 << 20;
+const BATCH_ITEMS = 32;
+const BATCH_BYTES = 2 << 20;
 const MAX_PENDING = 96 << 20;
 
 export class ImportQueue {

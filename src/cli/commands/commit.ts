@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { Variant } from '../../format/objects.js';
-import { parseVariantText } from '../../format/gvariant.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import { validateChecksum } from '../../format/checksum.js';
 import { collect, parseKeyValue, parseTimestamp, parseUint } from '../parse.js';
@@ -72,7 +71,7 @@ export function registerCommit(program: Command): void {
       // ostree adds the strings first, then the typed values.
       const metadata: Array<[string, Variant]> = [
         ...(opts.addMetadataString ?? []).map(([k, v]): [string, Variant] => [k, new Variant('s', v)]),
-        ...(opts.addMetadata ?? []).map(([k, v]): [string, Variant] => [k, parseVariantText(v)]),
+        ...(opts.addMetadata?.length ? await parsedVariants(opts.addMetadata) : []),
       ];
       if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
       const { commitTree } = await import('../../commit/commit.js');
@@ -107,6 +106,12 @@ export function registerCommit(program: Command): void {
         process.stdout.write(`${res.checksum}\n`);
       }
     });
+}
+
+/** `--add-metadata` values, through the GVariant text parser (loaded only when needed). */
+async function parsedVariants(kv: Array<[string, string]>): Promise<Array<[string, Variant]>> {
+  const { parseVariantText } = await import('../../format/gvariant.js');
+  return kv.map(([k, v]) => [k, parseVariantText(v)]);
 }
 
 function resolveTree(pathArg: string | undefined, trees: string[] | undefined): string {

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { validateRef } from '../../format/names.js';
-import { pullInto, sourceRefs, type PullOptions, type PullProgress, type PullResult, type PullTarget } from '../../net/pull.js';
-import { getRemote } from '../../net/remotes.js';
-import { openSource, remotePolicy } from '../../net/remote-source.js';
-import { LocalSource } from '../../net/sources.js';
+import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
 import { ProgressLine } from '../progress.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
@@ -53,6 +50,10 @@ export function registerPull(program: Command): void {
     .option('--max-outstanding-fetcher-requests <n>', 'requests in flight at most', '32')
     .option('--json', 'print the result as JSON')
     .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & { mirror?: boolean; maxOutstandingFetcherRequests: string }) => {
+      // The library loads on use: every grove command pays for what the CLI imports up front.
+      const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
+        import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
+      ]);
       const repo = await openRepo(opts);
       let name = remoteArg;
       const refs = [...refArgs];
@@ -96,6 +97,7 @@ export function registerPull(program: Command): void {
     .option('--remote <name>', 'write the refs as REMOTE:REF')
     .option('--json', 'print the result as JSON')
     .action(async (src: string, refArgs: string[], opts: CommonOpts & { remote?: string }) => {
+      const [{ pullInto, sourceRefs }, { LocalSource }] = await Promise.all([import('../../net/pull.js'), import('../../net/sources.js')]);
       const repo = await openRepo(opts);
       const source = await LocalSource.open(src);
       const wanted = refArgs.length > 0 ? refArgs : await sourceRefs(source);

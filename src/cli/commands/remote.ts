@@ -1,8 +1,4 @@
 import type { Command } from 'commander';
-import { describeSummary } from '../../net/summary.js';
-import { addRemote, deleteRemote, getRemote, importRemoteGpgKeys, listRemotes } from '../../net/remotes.js';
-import { openSource, remotePolicy } from '../../net/remote-source.js';
-import { decodeSummary } from '../../format/summary.js';
 import { GroveError } from '../../errors.js';
 import { parseKeyValue } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
@@ -10,6 +6,14 @@ import { openRepo, withRepo } from '../repo-option.js';
 interface AddOpts {
   repo?: string; set?: Array<[string, string]>; gpgVerify?: boolean; signVerify?: string[]; noSignVerify?: boolean;
   ifNotExists?: boolean; force?: boolean; gpgImport?: string;
+}
+
+/** The library, loaded on use: every grove command pays for what the CLI imports up front. */
+async function lib() {
+  const [remotes, source, summaryFormat, summary] = await Promise.all([
+    import('../../net/remotes.js'), import('../../net/remote-source.js'), import('../../format/summary.js'), import('../../net/summary.js'),
+  ]);
+  return { ...remotes, ...source, ...summaryFormat, ...summary };
 }
 
 export function registerRemote(program: Command): void {
@@ -29,12 +33,13 @@ export function registerRemote(program: Command): void {
     .option('--if-not-exists', 'do nothing if the remote exists')
     .option('--force', 'replace the remote if it exists')
     .action(async (name: string, url: string, branches: string[], opts: AddOpts) => {
+      const l = await lib();
       if (opts.ifNotExists && opts.force) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --if-not-exists and --force');
       const repo = await openRepo(opts);
       // --sign-verify and --no-sign-verify share one property: a list, false, or commander's default.
       const sv = (opts as { signVerify?: unknown }).signVerify;
       const noSignVerify = sv === false;
-      await addRemote(repo, name, url, {
+      await l.addRemote(repo, name, url, {
         branches,
         set: opts.set ?? [],
         noGpgVerify: opts.gpgVerify === false,
@@ -43,7 +48,7 @@ export function registerRemote(program: Command): void {
         ifNotExists: opts.ifNotExists === true,
         force: opts.force === true,
       });
-      if (opts.gpgImport !== undefined) await importRemoteGpgKeys(repo, name, opts.gpgImport);
+      if (opts.gpgImport !== undefined) await l.importRemoteGpgKeys(repo, name, opts.gpgImport);
     });
 
   withRepo(remote.command('gpg-import'))
@@ -51,7 +56,8 @@ export function registerRemote(program: Command): void {
     .argument('<name>')
     .requiredOption('-k, --keyring <file>', 'file of public keys (armored or binary)')
     .action(async (name: string, opts: { repo?: string; keyring: string }) => {
-      await importRemoteGpgKeys(await openRepo(opts), name, opts.keyring);
+      const l = await lib();
+      await l.importRemoteGpgKeys(await openRepo(opts), name, opts.keyring);
     });
 
   withRepo(remote.command('delete'))
@@ -59,38 +65,42 @@ export function registerRemote(program: Command): void {
     .argument('<name>')
     .option('--if-exists', 'do nothing if the remote does not exist')
     .action(async (name: string, opts: { repo?: string; ifExists?: boolean }) => {
-      await deleteRemote(await openRepo(opts), name, { ifExists: opts.ifExists === true });
+      const l = await lib();
+      await l.deleteRemote(await openRepo(opts), name, { ifExists: opts.ifExists === true });
     });
 
   withRepo(remote.command('list'))
     .description('list remote repository names')
     .option('-u, --show-urls', 'show URLs too')
     .action(async (opts: { repo?: string; showUrls?: boolean }) => {
+      const l = await lib();
       const repo = await openRepo(opts);
-      const names = listRemotes(repo);
+      const names = l.listRemotes(repo);
       const width = Math.max(0, ...names.map((n) => n.length));
-      for (const n of names) process.stdout.write(opts.showUrls ? `${n.padEnd(width)}  ${getRemote(repo, n).url}\n` : `${n}\n`);
+      for (const n of names) process.stdout.write(opts.showUrls ? `${n.padEnd(width)}  ${l.getRemote(repo, n).url}\n` : `${n}\n`);
     });
 
   withRepo(remote.command('show-url'))
     .description('show the URL of a remote')
     .argument('<name>')
     .action(async (name: string, opts: { repo?: string }) => {
-      process.stdout.write(`${getRemote(await openRepo(opts), name).url}\n`);
+      const l = await lib();
+      process.stdout.write(`${l.getRemote(await openRepo(opts), name).url}\n`);
     });
 
   withRepo(remote.command('refs'))
     .description("list a remote's refs (from its summary)")
     .argument('<name>')
     .action(async (name: string, opts: { repo?: string }) => {
+      const l = await lib();
       const repo = await openRepo(opts);
-      const r = getRemote(repo, name);
-      const source = await openSource(r, {});
+      const r = l.getRemote(repo, name);
+      const source = await l.openSource(r, {});
       try {
         const s = await source.summary();
         if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary, so its refs cannot be listed`);
-        await remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
-        for (const ref of decodeSummary(s.bytes, `summary of remote ${name}`).refs) process.stdout.write(`${name}:${ref.name}\n`);
+        await l.remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
+        for (const ref of l.decodeSummary(s.bytes, `summary of remote ${name}`).refs) process.stdout.write(`${name}:${ref.name}\n`);
       } finally {
         source.close();
       }
@@ -100,14 +110,15 @@ export function registerRemote(program: Command): void {
     .description("show a remote's summary")
     .argument('<name>')
     .action(async (name: string, opts: { repo?: string }) => {
+      const l = await lib();
       const repo = await openRepo(opts);
-      const r = getRemote(repo, name);
-      const source = await openSource(r, {});
+      const r = l.getRemote(repo, name);
+      const source = await l.openSource(r, {});
       try {
         const s = await source.summary();
         if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary`);
-        await remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
-        process.stdout.write(describeSummary(decodeSummary(s.bytes, `summary of remote ${name}`)));
+        await l.remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
+        process.stdout.write(l.describeSummary(l.decodeSummary(s.bytes, `summary of remote ${name}`)));
       } finally {
         source.close();
       }

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 } from '../../sign/ed25519.js';
-import { readDetached, signCommit, signaturesOf } from '../../sign/signatures.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean }
@@ -15,6 +13,7 @@ export function registerSign(program: Command): void {
     .option('--keys-file <file>', 'file of base64 keys, one per line')
     .option('--verify', 'verify the commit\'s signatures instead of signing')
     .action(async (rev: string, keyArgs: string[], opts: SignOpts) => {
+      const [{ ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 }, { readDetached, signCommit, signaturesOf }] = await Promise.all([import('../../sign/ed25519.js'), import('../../sign/signatures.js')]);
       if (opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
@@ -37,6 +36,7 @@ export function registerSign(program: Command): void {
     .argument('<keyids...>', 'GPG key ids')
     .option('--gpg-homedir <dir>', 'GPG home directory holding the keys')
     .action(async (rev: string, keyIds: string[], opts: { repo?: string; gpgHomedir?: string }) => {
+      const [{ ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 }, { readDetached, signCommit, signaturesOf }] = await Promise.all([import('../../sign/ed25519.js'), import('../../sign/signatures.js')]);
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
       await signCommit(repo, commit, { gpg: keyIds, ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { Variant, byteswap, decode, parseVariantText, printVariant } from '../../format/gvariant.js';
-import { SUMMARY_TYPE } from '../../format/summary.js';
-import { describeSummary, readLocalSummary, regenerateSummary } from '../../net/summary.js';
+import type { Variant } from '../../format/gvariant.js';
 import { collect } from '../parse.js';
-import { signSummary } from '../../sign/signatures.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface SummaryOpts {
@@ -13,7 +10,8 @@ interface SummaryOpts {
 }
 
 /** `--add-metadata=KEY=VALUE`, VALUE in GVariant text format as ostree parses it (`'text'`, `uint64 5`, `true`). */
-function parseMetadataArg(arg: string): [string, Variant] {
+async function parseMetadataArg(arg: string): Promise<[string, Variant]> {
+  const { parseVariantText } = await import('../../format/gvariant.js');
   const eq = arg.indexOf('=');
   if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `--add-metadata: missing '=' in KEY=VALUE metadata '${arg}'`);
   return [arg.slice(0, eq), parseVariantText(arg.slice(eq + 1))];
@@ -31,9 +29,12 @@ export function registerSummary(program: Command): void {
     .option('--sign <key>', 'sign the summary with this secret key (base64 for ed25519; repeatable)', collect)
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: SummaryOpts) => {
+      const [{ Variant, byteswap, decode, printVariant }, { SUMMARY_TYPE }, { describeSummary, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
+        import('../../format/gvariant.js'), import('../../format/summary.js'), import('../../net/summary.js'), import('../../sign/signatures.js'),
+      ]);
       const repo = await openRepo(opts);
       if (opts.update) {
-        const additional = (opts.addMetadata ?? []).map(parseMetadataArg);
+        const additional = await Promise.all((opts.addMetadata ?? []).map(parseMetadataArg));
         if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
         await regenerateSummary(repo, { additional });
         if (opts.gpgSign || opts.sign) {
