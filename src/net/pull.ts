@@ -149,8 +149,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
             await stage(w.checksum, 'commit', bytes);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
             if (partial) commitsToMark.push(w.checksum);
-            else {
-              commitsCompleted.push(w.checksum);
+            else commitsCompleted.push(w.checksum);
+            if (!opts.commitMetadataOnly) {
               enqueue({ kind: 'dirmeta', checksum: commit.rootMeta });
               enqueue({ kind: 'dirtree', checksum: commit.rootTree, path: '/' });
             }
