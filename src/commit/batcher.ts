@@ -15,6 +15,8 @@ import { WHOLE_FILE_LIMIT } from './write-content.js';
  */
 const BATCH_FILES = 256;
 const BATCH_BYTES = 16 << 20;
+/** Tasks allowed to wait for a thread, per thread, before the walk waits. */
+const QUEUED_PER_THREAD = 4;
 
 export class Batcher {
   readonly checksums: string[] = [];
@@ -22,8 +24,11 @@ export class Batcher {
   private cur: Array<[CommitItem, number]> = [];
   private curBytes = 0;
   private readonly running: Array<Promise<void>> = [];
+  /** Tasks not yet finished. */
+  private readonly pending = new Set<Promise<void>>();
 
-  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (items: CommitItem[]) => void) {}
+  /** `onDone` sees each settled item with its index; `checksums` holds its checksum by then. */
+  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (items: CommitItem[], indexes: number[]) => void) {}
 
   /**
    * Adds an item, with the checksum the stat cache remembers for it if any; returns a promise
@@ -33,21 +38,31 @@ export class Batcher {
     if (cached !== undefined && objectExists(this.ctx.objectsDir, cached, 'file', this.ctx.repoMode)) {
       this.checksums[index] = cached;
       this.totals.cacheHits++;
-      this.onDone?.([item]);
+      this.onDone?.([item], [index]);
       return undefined;
     }
     const weight = item.size;
     if (weight > WHOLE_FILE_LIMIT) {
       this.submit([[item, index]]);
-      return turn();
+      return this.pace();
     }
     this.cur.push([item, index]);
     this.curBytes += weight;
     if (this.cur.length >= BATCH_FILES || this.curBytes >= BATCH_BYTES) {
       this.flush();
-      return turn();
+      return this.pace();
     }
     return undefined;
+  }
+
+  /**
+   * After a submit: one turn of the event loop (so Piscina hands the task to a thread), and while
+   * more than QUEUED_PER_THREAD tasks per thread wait, a wait for one to finish. The walk outruns hashing by far;
+   * unpaced, every item of a 117k-file tree (paths, stat probes) sat in Piscina's queue at once.
+   */
+  private async pace(): Promise<void> {
+    await turn();
+    while (this.pending.size > QUEUED_PER_THREAD * this.pool.threads) await Promise.race(this.pending);
   }
 
   flush(): void {
@@ -70,13 +85,16 @@ export class Batcher {
   private submit(batch: Array<[CommitItem, number]>): void {
     const items = batch.map(([i]) => i);
     const indexes = batch.map(([, n]) => n);
-    this.running.push(this.pool.run({ kind: 'write-content', ctx: this.ctx, items }).then((r) => {
+    const task = this.pool.run({ kind: 'write-content', ctx: this.ctx, items }).then((r) => {
       r.checksums.forEach((c, j) => { this.checksums[indexes[j]!] = c; });
       this.totals.written += r.written;
       this.totals.bytesWritten += r.bytesWritten;
       this.totals.hashed += items.length;
-      this.onDone?.(items);
-    }));
+      this.onDone?.(items, indexes);
+    });
+    this.running.push(task);
+    const settled: Promise<void> = task.then(() => {}, () => {}).finally(() => this.pending.delete(settled));
+    this.pending.add(settled);
   }
 }
 

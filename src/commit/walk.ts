@@ -10,14 +10,15 @@ import type { CommitItem } from '../pool/protocol.js';
 /** A directory of the tree being committed, with its entries in ostree's (byte) order. */
 export interface WalkDir {
   meta: { uid: number; gid: number; mode: number; xattrs: Xattr[] };
-  /** name -> index into the walk's items (hardlinked files share one). */
+  /** name -> index of the file's item (hardlinked files share one). */
   files: Array<[string, number]>;
   dirs: Array<[string, WalkDir]>;
 }
 
 export interface WalkResult {
   root: WalkDir;
-  items: CommitItem[];
+  /** Distinct files found (items handed to `onItem`); the items themselves are not kept. */
+  itemCount: number;
   totalBytes: number;
   /** Files found (hardlinks counted each time). */
   fileCount: number;
@@ -36,7 +37,7 @@ export async function walkTree(
   filters: CommitFilters,
   opts: { xattrs: boolean; onItem?: (item: CommitItem, st: BigIntStats, index: number) => void | Promise<void> },
 ): Promise<WalkResult> {
-  const items: CommitItem[] = [];
+  let itemCount = 0;
   const byInode = new Map<string, number>();
   const state = { totalBytes: 0, fileCount: 0 };
 
@@ -81,14 +82,14 @@ export async function walkTree(
       const key = `${cst.dev}:${cst.ino}:${fm.uid}:${fm.gid}:${fm.mode}`;
       let idx = cst.nlink > 1n ? byInode.get(key) : undefined;
       if (idx === undefined) {
-        idx = items.length;
+        idx = itemCount++;
         const size = isReg(fm.mode) ? Number(cst.size) : 0;
-        items.push({ path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs });
+        const item: CommitItem = { path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs };
         if (cst.nlink > 1n) byInode.set(key, idx);
         state.totalBytes += size;
         // The callback returns a promise only when it wants the event loop to turn (it has
         // just handed the pool a batch); otherwise the walk stays synchronous.
-        const pending = opts.onItem?.(items[idx]!, cst, idx);
+        const pending = opts.onItem?.(item, cst, idx);
         if (pending) await pending;
       }
       dir.files.push([name, idx]);
@@ -97,7 +98,7 @@ export async function walkTree(
   };
 
   const root = await walkDir(rootPath, '/', rootStat);
-  return { root, items, ...state };
+  return { root, itemCount, ...state };
 }
 
 function lstat(p: string): BigIntStats {
