@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { GroveError } from '../errors.js';
 import path from 'node:path';
 import { parsePublicKey, readKeyLines, systemKeys } from '../sign/ed25519.js';
 import { decodeDict, requireSignature, type TrustedKeys } from '../sign/signatures.js';
@@ -7,12 +8,26 @@ import type { FetcherOptions } from './fetcher.js';
 import type { PullPolicy } from './pull.js';
 import type { Remote } from './remotes.js';
 import { HttpSource, LocalSource, type ObjectSource } from './sources.js';
+import { decodeSummary, type Summary } from '../format/summary.js';
 
 /** The object source behind a configured remote: HTTP(S), or a repository on disk for file:// URLs. */
 export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
   const description = `remote ${remote.name}`;
   if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
   return HttpSource.open(remote.url, `${description} (${remote.url})`, opts);
+}
+
+/** A remote's summary, fetched and checked against what the remote requires of it. */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
+  const source = await openSource(remote, {});
+  try {
+    const s = await source.summary();
+    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${remote.name} has no summary`, { hint: 'run summary -u on the server' });
+    await remotePolicy(repo, remote).verifySummary?.(s.bytes, s.sig);
+    return decodeSummary(s.bytes, `summary of remote ${remote.name}`);
+  } finally {
+    source.close();
+  }
 }
 
 /**

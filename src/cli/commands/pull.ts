@@ -38,6 +38,15 @@ async function withProgress(json: boolean | undefined, run: (onProgress: PullOpt
   }
 }
 
+/** What to pull for each argument: a checksum moves no ref; a ref moves `dest(ref)`. */
+function targetsFor(refs: string[], dest: (ref: string) => string): PullTarget[] {
+  return refs.map((ref) => {
+    if (/^[0-9a-f]{64}$/.test(ref)) return { from: ref, to: null };
+    validateRef(ref);
+    return { from: ref, to: dest(ref) };
+  });
+}
+
 export function registerPull(program: Command): void {
   withRepo(program.command('pull'))
     .description('download refs and the objects they reach from a remote')
@@ -69,11 +78,7 @@ export function registerPull(program: Command): void {
       const source = await openSource(remote, { maxInFlight: inFlight });
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
-        const targets: PullTarget[] = wanted.map((ref) => {
-          if (/^[0-9a-f]{64}$/.test(ref)) return { from: ref, to: null };
-          validateRef(ref);
-          return { from: ref, to: opts.mirror ? ref : `${name}:${ref}` };
-        });
+        const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
         const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, {
           depth: parseDepth(opts.depth),
           commitMetadataOnly: opts.commitMetadataOnly === true,
@@ -101,11 +106,7 @@ export function registerPull(program: Command): void {
       const repo = await openRepo(opts);
       const source = await LocalSource.open(src);
       const wanted = refArgs.length > 0 ? refArgs : await sourceRefs(source);
-      const targets: PullTarget[] = wanted.map((ref) => {
-        if (/^[0-9a-f]{64}$/.test(ref)) return { from: ref, to: null };
-        validateRef(ref);
-        return { from: ref, to: opts.remote !== undefined ? `${opts.remote}:${ref}` : ref };
-      });
+      const targets = targetsFor(wanted, (ref) => (opts.remote !== undefined ? `${opts.remote}:${ref}` : ref));
       const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, {
         depth: parseDepth(opts.depth),
         commitMetadataOnly: opts.commitMetadataOnly === true,

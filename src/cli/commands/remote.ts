@@ -10,10 +10,8 @@ interface AddOpts {
 
 /** The library, loaded on use: every grove command pays for what the CLI imports up front. */
 async function lib() {
-  const [remotes, source, summaryFormat, summary] = await Promise.all([
-    import('../../net/remotes.js'), import('../../net/remote-source.js'), import('../../format/summary.js'), import('../../net/summary.js'),
-  ]);
-  return { ...remotes, ...source, ...summaryFormat, ...summary };
+  const [remotes, source, summary] = await Promise.all([import('../../net/remotes.js'), import('../../net/remote-source.js'), import('../../net/summary.js')]);
+  return { ...remotes, ...source, ...summary };
 }
 
 export function registerRemote(program: Command): void {
@@ -94,16 +92,8 @@ export function registerRemote(program: Command): void {
     .action(async (name: string, opts: { repo?: string }) => {
       const l = await lib();
       const repo = await openRepo(opts);
-      const r = l.getRemote(repo, name);
-      const source = await l.openSource(r, {});
-      try {
-        const s = await source.summary();
-        if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary, so its refs cannot be listed`);
-        await l.remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
-        for (const ref of l.decodeSummary(s.bytes, `summary of remote ${name}`).refs) process.stdout.write(`${name}:${ref.name}\n`);
-      } finally {
-        source.close();
-      }
+      const summary = await l.fetchRemoteSummary(repo, l.getRemote(repo, name));
+      process.stdout.write(summary.refs.map((ref) => `${name}:${ref.name}\n`).join(''));
     });
 
   withRepo(remote.command('summary'))
@@ -112,15 +102,6 @@ export function registerRemote(program: Command): void {
     .action(async (name: string, opts: { repo?: string }) => {
       const l = await lib();
       const repo = await openRepo(opts);
-      const r = l.getRemote(repo, name);
-      const source = await l.openSource(r, {});
-      try {
-        const s = await source.summary();
-        if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${name} has no summary`);
-        await l.remotePolicy(repo, r).verifySummary?.(s.bytes, s.sig);
-        process.stdout.write(l.describeSummary(l.decodeSummary(s.bytes, `summary of remote ${name}`)));
-      } finally {
-        source.close();
-      }
+      process.stdout.write(l.describeSummary(await l.fetchRemoteSummary(repo, l.getRemote(repo, name))));
     });
 }
