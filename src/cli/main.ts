@@ -15,6 +15,7 @@ import { registerSummary } from './commands/summary.js';
 import { registerRemote } from './commands/remote.js';
 import { registerPull } from './commands/pull.js';
 import { registerSign } from './commands/sign.js';
+import { registerAdmin } from './commands/admin.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerRemote(program);
   registerPull(program);
   registerSign(program);
+  registerAdmin(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }

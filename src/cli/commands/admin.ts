@@ -1,0 +1,35 @@
+import type { Command } from 'commander';
+
+interface AdminOpts { sysroot?: string }
+
+/** `--sysroot` may come before the subcommand (`admin --sysroot=D os-init`) or after it. */
+function sysrootOf(cmd: Command, opts: AdminOpts): string {
+  return opts.sysroot ?? (cmd.parent?.opts() as AdminOpts).sysroot ?? '/';
+}
+
+export function registerAdmin(program: Command): void {
+  const admin = program.command('admin')
+    .description('manage an ostree sysroot: stateroots and (later) deployments')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)');
+
+  admin.command('init-fs')
+    .description('initialize a physical root: top-level directories, ostree/repo and ostree/deploy')
+    .argument('<path>', 'the directory to initialize (it must exist)')
+    .option('--modern', 'only create boot/ and ostree/')
+    .action(async (p: string, opts: { modern?: boolean }) => {
+      const { initFs } = await import('../../deploy/sysroot.js');
+      await initFs(p, { modern: opts.modern === true });
+    });
+
+  for (const name of ['os-init', 'stateroot-init']) {
+    admin.command(name)
+      .description(name === 'os-init' ? 'initialize the state of an operating system (a stateroot)' : 'the same as os-init')
+      .argument('<os>', 'stateroot name, e.g. debian')
+      .option('--sysroot <path>', 'the physical root to manage (default: /)')
+      .action(async function (this: Command, os: string, opts: AdminOpts) {
+        const { initOs } = await import('../../deploy/sysroot.js');
+        await initOs(sysrootOf(this, opts), os);
+        process.stdout.write(`ostree/deploy/${os} initialized as OSTree root\n`);
+      });
+  }
+}

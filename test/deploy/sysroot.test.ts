@@ -1,0 +1,90 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { grove, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
+
+/**
+ * `admin init-fs` and `admin os-init` must leave the layout `ostree admin` leaves — same
+ * directories, modes, symlinks and repository config — and each tool must accept the other's.
+ */
+async function layout(root: string): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (dir: string, rel: string) => {
+    for (const name of (await fs.readdir(dir)).sort()) {
+      const p = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await fs.lstat(p);
+      let line = `${r} ${(st.mode & 0o170000).toString(8)} ${(st.mode & 0o7777).toString(8)}`;
+      if (st.isSymbolicLink()) line += ` -> ${await fs.readlink(p)}`;
+      if (st.isFile()) line += ` ${(await fs.readFile(p)).toString('hex')}`;
+      lines.push(line);
+      if (st.isDirectory()) await walk(p, r);
+    }
+  };
+  await walk(root, '');
+  return lines.join('\n');
+}
+
+describe('grove admin init-fs and os-init against ostree admin', needsOstree(), () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => { tmp = await tempDir(); });
+  after(async () => { await tmp?.cleanup(); });
+
+  let n = 0;
+  const pair = async () => {
+    const g = path.join(tmp.dir, `g${n}`);
+    const o = path.join(tmp.dir, `o${n++}`);
+    await fs.mkdir(g);
+    await fs.mkdir(o);
+    return { g, o };
+  };
+
+  for (const modern of [false, true]) {
+    it(`init-fs${modern ? ' --modern' : ''} then os-init: the same layout as ostree's`, async () => {
+      const { g, o } = await pair();
+      const flag = modern ? ['--modern'] : [];
+      groveOk(['admin', 'init-fs', ...flag, g]);
+      ostree(['admin', 'init-fs', ...flag, o]);
+      assert.equal(await layout(g), await layout(o));
+      const out = groveOk(['admin', `--sysroot=${g}`, 'os-init', 'debian']);
+      assert.equal(out, ostree(['admin', `--sysroot=${o}`, 'os-init', 'debian']).stdout);
+      groveOk(['admin', 'stateroot-init', `--sysroot=${g}`, 'apertis']);
+      ostree(['admin', `--sysroot=${o}`, 'os-init', 'apertis']);
+      assert.equal(await layout(g), await layout(o));
+      assert.equal(ostree(['admin', `--sysroot=${g}`, 'status']).stdout, 'No deployments.\n');
+    });
+  }
+
+  it('each tool takes over what the other made', async () => {
+    const { g, o } = await pair();
+    ostree(['admin', 'init-fs', g]);
+    groveOk(['admin', `--sysroot=${g}`, 'os-init', 'debian']);
+    groveOk(['admin', 'init-fs', o]);
+    ostree(['admin', `--sysroot=${o}`, 'os-init', 'debian']);
+    assert.equal(await layout(g), await layout(o));
+    // Re-running init-fs on an initialized sysroot keeps it as it is.
+    groveOk(['admin', 'init-fs', g]);
+    assert.equal(await layout(g), await layout(o));
+  });
+
+  it('bad input: an existing stateroot, a bad name, a missing or uninitialized sysroot', async () => {
+    const { g } = await pair();
+    groveOk(['admin', 'init-fs', g]);
+    groveOk(['admin', `--sysroot=${g}`, 'os-init', 'debian']);
+    const cases: Array<[string[], RegExp]> = [
+      [['admin', `--sysroot=${g}`, 'os-init', 'debian'], /^error: stateroot debian already exists in /],
+      [['admin', `--sysroot=${g}`, 'os-init', 'a/b'], /^error: invalid stateroot name 'a\/b'/],
+      [['admin', `--sysroot=${g}`, 'os-init', '..'], /^error: invalid stateroot name '\.\.'/],
+      [['admin', `--sysroot=${path.join(tmp.dir, 'missing')}`, 'os-init', 'x'], /^error: sysroot .*missing does not exist/],
+      [['admin', `--sysroot=${tmp.dir}`, 'os-init', 'x'], /^error: .* is not an ostree sysroot \(no ostree\/deploy\)/],
+      [['admin', 'init-fs', path.join(tmp.dir, 'missing')], /^error: sysroot .*missing does not exist/],
+    ];
+    for (const [args, want] of cases) {
+      const r = grove(args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, want);
+      assert.equal(r.stderr.split('\n').filter(Boolean).length, 1);
+    }
+  });
+});
