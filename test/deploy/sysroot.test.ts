@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { grove, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
@@ -86,5 +87,42 @@ describe('grove admin init-fs and os-init against ostree admin', needsOstree(), 
       assert.match(r.stderr, want);
       assert.equal(r.stderr.split('\n').filter(Boolean).length, 1);
     }
+  });
+});
+
+describe('grove admin status reads deployments ostree made', needsOstree(), () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => { tmp = await tempDir(); });
+  after(async () => {
+    // ostree makes each deployment's root immutable (chattr +i); undo it so the test can clean up.
+    spawnSync('sh', ['-c', `find ${JSON.stringify(tmp.dir)} -maxdepth 7 -path '*/ostree/deploy/*/deploy/*' -type d -prune -exec chattr -i {} +`]);
+    await tmp?.cleanup();
+  });
+
+  it('lists them default first, with versions, pins and origins, as ostree admin status does', async () => {
+    const sr = path.join(tmp.dir, 'sysroot');
+    await fs.mkdir(sr);
+    groveOk(['admin', 'init-fs', sr]);
+    groveOk(['admin', `--sysroot=${sr}`, 'os-init', 'debian']);
+    const repo = path.join(sr, 'ostree/repo');
+    const tree = path.join(tmp.dir, 'tree');
+    await fs.mkdir(path.join(tree, 'usr/lib/modules/6.1.0-test'), { recursive: true });
+    await fs.mkdir(path.join(tree, 'usr/etc'), { recursive: true });
+    await fs.writeFile(path.join(tree, 'usr/lib/modules/6.1.0-test/vmlinuz'), 'kernel\n');
+    await fs.writeFile(path.join(tree, 'usr/lib/modules/6.1.0-test/initramfs.img'), 'initrd\n');
+    await fs.writeFile(path.join(tree, 'usr/etc/os-release'), 'ID=test\n');
+    for (const version of ['1.0', '2.0']) {
+      await fs.writeFile(path.join(tree, 'usr/etc/version'), `${version}\n`);
+      groveOk(['commit', `--repo=${repo}`, '-b', 'os/main', `--add-metadata-string=version=${version}`, `--tree=dir=${tree}`]);
+      ostree(['admin', `--sysroot=${sr}`, 'deploy', '--os=debian', '--karg=root=LABEL=root', 'os/main']);
+    }
+    ostree(['admin', `--sysroot=${sr}`, 'pin', '1']);
+    const ours = groveOk(['admin', `--sysroot=${sr}`, 'status']);
+    assert.equal(ours, ostree(['admin', `--sysroot=${sr}`, 'status']).stdout);
+    assert.match(ours, /Version: 2\.0\n[^]*Version: 1\.0\n {4}Pinned: yes/);
+    const json = JSON.parse(groveOk(['admin', 'status', `--sysroot=${sr}`, '--json'])) as { deployments: Array<{ refspec: string; kargs: string[]; default: boolean }> };
+    assert.equal(json.deployments.length, 2);
+    assert.deepEqual(json.deployments.map((d) => d.default), [true, false]);
+    assert.deepEqual(json.deployments[0]!.kargs, ['root=LABEL=root']);
   });
 });

@@ -32,4 +32,23 @@ export function registerAdmin(program: Command): void {
         process.stdout.write(`ostree/deploy/${os} initialized as OSTree root\n`);
       });
   }
+
+  admin.command('status')
+    .description('list the deployments of the sysroot, default first')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('--json', 'print the deployments as JSON')
+    .action(async function (this: Command, opts: AdminOpts & { json?: boolean }) {
+      const { listDeployments, describeStatus } = await import('../../deploy/deployments.js');
+      const sysroot = sysrootOf(this, opts);
+      const deployments = listDeployments(sysroot);
+      if (opts.json) {
+        const plain = deployments.map((d) => ({
+          index: d.index, osname: d.osname, checksum: d.checksum, serial: d.deploySerial, bootChecksum: d.bootChecksum,
+          refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0,
+        }));
+        process.stdout.write(`${JSON.stringify({ deployments: plain })}\n`);
+      } else {
+        process.stdout.write(describeStatus(sysroot, deployments));
+      }
+    });
 }
