@@ -9,7 +9,7 @@ import type { ImportContentTask, ImportItem } from '../pool/protocol.js';
  */
 const BATCH_ITEMS = 32;
 const BATCH_BYTES = 2 << 20;
-const MAX_PENDING = 96 << 20;
+const MAX_PENDING = 32 << 20;
 
 export class ImportQueue {
   readonly totals = { written: 0, bytes: 0 };
