@@ -7,7 +7,7 @@ import { createDeflater, deflateRaw } from '../format/compress.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { archiveHeader, encodeBareUserMeta, fileHeaderPrefix, type FileHeader } from '../format/objects.js';
 import { isLink } from '../format/mode.js';
-import { CHUNK_SIZE } from '../repo/content.js';
+import { CHUNK_SIZE, contentChecksum } from '../repo/content.js';
 import { tempName } from '../repo/fsutil.js';
 import { objectExists, objectPath } from '../repo/paths.js';
 import { readXattrs, setXattr, setXattrs } from '../xattr/xattrs.js';
@@ -53,19 +53,15 @@ function header(item: CommitItem, xattrs: FileHeader['xattrs'], symlinkTarget = 
 
 function writeSmall(ctx: Ctx, item: CommitItem, sha: Sha256Factory): One {
   const xattrs = readXattrsOf(item);
-  const h = sha();
   if (isLink(item.mode)) {
     const hdr = header(item, xattrs, withPath(item.path, () => fsSync.readlinkSync(item.path)));
-    h.update(fileHeaderPrefix(hdr));
-    const checksum = toHex(h.digest());
+    const checksum = contentChecksum(sha, hdr);
     if (exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
     return { checksum, written: writeSymlinkObject(ctx, checksum, hdr), bytes: 0 };
   }
   const hdr = header(item, xattrs);
   const data = withPath(item.path, () => fsSync.readFileSync(item.path));
-  h.update(fileHeaderPrefix(hdr));
-  h.update(data);
-  const checksum = toHex(h.digest());
+  const checksum = contentChecksum(sha, hdr, data);
   if (exists(ctx, checksum)) return { checksum, written: false, bytes: 0 };
   return { checksum, written: writeRegularObject(ctx, checksum, hdr, data), bytes: data.length };
 }

@@ -1,8 +1,6 @@
 import { GroveError } from '../errors.js';
-import { toHex } from '../format/checksum.js';
 import type { Sha256Factory } from '../format/hash.js';
-import { fileHeaderPrefix } from '../format/objects.js';
-import { openContent, readContentSync } from '../repo/content.js';
+import { contentChecksum, contentChecksumOf, openContent, readContentSync } from '../repo/content.js';
 import type { VerifyResult, VerifyTask } from '../pool/protocol.js';
 
 /**
@@ -24,25 +22,16 @@ export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): 
     try {
       // Small objects (nearly all) are read whole in synchronous calls; large ones streamed.
       const small = readContentSync(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
+      let actual: string;
       if (small !== null) {
-        const h = sha();
-        h.update(fileHeaderPrefix(small.header));
-        h.update(small.data);
+        actual = contentChecksum(sha, small.header, small.data);
         res.bytes += small.data.length;
-        const actual = toHex(h.digest());
-        if (actual !== checksum) res.bad.push({ checksum, message: `corrupted file object ${checksum}: actual checksum ${actual}` });
-        continue;
+      } else {
+        const obj = await openContent(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
+        const r = await contentChecksumOf(sha, obj.header, obj.chunks());
+        actual = r.checksum;
+        res.bytes += r.bytes;
       }
-      const obj = await openContent(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
-      const h = sha();
-      h.update(fileHeaderPrefix(obj.header));
-      let n = 0;
-      for await (const c of obj.chunks()) {
-        h.update(c);
-        n += c.length;
-      }
-      res.bytes += n;
-      const actual = toHex(h.digest());
       if (actual !== checksum) res.bad.push({ checksum, message: `corrupted file object ${checksum}: actual checksum ${actual}` });
     } catch (e) {
       const message = e instanceof GroveError ? e.message : (e as Error).message ?? String(e);

@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import { GroveError } from '../errors.js';
-import { toHex } from '../format/checksum.js';
-import { inflateRaw } from '../format/compress.js';
 import type { Sha256Factory } from '../format/hash.js';
-import { fileHeaderPrefix, parseArchiveHeader, type FileHeader } from '../format/objects.js';
+import type { FileHeader } from '../format/objects.js';
 import { S_IFMT, isLink, isReg } from '../format/mode.js';
-import { inflateStream, openArchive, openContent, readContentSync, SMALL_OBJECT_LIMIT } from '../repo/content.js';
+import {
+  contentChecksum, contentChecksumOf, inflateArchiveObject, inflateStream, openArchive, openContent, readContentSync, SMALL_OBJECT_LIMIT,
+} from '../repo/content.js';
 import {
   createExclusive, exists, stagedPath, writeAll, writeRegularObject, writeStreamed, writeSymlinkObject, type Ctx,
 } from '../commit/write-content.js';
@@ -45,38 +45,36 @@ function checkHeader(ctx: ImportContentTask['ctx'], h: FileHeader, where: string
   }
 }
 
-function mismatch(where: string, actual: string): GroveError {
-  return new GroveError('GROVE_CORRUPT_OBJECT', `${where} is corrupt: its content has checksum ${actual}`);
+/** Throws unless `actual` is the checksum the object was asked for. */
+function expect(checksum: string, actual: string, where: string): void {
+  if (actual !== checksum) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where} is corrupt: its content has checksum ${actual}`);
+}
+
+/**
+ * Stores a verified object held whole: as the archive bytes it came in (`raw`, archive into
+ * archive), else converted to this repository's mode. Returns the bytes written, or null when
+ * another task of the transaction had it.
+ */
+function storeWhole(ctx: Ctx, checksum: string, header: FileHeader, data: Uint8Array, raw: Uint8Array | null): number | null {
+  let written: boolean;
+  if (raw !== null) written = createExclusive(stagedPath(ctx, checksum), (fd) => writeAll(fd, raw));
+  else if (isLink(header.mode)) written = writeSymlinkObject(ctx, checksum, header);
+  else written = writeRegularObject(ctx, checksum, header, data);
+  return written ? data.length : null;
 }
 
 /** An archive object held whole in memory. Returns the bytes written, or null if it was already there. */
-function importBytes(ctx: ImportContentTask['ctx'], item: ImportItem, bytes: Uint8Array, where: string, sha: Sha256Factory): number | null | Promise<number | null> {
-  const { header, size, dataOffset } = parseArchiveHeader(bytes, where);
-  checkHeader(ctx, header, where);
-  if (isReg(header.mode) && size > BigInt(SMALL_OBJECT_LIMIT * 4)) {
+async function importBytes(ctx: ImportContentTask['ctx'], item: ImportItem, bytes: Uint8Array, where: string, sha: Sha256Factory): Promise<number | null> {
+  const raw = ctx.repoMode === 'archive' ? bytes : null;
+  const obj = inflateArchiveObject(bytes, where, { maxInflated: SMALL_OBJECT_LIMIT * 4, compress: ctx.compress });
+  checkHeader(ctx, obj.header, where);
+  if (obj.data === null) {
     // Highly compressed: inflating it whole could take far more memory than it arrived in.
-    const body = bytes.subarray(dataOffset);
-    return writeFrom(ctx, item.checksum, header, Number(size), inflateStream(once(body), Number(size), where, undefined, ctx.compress), sha, where, ctx.repoMode === 'archive' ? bytes : null);
+    const chunks = inflateStream(once(bytes.subarray(obj.dataOffset)), obj.size, where, undefined, ctx.compress);
+    return writeFrom(ctx, item.checksum, obj.header, obj.size, chunks, sha, where, raw);
   }
-  let data: Uint8Array = new Uint8Array(0);
-  if (isReg(header.mode)) {
-    try {
-      data = inflateRaw(bytes.subarray(dataOffset), Number(size), ctx.compress);
-    } catch (e) {
-      throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: bad deflate data (${(e as Error).message})`);
-    }
-    if (data.length !== Number(size)) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflated to ${data.length} bytes, header says ${size}`);
-  }
-  const h = sha();
-  h.update(fileHeaderPrefix(header));
-  h.update(data);
-  const actual = toHex(h.digest());
-  if (actual !== item.checksum) throw mismatch(where, actual);
-  let written: boolean;
-  if (ctx.repoMode === 'archive') written = createExclusive(stagedPath(ctx, item.checksum), (fd) => writeAll(fd, bytes));
-  else if (isLink(header.mode)) written = writeSymlinkObject(ctx, item.checksum, header);
-  else written = writeRegularObject(ctx, item.checksum, header, data);
-  return written ? data.length : null;
+  expect(item.checksum, contentChecksum(sha, obj.header, obj.data), where);
+  return storeWhole(ctx, item.checksum, obj.header, obj.data, raw);
 }
 
 async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -100,13 +98,8 @@ async function importStreamed(ctx: ImportContentTask['ctx'], item: ImportItem, w
   const small = readContentSync(src.objectsDir, src.mode, item.checksum, { compress: ctx.compress });
   if (small !== null) {
     checkHeader(ctx, small.header, where);
-    const h = sha();
-    h.update(fileHeaderPrefix(small.header));
-    h.update(small.data);
-    const actual = toHex(h.digest());
-    if (actual !== item.checksum) throw mismatch(where, actual);
-    const written = isLink(small.header.mode) ? writeSymlinkObject(ctx, item.checksum, small.header) : writeRegularObject(ctx, item.checksum, small.header, small.data);
-    return written ? small.data.length : null;
+    expect(item.checksum, contentChecksum(sha, small.header, small.data), where);
+    return storeWhole(ctx, item.checksum, small.header, small.data, null);
   }
   const obj = await openContent(src.objectsDir, src.mode, item.checksum, { compress: ctx.compress });
   checkHeader(ctx, obj.header, where);
@@ -121,11 +114,7 @@ async function writeFrom(
   if (isLink(header.mode)) return writeSymlinkObject(ctx, checksum, header) ? 0 : null;
   if (rawArchive !== null) {
     // Archive into archive: check the stream, then keep the bytes as they came.
-    const h = sha();
-    h.update(fileHeaderPrefix(header));
-    for await (const c of chunks) h.update(c);
-    const actual = toHex(h.digest());
-    if (actual !== checksum) throw mismatch(where, actual);
+    expect(checksum, (await contentChecksumOf(sha, header, chunks)).checksum, where);
     return createExclusive(stagedPath(ctx, checksum), (fd) => writeAll(fd, rawArchive)) ? size : null;
   }
   const r = await writeStreamed(ctx, header, size, chunks, sha, { where, expected: checksum });
@@ -136,11 +125,7 @@ async function writeFrom(
 async function verifyThenAdopt(
   ctx: Ctx, checksum: string, header: FileHeader, chunks: AsyncIterable<Uint8Array>, file: string, size: number, where: string, sha: Sha256Factory,
 ): Promise<number | null> {
-  const h = sha();
-  h.update(fileHeaderPrefix(header));
-  for await (const c of chunks) h.update(c);
-  const actual = toHex(h.digest());
-  if (actual !== checksum) throw mismatch(where, actual);
+  expect(checksum, (await contentChecksumOf(sha, header, chunks)).checksum, where);
   try {
     await fs.link(file, stagedPath(ctx, checksum));
   } catch (e) {

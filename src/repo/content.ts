@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import { GroveError, isErrno } from '../errors.js';
 import { createInflater, inflateRaw, type CompressBackend } from '../format/compress.js';
-import { decodeBareUserMeta, parseArchiveHeader, MAX_HEADER_SIZE, type FileHeader } from '../format/objects.js';
+import { decodeBareUserMeta, fileHeaderPrefix, parseArchiveHeader, MAX_HEADER_SIZE, type FileHeader } from '../format/objects.js';
+import { toHex } from '../format/checksum.js';
+import type { Sha256Factory } from '../format/hash.js';
 import { S_IFLNK, isLink, isReg } from '../format/mode.js';
 import { getXattr, readXattrs } from '../xattr/xattrs.js';
 import type { RepoMode } from './mode.js';
@@ -185,24 +187,54 @@ export function readContentSync(objectsDir: string, mode: RepoMode, checksum: st
   if (st.size > SMALL_OBJECT_LIMIT) return null;
   switch (mode) {
     case 'archive': {
-      const bytes = fsSync.readFileSync(p);
-      const { header, size, dataOffset } = parseArchiveHeader(bytes, where);
-      if (!isReg(header.mode)) return { header, data: new Uint8Array(0), path: p };
-      if (size > BigInt(SMALL_OBJECT_LIMIT * 16)) return null;
-      let data: Uint8Array;
-      try {
-        data = inflateRaw(bytes.subarray(dataOffset), Number(size), opts.compress);
-      } catch (e) {
-        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: bad deflate data (${(e as Error).message})`, { path: p, cause: e });
-      }
-      if (data.length !== Number(size)) {
-        throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflated to ${data.length} bytes, header says ${size}`, { path: p });
-      }
-      return { header, data, path: p };
+      const o = inflateArchiveObject(fsSync.readFileSync(p), where, { maxInflated: SMALL_OBJECT_LIMIT * 16, compress: opts.compress, path: p });
+      return o.data === null ? null : { header: o.header, data: o.data, path: p };
     }
     default: {
       const header = looseHeader(p, mode, st, where, opts.xattrs !== false);
       return { header, data: isReg(header.mode) ? fsSync.readFileSync(p) : new Uint8Array(0), path: p };
     }
   }
+}
+
+/**
+ * An archive (`.filez`) object held whole in memory: its header, announced size, where its
+ * deflate stream starts, and its inflated bytes, checked against the size — or null bytes for a
+ * regular file announcing more than `maxInflated` (highly compressed: stream it instead).
+ */
+export function inflateArchiveObject(
+  bytes: Uint8Array, where: string, opts: { maxInflated: number; compress?: CompressBackend | undefined; path?: string },
+): { header: FileHeader; size: number; dataOffset: number; data: Uint8Array | null } {
+  const { header, size, dataOffset } = parseArchiveHeader(bytes, where);
+  const at = opts.path === undefined ? {} : { path: opts.path };
+  if (!isReg(header.mode)) return { header, size: 0, dataOffset, data: new Uint8Array(0) };
+  if (size > BigInt(opts.maxInflated)) return { header, size: Number(size), dataOffset, data: null };
+  let data: Uint8Array;
+  try {
+    data = inflateRaw(bytes.subarray(dataOffset), Number(size), opts.compress);
+  } catch (e) {
+    throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: bad deflate data (${(e as Error).message})`, { ...at, cause: e });
+  }
+  if (data.length !== Number(size)) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: inflated to ${data.length} bytes, header says ${size}`, at);
+  return { header, size: Number(size), dataOffset, data };
+}
+
+/** A content object's checksum: SHA-256 over its framed header, then its bytes. */
+export function contentChecksum(sha: Sha256Factory, header: FileHeader, data?: Uint8Array): string {
+  const h = sha();
+  h.update(fileHeaderPrefix(header));
+  if (data !== undefined) h.update(data);
+  return toHex(h.digest());
+}
+
+/** {@link contentChecksum} over bytes that arrive as a stream. */
+export async function contentChecksumOf(sha: Sha256Factory, header: FileHeader, chunks: AsyncIterable<Uint8Array>): Promise<{ checksum: string; bytes: number }> {
+  const h = sha();
+  h.update(fileHeaderPrefix(header));
+  let bytes = 0;
+  for await (const c of chunks) {
+    h.update(c);
+    bytes += c.length;
+  }
+  return { checksum: toHex(h.digest()), bytes };
 }
