@@ -44,11 +44,9 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   }
 
   log('Enumerating commits...');
-  const all = await listLooseCommits(repo);
-  const commits = all.filter((c) => !isCommitPartial(repo.path, c));
-  const partial = all.filter((c) => isCommitPartial(repo.path, c));
-  // As ostree: a partial commit's own object is checked, not what it reaches (it may lack it).
-  for (const c of partial) await verifyMetaOnce(repo, c, report);
+  const commits: string[] = [];
+  const partial: string[] = [];
+  for (const c of await listLooseCommits(repo)) (isCommitPartial(repo.path, c) ? partial : commits).push(c);
   log(`Verifying content integrity of ${commits.length} commit objects...`);
 
   const seenMeta = new Set<string>();
@@ -70,6 +68,8 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
       return null;
     }
   };
+  // As ostree: a partial commit's own object is checked, not what it reaches (it may lack it).
+  for (const c of partial) await verifyMeta(c, 'commit', `in commit ${c}`, decodeCommit);
 
   // Content is verified in the pool while the walk goes on: batches leave as soon as they fill.
   // Once the walk is done, this thread verifies batches too (the pool leaves it a core).
@@ -148,15 +148,6 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   if (failure) throw failure.error;
   if (partial.length > 0) log(`${partial.length} partial commits not verified`);
   return { commits: commits.length, partial: partial.length, objects: seenMeta.size + content.size, problems };
-}
-
-async function verifyMetaOnce(repo: Repo, csum: string, report: (o: string, t: ObjectType, m: string) => void): Promise<void> {
-  try {
-    decodeCommit(await repo.readMetadata(csum, 'commit', { verify: true }), `commit ${csum}`);
-  } catch (e) {
-    if (!(e instanceof GroveError)) throw e;
-    report(csum, 'commit', `in commit ${csum}: ${e.message}`);
-  }
 }
 
 /** Every `.commit` object on disk, whether or not a ref names it. */

@@ -3,7 +3,6 @@ import { toHex } from '../format/checksum.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { defaultHashBackend, sha256, type HashBackend } from '../format/hash.js';
 import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
-import { decodeSummary, type Summary } from '../format/summary.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { ImportContentTask } from '../pool/protocol.js';
 import { readMetadataSync } from '../repo/metadata.js';
@@ -12,7 +11,7 @@ import { objectExists } from '../repo/paths.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { ImportQueue } from './import-queue.js';
-import type { ObjectSource } from './sources.js';
+import { sourceSummary, type ObjectSource } from './sources.js';
 
 /** What a pull must check before it keeps a commit or trusts a summary (signatures). */
 export interface PullPolicy {
@@ -117,9 +116,10 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       }
     };
 
-    /** A metadata object from the repository if it has it, else from the source, verified. */
-    const metadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
-      if (objectExists(repo.objectsDir, checksum, type, repo.mode)) return readMetadataSync(repo.objectsDir, repo.mode, checksum, type);
+    const have = (checksum: string, type: ObjectType): boolean => objectExists(repo.objectsDir, checksum, type, repo.mode);
+
+    /** A metadata object this repository lacks, from the source, its checksum verified. */
+    const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
       const bytes = await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
@@ -130,8 +130,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       return bytes;
     };
 
+    /** A fetched metadata object into the transaction; all but commits may be published early. */
     const stage = async (checksum: string, type: ObjectType, bytes: Uint8Array): Promise<void> => {
-      if (objectExists(repo.objectsDir, checksum, type, repo.mode)) return;
       await t.writeMetadata(type, bytes);
       if (type !== 'commit' && type !== 'commitmeta') ready.push({ checksum, type });
     };
@@ -139,14 +139,14 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     const process1 = async (w: Work): Promise<void> => {
       switch (w.kind) {
         case 'commit': {
-          const complete = objectExists(repo.objectsDir, w.checksum, 'commit', repo.mode) && !isCommitPartial(repo.path, w.checksum);
-          const bytes = await metadata(w.checksum, 'commit');
+          const present = have(w.checksum, 'commit');
+          const bytes = present ? readMetadataSync(repo.objectsDir, repo.mode, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit');
           const commit = decodeCommit(bytes, `commit ${w.checksum} from ${source.description}`);
-          if (!complete) {
+          if (!present || isCommitPartial(repo.path, w.checksum)) {
             const detached = await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
-            await stage(w.checksum, 'commit', bytes);
+            if (!present) await stage(w.checksum, 'commit', bytes);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
             if (partial) commitsToMark.push(w.checksum);
             else commitsCompleted.push(w.checksum);
@@ -159,14 +159,16 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           return;
         }
         case 'dirmeta': {
-          const bytes = await metadata(w.checksum, 'dirmeta');
-          await stage(w.checksum, 'dirmeta', bytes);
+          if (!have(w.checksum, 'dirmeta')) await stage(w.checksum, 'dirmeta', await fetchMetadata(w.checksum, 'dirmeta'));
           return;
         }
         case 'dirtree': {
-          const bytes = await metadata(w.checksum, 'dirtree');
+          // A dirtree already here is read, not trusted as complete: an interrupted pull may have
+          // kept it without everything below it.
+          const present = have(w.checksum, 'dirtree');
+          const bytes = present ? readMetadataSync(repo.objectsDir, repo.mode, w.checksum, 'dirtree') : await fetchMetadata(w.checksum, 'dirtree');
           const tree = decodeDirTree(bytes, `dirtree ${w.checksum} from ${source.description}`);
-          await stage(w.checksum, 'dirtree', bytes);
+          if (!present) await stage(w.checksum, 'dirtree', bytes);
           const inside = subpath === null || isWithin(w.path, subpath);
           if (inside) for (const [, c] of tree.files) enqueue({ kind: 'content', checksum: c });
           for (const [name, treeCsum, metaCsum] of tree.dirs) {
@@ -270,25 +272,13 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
 
 /** Each target's commit checksum: from the summary when the source has one, else from its ref file. */
 async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
-  let summary: Summary | null | undefined;
-  const loadSummary = async (): Promise<Summary | null> => {
-    if (summary !== undefined) return summary;
-    const s = await source.summary();
-    if (s === null) {
-      summary = null;
-      return null;
-    }
-    await policy?.verifySummary?.(s.bytes, s.sig);
-    summary = decodeSummary(s.bytes, `summary of ${source.description}`);
-    return summary;
-  };
   const out: Array<{ to: string | null; checksum: string }> = [];
   for (const t of targets) {
     if (/^[0-9a-f]{64}$/.test(t.from)) {
       out.push({ to: t.to, checksum: t.from });
       continue;
     }
-    const s = await loadSummary();
+    const s = await sourceSummary(source, policy);
     let checksum: string | null;
     if (s !== null) {
       checksum = s.refs.find((r) => r.name === t.from)?.checksum ?? null;
@@ -304,13 +294,9 @@ async function resolveTargets(source: ObjectSource, targets: PullTarget[], polic
 
 /** Every ref the source offers (its summary's, or for a local source its refs). */
 export async function sourceRefs(source: ObjectSource, policy?: PullPolicy): Promise<string[]> {
-  const s = await source.summary();
-  if (s !== null) {
-    await policy?.verifySummary?.(s.bytes, s.sig);
-    return decodeSummary(s.bytes, `summary of ${source.description}`).refs.map((r) => r.name);
-  }
-  const local = source as { refs?: () => Promise<Map<string, string>> };
-  if (local.refs) return [...(await local.refs()).keys()];
+  const s = await sourceSummary(source, policy);
+  if (s !== null) return s.refs.map((r) => r.name);
+  if (source.refs) return [...(await source.refs()).keys()];
   throw new GroveError('GROVE_NO_SUMMARY', `${source.description} has no summary, so its refs cannot be listed`, { hint: 'name the refs to pull, or run summary -u on the server' });
 }
 

@@ -7,8 +7,8 @@ import type { Repo } from '../repo/repo.js';
 import type { FetcherOptions } from './fetcher.js';
 import type { PullPolicy } from './pull.js';
 import type { Remote } from './remotes.js';
-import { HttpSource, LocalSource, type ObjectSource } from './sources.js';
-import { decodeSummary, type Summary } from '../format/summary.js';
+import { HttpSource, LocalSource, sourceSummary, type ObjectSource } from './sources.js';
+import type { Summary } from '../format/summary.js';
 
 /** The object source behind a configured remote: HTTP(S), or a repository on disk for file:// URLs. */
 export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
@@ -21,10 +21,9 @@ export async function openSource(remote: Remote, opts: FetcherOptions): Promise<
 export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
   const source = await openSource(remote, {});
   try {
-    const s = await source.summary();
+    const s = await sourceSummary(source, remotePolicy(repo, remote));
     if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${remote.name} has no summary`, { hint: 'run summary -u on the server' });
-    await remotePolicy(repo, remote).verifySummary?.(s.bytes, s.sig);
-    return decodeSummary(s.bytes, `summary of remote ${remote.name}`);
+    return s;
   } finally {
     source.close();
   }

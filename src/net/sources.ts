@@ -7,9 +7,11 @@ import { KeyFile } from '../format/keyfile.js';
 import type { ObjectType } from '../format/objects.js';
 import { parseRepoMode, type RepoMode } from '../repo/mode.js';
 import { objectRelPath, objectExists } from '../repo/paths.js';
-import { readRef } from '../repo/refs.js';
+import { listRefs, readRef } from '../repo/refs.js';
 import { Repo } from '../repo/repo.js';
 import type { ImportItem } from '../pool/protocol.js';
+import { decodeSummary, type Summary } from '../format/summary.js';
+import type { PullPolicy } from './pull.js';
 import { Fetcher, type FetcherOptions } from './fetcher.js';
 
 /** ostree's limit on a metadata object (OSTREE_MAX_METADATA_SIZE); more is hostile. */
@@ -35,6 +37,8 @@ export interface ObjectSource {
   /** `summary` and `summary.sig`, null when absent. */
   summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null>;
   ref(name: string): Promise<string | null>;
+  /** Every ref, for sources that can list them without a summary (a local repository). */
+  refs?(): Promise<Map<string, string>>;
   readonly stats: { requests: number; bytes: number; retries: number };
   close(): void;
 }
@@ -150,11 +154,31 @@ export class LocalSource implements ObjectSource {
   }
 
   /** Every local ref of the source, for pull-local without refs. */
-  async refs(): Promise<Map<string, string>> {
-    const { listRefs } = await import('../repo/refs.js');
+  refs(): Promise<Map<string, string>> {
     return listRefs(this.repo.path, { remotes: false });
   }
 
   close(): void { /* nothing held */ }
 }
 
+const summaries = new WeakMap<ObjectSource, Map<PullPolicy | undefined, Promise<Summary | null>>>();
+
+/**
+ * The source's summary, checked by `policy` and decoded; null when it has none. Fetched once per
+ * source and policy: listing the refs to pull and resolving them read the same summary.
+ */
+export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promise<Summary | null> {
+  let byPolicy = summaries.get(source);
+  if (!byPolicy) summaries.set(source, (byPolicy = new Map()));
+  let s = byPolicy.get(policy);
+  if (!s) {
+    s = (async () => {
+      const raw = await source.summary();
+      if (raw === null) return null;
+      await policy?.verifySummary?.(raw.bytes, raw.sig);
+      return decodeSummary(raw.bytes, `summary of ${source.description}`);
+    })();
+    byPolicy.set(policy, s);
+  }
+  return s;
+}

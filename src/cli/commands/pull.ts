@@ -38,6 +38,15 @@ async function withProgress(json: boolean | undefined, run: (onProgress: PullOpt
   }
 }
 
+/** The options `pull` and `pull-local` share, as pullInto takes them. */
+function sharedOptions(opts: CommonOpts): PullOptions {
+  return {
+    depth: parseDepth(opts.depth),
+    commitMetadataOnly: opts.commitMetadataOnly === true,
+    ...(opts.subpath !== undefined && { subpath: opts.subpath }),
+  };
+}
+
 /** What to pull for each argument: a checksum moves no ref; a ref moves `dest(ref)`. */
 function targetsFor(refs: string[], dest: (ref: string) => string): PullTarget[] {
   return refs.map((ref) => {
@@ -79,13 +88,7 @@ export function registerPull(program: Command): void {
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
         const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
-        const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, {
-          depth: parseDepth(opts.depth),
-          commitMetadataOnly: opts.commitMetadataOnly === true,
-          ...(opts.subpath !== undefined && { subpath: opts.subpath }),
-          policy,
-          ...(onProgress && { onProgress }),
-        }));
+        const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), policy, ...(onProgress && { onProgress }) }));
         report(r, opts.json);
       } finally {
         source.close();
@@ -107,12 +110,7 @@ export function registerPull(program: Command): void {
       const source = await LocalSource.open(src);
       const wanted = refArgs.length > 0 ? refArgs : await sourceRefs(source);
       const targets = targetsFor(wanted, (ref) => (opts.remote !== undefined ? `${opts.remote}:${ref}` : ref));
-      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, {
-        depth: parseDepth(opts.depth),
-        commitMetadataOnly: opts.commitMetadataOnly === true,
-        ...(opts.subpath !== undefined && { subpath: opts.subpath }),
-        ...(onProgress && { onProgress }),
-      }));
+      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), ...(onProgress && { onProgress }) }));
       report(r, opts.json);
     });
 }

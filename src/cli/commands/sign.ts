@@ -36,7 +36,7 @@ export function registerSign(program: Command): void {
     .argument('<keyids...>', 'GPG key ids')
     .option('--gpg-homedir <dir>', 'GPG home directory holding the keys')
     .action(async (rev: string, keyIds: string[], opts: { repo?: string; gpgHomedir?: string }) => {
-      const [{ ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 }, { readDetached, signCommit, signaturesOf }] = await Promise.all([import('../../sign/ed25519.js'), import('../../sign/signatures.js')]);
+      const { signCommit } = await import('../../sign/signatures.js');
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
       await signCommit(repo, commit, { gpg: keyIds, ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
