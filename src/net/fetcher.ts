@@ -8,9 +8,10 @@ import { tempName } from '../repo/fsutil.js';
 /**
  * undici's connection pool, through its CommonJS entry (loads faster than the ES module wrapper):
  * Node's own http client spent about 0.3 ms of main-thread CPU per request, which made the client,
- * not the network or the disk, the limit of a pull.
+ * not the network or the disk, the limit of a pull. Loaded with the first fetcher, not with the
+ * module: `remote add` and `remote list` reach this module but never fetch.
  */
-const { Pool } = createRequire(import.meta.url)('undici') as { Pool: typeof PoolClass };
+const loadPool = (): typeof PoolClass => (createRequire(import.meta.url)('undici') as { Pool: typeof PoolClass }).Pool;
 
 /**
  * Fetches files of a remote repository by path relative to its URL, over a pool of kept-alive
@@ -56,6 +57,7 @@ export class Fetcher {
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
+    const Pool = loadPool();
     this.pool = new Pool(base.origin, {
       connections: this.maxInFlight,
       keepAliveTimeout: 30_000,
