@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
+import { BootEntry, compareEntries } from './boot-entry.js';
+import { KernelArgs } from './kargs.js';
 import { commitMetaValue, decodeCommit } from '../format/objects.js';
 import { readMetadataSync } from '../repo/metadata.js';
 import { objectExists } from '../repo/paths.js';
@@ -24,20 +26,21 @@ export interface Deployment {
   origin: KeyFile | null;
   /** The kernel arguments of its boot entry, without `ostree=`. */
   kargs: string[];
+  /** Its boot entry as read (title, version, options, linux, initrd, ...). */
+  entry: BootEntry;
   /** The checked-out tree. */
   path: string;
 }
 
-export interface BootEntry { file: string; fields: Map<string, string> }
-
-/** A BLS entry: `key value` lines. */
-export function parseBootEntry(text: string, file: string): BootEntry {
-  const fields = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Za-z0-9_-]+)\s+(.*?)\s*$/.exec(line);
-    if (m && !line.trimStart().startsWith('#')) fields.set(m[1]!, m[2]!);
-  }
-  return { file, fields };
+/** Everything `ostree_sysroot_load` learns: which boot version is live and what it boots. */
+export interface SysrootState {
+  root: string;
+  bootVersion: number;
+  subBootVersion: number;
+  /** Default first. */
+  deployments: Deployment[];
+  /** The deployment the running system booted, when the sysroot is `/` and one is. */
+  booted: Deployment | null;
 }
 
 function readlinkOrNull(p: string): string | null {
@@ -67,55 +70,46 @@ export function subBootVersion(root: string, v: number): number {
   return Number(m[1]);
 }
 
-/** Boot entries of boot version `v`, default first (highest `version`, compared as ostree does). */
-export function bootEntries(root: string, v: number): BootEntry[] {
+/** The `ostree-*.conf` entries of boot version `v`, default first. */
+export function readBootEntries(root: string, v: number): Array<{ file: string; entry: BootEntry }> {
   const dir = path.join(root, `boot/loader.${v}/entries`);
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.conf'));
+    names = fs.readdirSync(dir).filter((n) => n.startsWith('ostree-') && n.endsWith('.conf') && fs.statSync(path.join(dir, n)).isFile());
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return [];
     throw e;
   }
-  const entries = names.map((n) => parseBootEntry(fs.readFileSync(path.join(dir, n), 'utf8'), path.join(dir, n)));
-  return entries.sort((a, b) => compareVersions(b.fields.get('version') ?? '', a.fields.get('version') ?? ''));
+  return names
+    .map((n) => ({ file: path.join(dir, n), entry: BootEntry.parse(fs.readFileSync(path.join(dir, n), 'utf8')) }))
+    .sort((a, b) => compareEntries(a.entry, b.entry));
 }
 
-/** strverscmp-like: digit runs compare as numbers. */
-function compareVersions(a: string, b: string): number {
-  const pa = a.match(/\d+|\D+/g) ?? [];
-  const pb = b.match(/\d+|\D+/g) ?? [];
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    if (x === y) continue;
-    if (/^\d/.test(x) && /^\d/.test(y)) return Number(x) - Number(y);
-    return x < y ? -1 : 1;
-  }
-  return 0;
+export function deploymentDir(root: string, osname: string, checksum: string, serial: number): string {
+  return path.join(root, 'ostree/deploy', osname, 'deploy', `${checksum}.${serial}`);
 }
 
-export function listDeployments(sysroot: string): Deployment[] {
+/** Reads the sysroot as ostree does; an error naming the file at fault for anything inconsistent. */
+export function loadSysroot(sysroot: string): SysrootState {
   const root = path.resolve(sysroot);
+  if (!fs.existsSync(root)) throw new GroveError('GROVE_NOT_FOUND', `sysroot ${root} does not exist`, { path: root });
   if (!fs.existsSync(path.join(root, 'ostree/deploy'))) {
-    throw new GroveError('GROVE_NOT_SYSROOT', `${root} is not an ostree sysroot (no ostree/deploy)`);
+    throw new GroveError('GROVE_NOT_SYSROOT', `${root} is not an ostree sysroot (no ostree/deploy)`, { hint: `make one with: grove admin init-fs ${sysroot}` });
   }
   const v = bootVersion(root);
   const sub = subBootVersion(root, v);
-  return bootEntries(root, v).map((entry, index) => {
-    const options = (entry.fields.get('options') ?? '').split(/\s+/).filter(Boolean);
-    const arg = options.find((o) => o.startsWith('ostree='));
-    const m = arg && /^ostree=\/ostree\/boot\.[01]\/([^/]+)\/([0-9a-f]{64})\/(\d+)$/.exec(arg);
-    if (!m) throw new GroveError('GROVE_BAD_SYSROOT', `${entry.file}: no valid ostree= kernel argument`);
+  const deployments = readBootEntries(root, v).map(({ file, entry }, index) => {
+    const options = KernelArgs.parse(entry.get('options'));
+    const arg = options.lastValue('ostree');
+    const m = typeof arg === 'string' && /^\/ostree\/boot\.[01]\/([^/]+)\/([0-9a-f]{64})\/(\d+)$/.exec(arg);
+    if (!m) throw new GroveError('GROVE_BAD_SYSROOT', `${file}: no valid ostree= kernel argument`);
     const [, osname, bootChecksum, bootSerial] = m as unknown as [string, string, string, string];
     const link = path.join(root, `ostree/boot.${v}.${sub}`, osname, bootChecksum, bootSerial);
     const target = readlinkOrNull(link);
     const t = target && /(?:^|\/)deploy\/([^/]+)\/deploy\/([0-9a-f]{64})\.(\d+)$/.exec(target);
     if (!t) throw new GroveError('GROVE_BAD_SYSROOT', `${link} does not point to a deployment`);
     const [, os2, checksum, deploySerial] = t as unknown as [string, string, string, string];
-    const dir = path.join(root, 'ostree/deploy', os2, 'deploy', `${checksum}.${deploySerial}`);
+    const dir = deploymentDir(root, os2, checksum, Number(deploySerial));
     let origin: KeyFile | null = null;
     try {
       origin = KeyFile.parse(fs.readFileSync(`${dir}.origin`, 'utf8'), `${dir}.origin`);
@@ -124,23 +118,55 @@ export function listDeployments(sysroot: string): Deployment[] {
     }
     return {
       index, osname: os2, checksum, deploySerial: Number(deploySerial), bootChecksum, bootSerial: Number(bootSerial),
-      origin, kargs: options.filter((o) => o !== arg), path: dir,
+      origin, kargs: options.without('ostree').toArray(), entry, path: dir,
     };
   });
+  return { root, bootVersion: v, subBootVersion: sub, deployments, booted: findBooted(root, deployments) };
 }
 
-/** What `ostree admin status` prints for a sysroot that is not the running system. */
-export function describeStatus(sysroot: string, deployments: Deployment[]): string {
+/**
+ * Only a sysroot at `/` can have a booted deployment: the one whose directory is the running
+ * root (same device and inode), as ostree decides it. Such a deployment is never removed.
+ */
+function findBooted(root: string, deployments: Deployment[]): Deployment | null {
+  if (root !== '/') return null;
+  let rootStat: fs.Stats;
+  try {
+    rootStat = fs.statSync('/');
+  } catch {
+    return null;
+  }
+  for (const d of deployments) {
+    try {
+      const st = fs.statSync(d.path);
+      if (st.dev === rootStat.dev && st.ino === rootStat.ino) return d;
+    } catch {
+      // A missing deployment directory is reported by whoever needs it.
+    }
+  }
+  return null;
+}
+
+export function listDeployments(sysroot: string): Deployment[] {
+  return loadSysroot(sysroot).deployments;
+}
+
+/** The `version` metadata of a commit in the sysroot's repository, if it has one. */
+export function commitVersion(root: string, checksum: string): string | undefined {
+  const objects = path.join(root, 'ostree/repo/objects');
+  if (!objectExists(objects, checksum, 'commit', 'bare')) return undefined;
+  const v = commitMetaValue(decodeCommit(readMetadataSync(objects, 'bare', checksum, 'commit')), 'version');
+  return v?.type === 's' ? (v.value as string) : undefined;
+}
+
+/** What `ostree admin status` prints: the booted deployment marked `*`. */
+export function describeStatus(sysroot: string, deployments: Deployment[], booted: Deployment | null = null): string {
   if (deployments.length === 0) return 'No deployments.\n';
-  const objects = path.join(path.resolve(sysroot), 'ostree/repo/objects');
+  const root = path.resolve(sysroot);
   let out = '';
   for (const d of deployments) {
-    out += `  ${d.osname} ${d.checksum}.${d.deploySerial}\n`;
-    let version: string | undefined;
-    if (objectExists(objects, d.checksum, 'commit', 'bare')) {
-      const v = commitMetaValue(decodeCommit(readMetadataSync(objects, 'bare', d.checksum, 'commit')), 'version');
-      if (v?.type === 's') version = v.value as string;
-    }
+    out += `${d === booted ? '*' : ' '} ${d.osname} ${d.checksum}.${d.deploySerial}\n`;
+    const version = commitVersion(root, d.checksum);
     if (version !== undefined) out += `    Version: ${version}\n`;
     if (d.origin?.get('libostree-transient', 'pinned') === 'true') out += '    Pinned: yes\n';
     if (d.origin === null) out += '    origin: none\n';

@@ -16,7 +16,14 @@ export class RepoLock {
   private constructor(private readonly child: ChildProcess) {}
 
   static async acquire(repoPath: string, kind: 'shared' | 'exclusive', timeoutSecs = 30): Promise<RepoLock> {
-    const lockFile = path.join(repoPath, '.lock');
+    return RepoLock.acquireFile(path.join(repoPath, '.lock'), kind, timeoutSecs);
+  }
+
+  /**
+   * The same on any lock file; the sysroot's is `ostree/lock`, which ostree 2022.7 locks with
+   * flock(2) too (libglnx's lock files), so there the two tools do exclude each other.
+   */
+  static async acquireFile(lockFile: string, kind: 'shared' | 'exclusive', timeoutSecs = 30): Promise<RepoLock> {
     const flag = kind === 'shared' ? '--shared' : '--exclusive';
     // `echo` tells us the lock is held; `cat` then blocks until our end of stdin closes.
     const child = spawn('flock', [flag, '--timeout', String(timeoutSecs), lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {

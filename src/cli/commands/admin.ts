@@ -1,15 +1,10 @@
 import type { Command } from 'commander';
-
-interface AdminOpts { sysroot?: string }
-
-/** `--sysroot` may come before the subcommand (`admin --sysroot=D os-init`) or after it. */
-function sysrootOf(cmd: Command, opts: AdminOpts): string {
-  return opts.sysroot ?? (cmd.parent?.opts() as AdminOpts).sysroot ?? '/';
-}
+import { registerDeployVerbs } from './admin-deploy.js';
+import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin')
-    .description('manage an ostree sysroot: stateroots and (later) deployments')
+    .description('manage an ostree sysroot: stateroots, deployments, boot entries')
     .option('--sysroot <path>', 'the physical root to manage (default: /)');
 
   admin.command('init-fs')
@@ -38,17 +33,20 @@ export function registerAdmin(program: Command): void {
     .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--json', 'print the deployments as JSON')
     .action(async function (this: Command, opts: AdminOpts & { json?: boolean }) {
-      const { listDeployments, describeStatus } = await import('../../deploy/deployments.js');
+      const { loadSysroot, describeStatus } = await import('../../deploy/deployments.js');
       const sysroot = sysrootOf(this, opts);
-      const deployments = listDeployments(sysroot);
+      const { deployments, booted } = loadSysroot(sysroot);
       if (opts.json) {
         const plain = deployments.map((d) => ({
           index: d.index, osname: d.osname, checksum: d.checksum, serial: d.deploySerial, bootChecksum: d.bootChecksum,
-          refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0,
+          refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0, booted: d === booted,
+          pinned: d.origin?.get('libostree-transient', 'pinned') === 'true',
         }));
         process.stdout.write(`${JSON.stringify({ deployments: plain })}\n`);
       } else {
-        process.stdout.write(describeStatus(sysroot, deployments));
+        process.stdout.write(describeStatus(sysroot, deployments, booted));
       }
     });
+
+  registerDeployVerbs(admin);
 }

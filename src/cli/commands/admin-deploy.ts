@@ -1,0 +1,135 @@
+import type { Command } from 'commander';
+import { GroveError } from '../../errors.js';
+import { sysrootOf, type AdminOpts } from './admin-options.js';
+
+/** The admin verbs that change deployments; each loads the deploy library on use. */
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function parseIndex(s: string): number {
+  if (!/^\d+$/.test(s)) throw new GroveError('GROVE_BAD_OPTION', `deployment index '${s}' is not a number`);
+  return Number(s);
+}
+
+async function printFreed(result: { prune: { freedBytes: number } | null }): Promise<void> {
+  if (!result.prune || result.prune.freedBytes === 0) return;
+  const { formatSize } = await import('../../net/summary.js');
+  process.stdout.write(`Freed objects: ${formatSize(result.prune.freedBytes)}\n`);
+}
+
+interface DeployCliOpts extends AdminOpts {
+  os?: string; karg?: string[]; kargAppend?: string[]; kargDelete?: string[]; kargNone?: boolean; kargProcCmdline?: boolean;
+  retain?: boolean; retainPending?: boolean; retainRollback?: boolean; notAsDefault?: boolean; noMerge?: boolean; merge?: boolean;
+  prune?: boolean; originFile?: string;
+}
+
+export function registerDeployVerbs(admin: Command): void {
+  admin.command('deploy')
+    .description('check out a commit as a new deployment and make it the default boot entry')
+    .argument('<refspec>', 'a ref (REF or REMOTE:REF) or commit checksum in the sysroot repository')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('--os <osname>', 'the stateroot to deploy into (default: the booted one)')
+    .option('--karg <k=v>', 'set a kernel argument, replacing any with that key (repeatable)', collect)
+    .option('--karg-append <k=v>', 'append a kernel argument (repeatable)', collect)
+    .option('--karg-delete <k=v>', 'delete a kernel argument (repeatable)', collect)
+    .option('--karg-none', 'start from no kernel arguments instead of the merge deployment\'s')
+    .option('--karg-proc-cmdline', 'start from the running kernel\'s /proc/cmdline')
+    .option('--retain', 'keep every existing deployment')
+    .option('--retain-pending', 'keep pending deployments')
+    .option('--retain-rollback', 'keep rollback deployments')
+    .option('--not-as-default', 'add the deployment after the current default instead of before it')
+    .option('--no-merge', 'do not carry /etc changes and kernel arguments over from the current deployment')
+    .option('--no-prune', 'do not prune the repository afterwards')
+    .option('--origin-file <path>', 'use this keyfile as the deployment\'s origin')
+    .action(async function (this: Command, refspec: string, opts: DeployCliOpts) {
+      const { deploy } = await import('../../deploy/operations.js');
+      const r = await deploy(sysrootOf(this, opts), refspec, {
+        ...(opts.os !== undefined && { osname: opts.os }),
+        karg: opts.karg ?? [], kargAppend: opts.kargAppend ?? [], kargDelete: opts.kargDelete ?? [],
+        kargNone: opts.kargNone === true, kargProcCmdline: opts.kargProcCmdline === true,
+        retain: opts.retain === true, retainPending: opts.retainPending === true, retainRollback: opts.retainRollback === true,
+        notAsDefault: opts.notAsDefault === true, noMerge: opts.merge === false, noPrune: opts.prune === false,
+        ...(opts.originFile !== undefined && { originFile: opts.originFile }),
+      });
+      for (const name of r.varNotes) process.stderr.write(`note: Deploying commit ${r.deployment.checksum} which contains content in /var/${name} that will be ignored.\n`);
+      if (r.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
+      if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+      await printFreed(r.cleanup);
+    });
+
+  admin.command('undeploy')
+    .description('remove the deployment at INDEX (0 is the default)')
+    .argument('<index>', 'deployment index, as admin status lists them')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .action(async function (this: Command, index: string, opts: AdminOpts) {
+      const { undeploy } = await import('../../deploy/operations.js');
+      const r = await undeploy(sysrootOf(this, opts), parseIndex(index));
+      if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+      // ostree cleans up (and reports it) before it reports the deletion.
+      await printFreed(r.cleanup);
+      process.stdout.write(`Deleted deployment ${r.removed.checksum}.${r.removed.deploySerial}\n`);
+    });
+
+  admin.command('set-default')
+    .description('make the deployment at INDEX the default (a rollback when INDEX is 1)')
+    .argument('<index>', 'deployment index, as admin status lists them')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .action(async function (this: Command, index: string, opts: AdminOpts) {
+      const { setDefault } = await import('../../deploy/operations.js');
+      const r = await setDefault(sysrootOf(this, opts), parseIndex(index));
+      if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+      process.stdout.write(r.changed ? `New default deployment: ${r.deployment.checksum}.${r.deployment.deploySerial}\n` : `Deployment ${index} is already the default\n`);
+    });
+
+  admin.command('cleanup')
+    .description('delete deployments, boot files and objects the boot configuration no longer uses')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .action(async function (this: Command, opts: AdminOpts) {
+      const { cleanup } = await import('../../deploy/operations.js');
+      await printFreed(await cleanup(sysrootOf(this, opts)));
+    });
+
+  const kargs = admin.command('kargs').description('change the kernel arguments of deployments');
+  kargs.command('edit-in-place')
+    .description('add kernel arguments to every deployment\'s boot entry, in place')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('--append-if-missing <k=v>', 'append this argument unless its key is present (repeatable)', collect)
+    .action(async function (this: Command, opts: AdminOpts & { appendIfMissing?: string[] }) {
+      const { kargsEditInPlace } = await import('../../deploy/operations.js');
+      await kargsEditInPlace(sysrootOf(this, opts), opts.appendIfMissing ?? []);
+    });
+
+  admin.command('upgrade')
+    .description('pull the origin of the current deployment and deploy it if it changed')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('--os <osname>', 'the stateroot to upgrade (default: the booted one)')
+    .option('--allow-downgrade', 'permit deploying a commit older than the current one')
+    .option('--pull-only', 'pull, but do not deploy')
+    .option('--deploy-only', 'deploy what the repository has, without pulling')
+    .option('--override-commit <checksum>', 'deploy this commit of the origin ref')
+    .action(async function (this: Command, opts: AdminOpts & { os?: string; allowDowngrade?: boolean; pullOnly?: boolean; deployOnly?: boolean; overrideCommit?: string }) {
+      if (opts.pullOnly && opts.deployOnly) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --pull-only and --deploy-only');
+      const { upgrade } = await import('../../deploy/upgrade.js');
+      const r = await upgrade(sysrootOf(this, opts), {
+        ...(opts.os !== undefined && { osname: opts.os }), allowDowngrade: opts.allowDowngrade === true,
+        pullOnly: opts.pullOnly === true, deployOnly: opts.deployOnly === true,
+        ...(opts.overrideCommit !== undefined && { overrideCommit: opts.overrideCommit }),
+      });
+      if (!r.changed) process.stdout.write('No update available.\n');
+      if (r.deployed?.transaction) process.stdout.write(`${r.deployed.transaction}\n`);
+      if (r.deployed) await printFreed(r.deployed.cleanup);
+    });
+
+  admin.command('switch')
+    .description('follow another ref (REMOTE:REF, REF, or REMOTE:) and deploy it')
+    .argument('<refspec>', 'the new origin')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('--os <osname>', 'the stateroot to switch (default: the booted one)')
+    .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string }) {
+      const { switchRef } = await import('../../deploy/upgrade.js');
+      const r = await switchRef(sysrootOf(this, opts), refspec, { ...(opts.os !== undefined && { osname: opts.os }) });
+      if (r.deployed?.transaction) process.stdout.write(`${r.deployed.transaction}\n`);
+      if (r.deletedRef) process.stdout.write(`Deleting ref '${r.deletedRef}'\n`);
+      if (r.deployed) await printFreed(r.deployed.cleanup);
+    });
+}

@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { isErrno } from '../errors.js';
+import { pruneRepo, type PruneResult } from '../repo/prune.js';
+import { Repo } from '../repo/repo.js';
+import { listRefs, writeRef } from '../repo/refs.js';
+import { setImmutable } from './copy.js';
+import { crashPoint } from './crash-point.js';
+import { deploymentDir, type SysrootState } from './deployments.js';
+
+/**
+ * What a sysroot no longer needs once its boot configuration has moved on, removed as
+ * `ostree admin cleanup` removes it:
+ * - the other boot version's entries and links, and the other sub-version's links;
+ * - deployment directories (and their `.origin` files) no boot entry names, which includes
+ *   those of a deploy that was interrupted;
+ * - kernel directories `boot/ostree/OS-BOOTCSUM` no deployment uses;
+ * - then the refs `ostree/N/M/I` that keep each deployment's commit in the repository are
+ *   rewritten, and with `prune`, objects nothing reaches any more are deleted.
+ */
+export interface CleanupResult { deploymentsRemoved: number; prune: PruneResult | null }
+
+function listDir(p: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(p, { withFileTypes: true });
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
+}
+
+export function removeDeploymentDir(dir: string): void {
+  if (fs.existsSync(dir)) setImmutable(dir, false);
+  fs.rmSync(`${dir}.origin`, { force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean }): Promise<CleanupResult> {
+  const { root, bootVersion: v, subBootVersion: sub } = state;
+  const other = 1 - v;
+  for (const rel of [`boot/loader.${other}`, `ostree/boot.${other}`, `ostree/boot.${other}.0`, `ostree/boot.${other}.1`, `ostree/boot.${v}.${1 - sub}`]) {
+    fs.rmSync(path.join(root, rel), { recursive: true, force: true });
+    crashPoint();
+  }
+
+  const active = new Set(state.deployments.map((d) => d.path));
+  let deploymentsRemoved = 0;
+  for (const os of listDir(path.join(root, 'ostree/deploy'))) {
+    if (!os.isDirectory()) continue;
+    for (const d of listDir(path.join(root, 'ostree/deploy', os.name, 'deploy'))) {
+      const m = /^([0-9a-f]{64})\.(\d+)$/.exec(d.name);
+      if (!d.isDirectory() || !m) continue;
+      const dir = deploymentDir(root, os.name, m[1]!, Number(m[2]));
+      if (active.has(dir) || dir === state.booted?.path) continue;
+      removeDeploymentDir(dir);
+      crashPoint();
+      deploymentsRemoved++;
+    }
+  }
+  const bootcsums = new Set(state.deployments.map((d) => d.bootChecksum));
+  for (const b of listDir(path.join(root, 'boot/ostree'))) {
+    const m = /-([0-9a-f]{64})$/.exec(b.name);
+    if (b.isDirectory() && m && !bootcsums.has(m[1]!)) {
+      fs.rmSync(path.join(root, 'boot/ostree', b.name), { recursive: true, force: true });
+      crashPoint();
+    }
+  }
+
+  const repoPath = path.join(root, 'ostree/repo');
+  for (const [bv, sv] of [[other, 0], [other, 1], [v, 1 - sub]] as const) {
+    for (const ref of (await listRefs(repoPath, { prefix: `ostree/${bv}/${sv}` })).keys()) await writeRef(repoPath, ref, null);
+  }
+  const want = new Map(state.deployments.map((d, i) => [`ostree/${v}/${sub}/${i}`, d.checksum]));
+  for (const [ref, checksum] of await listRefs(repoPath, { prefix: `ostree/${v}/${sub}` })) {
+    if (!want.has(ref)) await writeRef(repoPath, ref, null);
+    else if (want.get(ref) === checksum) want.delete(ref);
+  }
+  for (const [ref, checksum] of want) await writeRef(repoPath, ref, checksum);
+  crashPoint();
+
+  let prune: PruneResult | null = null;
+  if (opts.prune) {
+    // Depth 0, as ostree prunes a system repository: a ref keeps its commit, not the history.
+    prune = await pruneRepo(await Repo.open(repoPath), { depth: 0, commits: state.deployments.map((d) => d.checksum) });
+  }
+  return { deploymentsRemoved, prune };
+}

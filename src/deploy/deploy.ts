@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkoutTree } from '../checkout/checkout.js';
+import { GroveError, isErrno } from '../errors.js';
+import { KeyFile } from '../format/keyfile.js';
+import { BootEntry } from './boot-entry.js';
+import { setImmutable } from './copy.js';
+import { crashPoint } from './crash-point.js';
+import { deploymentDir, type Deployment, type SysrootState } from './deployments.js';
+import { mergeEtc, type EtcChanges } from './etc-merge.js';
+import { KernelArgs } from './kargs.js';
+import { findKernel } from './kernel.js';
+import { removeDeploymentDir } from './cleanup.js';
+import type { Repo } from '../repo/repo.js';
+
+/**
+ * Checks a commit out as a new deployment of stateroot `osname`, ready to boot but not yet in
+ * the boot configuration (see write-deployments.ts for that step), as ostree 2022.7's
+ * `ostree_sysroot_deploy_tree` prepares it:
+ * 1. a hardlink checkout at `ostree/deploy/OS/deploy/CHECKSUM.SERIAL`, the serial one more than
+ *    any other checkout of the same commit in that stateroot;
+ * 2. its kernel found and its boot checksum computed (a tree without one is refused);
+ * 3. `/etc` made a real copy of `usr/etc` (a tree that ships `/etc` has it moved to `usr/etc`
+ *    first), then the admin's changes to the merge deployment's `/etc` replayed onto it;
+ * 4. kernel arguments from the options, else the merge deployment's;
+ * 5. the `.origin` file written and the directory made immutable.
+ * Anything failing on the way removes the half-made directory: the sysroot is as before.
+ */
+export interface NewDeploymentOptions {
+  osname: string;
+  checksum: string;
+  origin: KeyFile | null;
+  merge: Deployment | null;
+  /** Replaces the kernel arguments; null keeps the merge deployment's. */
+  kargs: string[] | null;
+}
+
+export interface NewDeployment { deployment: Deployment; etc: EtcChanges | null; varNotes: string[] }
+
+function allocateSerial(root: string, osname: string, checksum: string): number {
+  let serial = 0;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(path.join(root, 'ostree/deploy', osname, 'deploy'));
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+  }
+  for (const n of names) {
+    const m = /^([0-9a-f]{64})\.(\d+)$/.exec(n);
+    if (m && m[1] === checksum) serial = Math.max(serial, Number(m[2]) + 1);
+  }
+  return serial;
+}
+
+function lexists(p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
+async function prepareEtc(repo: Repo, checksum: string, dir: string): Promise<void> {
+  const etc = path.join(dir, 'etc');
+  const usrEtc = path.join(dir, 'usr/etc');
+  if (lexists(etc)) {
+    if (lexists(usrEtc)) throw new GroveError('GROVE_BAD_TREE', `commit ${checksum} contains both /etc and /usr/etc`);
+    fs.renameSync(etc, usrEtc);
+    // The copy below reads the commit's /etc, not the renamed checkout.
+    await checkoutTree(repo, checksum, etc, { subpath: '/etc', forceCopy: true });
+    return;
+  }
+  if (lexists(usrEtc)) await checkoutTree(repo, checksum, etc, { subpath: '/usr/etc', forceCopy: true });
+}
+
+export async function createDeployment(state: SysrootState, repo: Repo, opts: NewDeploymentOptions): Promise<NewDeployment> {
+  const { root } = state;
+  const serial = allocateSerial(root, opts.osname, opts.checksum);
+  const dir = deploymentDir(root, opts.osname, opts.checksum, serial);
+  fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o775 });
+  removeDeploymentDir(dir);
+  crashPoint();
+  try {
+    await checkoutTree(repo, opts.checksum, dir);
+    crashPoint();
+    const layout = findKernel(dir, opts.checksum);
+    await prepareEtc(repo, opts.checksum, dir);
+    crashPoint();
+    const varNotes = lexists(path.join(dir, 'var')) ? fs.readdirSync(path.join(dir, 'var')) : [];
+
+    const entry = new BootEntry();
+    const options = opts.kargs !== null ? KernelArgs.of(opts.kargs).toString() : opts.merge?.entry.get('options');
+    if (options !== undefined) entry.set('options', options);
+    const etc = opts.merge ? mergeEtc(opts.merge.path, dir) : null;
+    crashPoint();
+
+    fs.rmSync(path.join(dir, 'etc/.updated'), { force: true });
+    fs.rmSync(path.join(root, 'ostree/deploy', opts.osname, 'var/.updated'), { force: true });
+    if (opts.origin) fs.writeFileSync(`${dir}.origin`, opts.origin.toString(), { mode: 0o644 });
+    crashPoint();
+    setImmutable(dir, true);
+    crashPoint();
+    const deployment: Deployment = {
+      index: -1, osname: opts.osname, checksum: opts.checksum, deploySerial: serial, bootChecksum: layout.bootcsum, bootSerial: -1,
+      origin: opts.origin, kargs: [], entry, path: dir,
+    };
+    return { deployment, etc, varNotes };
+  } catch (e) {
+    removeDeploymentDir(dir);
+    throw e;
+  }
+}
+
+/**
+ * Where the new deployment goes in the list and which others stay, as ostree's
+ * `simple_write_deployment` decides with no booted system: it goes first (or right after the
+ * merge deployment with `notAsDefault`); kept are the merge deployment, pinned ones, other
+ * stateroots', and with `retain` all; `retainPending`/`retainRollback` keep those before/after
+ * the crossover (the booted deployment, else the merge one).
+ */
+export interface ListOptions { retain?: boolean; retainPending?: boolean; retainRollback?: boolean; notAsDefault?: boolean }
+
+export function nextDeployments(state: SysrootState, osname: string, added: Deployment, merge: Deployment | null, opts: ListOptions): Deployment[] {
+  const booted = state.booted;
+  let retain = opts.retain === true;
+  if (!booted && !merge && (opts.retainPending || opts.retainRollback)) retain = true;
+  const out: Deployment[] = [];
+  let added_ = false;
+  if (!opts.notAsDefault) {
+    out.push(added);
+    added_ = true;
+  }
+  let beforeBooted = true;
+  let beforeMerge = true;
+  for (const d of state.deployments) {
+    const isBooted = booted !== null && d.path === booted.path;
+    const isMerge = merge !== null && d.path === merge.path;
+    if (isBooted) beforeBooted = false;
+    if (isMerge) beforeMerge = false;
+    const passed = booted ? !beforeBooted : !beforeMerge;
+    const pinned = d.origin?.get('libostree-transient', 'pinned') === 'true';
+    if (retain || pinned || d.osname !== osname || (opts.retainPending && !passed) || isBooted || isMerge || (opts.retainRollback && passed)) out.push(d);
+    if (!added_ && passed) {
+      out.push(added);
+      added_ = true;
+    }
+  }
+  if (!added_) out.push(added);
+  return out;
+}

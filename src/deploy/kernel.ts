@@ -1,0 +1,138 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GroveError, isErrno } from '../errors.js';
+
+/**
+ * Where a deployed tree keeps its kernel, found the way ostree 2022.7 finds it, and the boot
+ * checksum that names its copy in `/boot/ostree/OS-BOOTCSUM/`:
+ * - `usr/lib/modules/KVER/vmlinuz` (the first such directory the file system lists), with an
+ *   optional `initramfs.img` or `initramfs`, `devicetree` or `dtb/`, and `.vmlinuz.hmac`; the
+ *   boot checksum is SHA-256 over the kernel, initramfs and device tree bytes in that order;
+ * - or the legacy layouts, `usr/lib/ostree-boot/` or else `boot/`, whose `vmlinuz-KVER-CSUM`
+ *   and `initramfs-KVER-CSUM` carry the checksum in their names.
+ * The legacy layout wins only when it has an initramfs and the modules layout does not.
+ */
+export interface KernelLayout {
+  /** Absolute directory the files below are relative to. */
+  dir: string;
+  kernel: { src: string; dest: string };
+  initramfs: { src: string; dest: string } | null;
+  /** A single device tree file, or a whole `dtb` directory (`dest` null). */
+  devicetree: { src: string; dest: string | null } | null;
+  hmac: { src: string; dest: string } | null;
+  bootcsum: string;
+}
+
+function statOrNull(p: string, follow = true): fs.Stats | null {
+  try {
+    return follow ? fs.statSync(p) : fs.lstatSync(p);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
+    throw e;
+  }
+}
+
+/** Directory entries in the file system's own order, as ostree meets them (readdir sorts). */
+function rawEntries(dir: string): fs.Dirent[] {
+  const d = fs.opendirSync(dir);
+  const out: fs.Dirent[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) out.push(e);
+  } finally {
+    d.closeSync();
+  }
+  return out;
+}
+
+function hashDirRecursive(h: crypto.Hash, dir: string): void {
+  for (const name of fs.readdirSync(dir).sort()) {
+    const p = path.join(dir, name);
+    const st = fs.lstatSync(p);
+    if (st.isDirectory()) hashDirRecursive(h, p);
+    else if (statOrNull(p)) h.update(fs.readFileSync(p));
+  }
+}
+
+function fromModules(root: string): KernelLayout | null {
+  const modules = path.join(root, 'usr/lib/modules');
+  let names: fs.Dirent[];
+  try {
+    names = rawEntries(modules);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
+    throw e;
+  }
+  for (const d of names) {
+    if (!d.isDirectory()) continue;
+    const dir = path.join(modules, d.name);
+    if (!statOrNull(path.join(dir, 'vmlinuz'))?.isFile()) continue;
+    const kver = d.name;
+    const h = crypto.createHash('sha256');
+    h.update(fs.readFileSync(path.join(dir, 'vmlinuz')));
+    let initramfs: KernelLayout['initramfs'] = null;
+    for (const name of ['initramfs.img', 'initramfs']) {
+      if (statOrNull(path.join(dir, name))) {
+        initramfs = { src: name, dest: `initramfs-${kver}.img` };
+        h.update(fs.readFileSync(path.join(dir, name)));
+        break;
+      }
+    }
+    let devicetree: KernelLayout['devicetree'] = null;
+    if (statOrNull(path.join(dir, 'devicetree'))) {
+      devicetree = { src: 'devicetree', dest: `devicetree-${kver}` };
+      h.update(fs.readFileSync(path.join(dir, 'devicetree')));
+    } else if (statOrNull(path.join(dir, 'dtb'))?.isDirectory()) {
+      devicetree = { src: 'dtb', dest: null };
+      hashDirRecursive(h, path.join(dir, 'dtb'));
+    }
+    const hmac = statOrNull(path.join(dir, '.vmlinuz.hmac')) ? { src: '.vmlinuz.hmac', dest: `.vmlinuz-${kver}.hmac` } : null;
+    return { dir, kernel: { src: 'vmlinuz', dest: `vmlinuz-${kver}` }, initramfs, devicetree, hmac, bootcsum: h.digest('hex') };
+  }
+  return null;
+}
+
+function fromLegacy(root: string): KernelLayout | null {
+  let dir: string | null = null;
+  for (const rel of ['usr/lib/ostree-boot', 'boot']) {
+    if (statOrNull(path.join(root, rel))?.isDirectory()) {
+      dir = path.join(root, rel);
+      break;
+    }
+  }
+  if (dir === null) return null;
+  const found: Record<'vmlinuz' | 'initramfs' | 'devicetree', { src: string; dest: string; csum: string } | null> = { vmlinuz: null, initramfs: null, devicetree: null };
+  for (const { name } of rawEntries(dir)) {
+    for (const kind of ['vmlinuz', 'initramfs', 'devicetree'] as const) {
+      if (found[kind] || !name.startsWith(`${kind}-`)) continue;
+      const dash = name.lastIndexOf('-');
+      const csum = name.slice(dash + 1);
+      if (/^[0-9a-f]{64}$/.test(csum)) found[kind] = { src: name, dest: name.slice(0, dash), csum };
+      break;
+    }
+    if (found.vmlinuz && found.initramfs && found.devicetree) break;
+  }
+  const k = found.vmlinuz;
+  if (!k) return null;
+  if (found.initramfs && found.initramfs.csum !== k.csum) throw new GroveError('GROVE_BAD_TREE', `${dir}: the kernel and initramfs checksums in their names differ`);
+  if (found.devicetree && found.devicetree.csum !== k.csum) throw new GroveError('GROVE_BAD_TREE', `${dir}: the kernel and device tree checksums in their names differ`);
+  return {
+    dir,
+    kernel: { src: k.src, dest: k.dest },
+    initramfs: found.initramfs && { src: found.initramfs.src, dest: found.initramfs.dest },
+    devicetree: found.devicetree && { src: found.devicetree.src, dest: found.devicetree.dest },
+    hmac: null,
+    bootcsum: k.csum,
+  };
+}
+
+/** The kernel of the tree checked out at `root`; an error naming the places looked in if none. */
+export function findKernel(root: string, commit: string): KernelLayout {
+  const modules = fromModules(root);
+  const legacy = fromLegacy(root);
+  if (legacy && (!modules || (modules.initramfs === null && legacy.initramfs !== null))) return legacy;
+  if (modules) return modules;
+  throw new GroveError('GROVE_NO_KERNEL', `commit ${commit} has no kernel: nothing in /usr/lib/modules/*/vmlinuz, /usr/lib/ostree-boot or /boot`, {
+    hint: 'a bootable tree needs usr/lib/modules/KVER/vmlinuz (and usually initramfs.img beside it)',
+  });
+}

@@ -1,0 +1,183 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { GroveError } from '../errors.js';
+import { KeyFile } from '../format/keyfile.js';
+import { RepoLock } from '../repo/lock.js';
+import { Repo } from '../repo/repo.js';
+import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
+import { createDeployment, nextDeployments, type ListOptions } from './deploy.js';
+import { loadSysroot, type Deployment, type SysrootState } from './deployments.js';
+import type { EtcChanges } from './etc-merge.js';
+import { KernelArgs, procCmdlineArgs } from './kargs.js';
+import { validateOsName } from './sysroot.js';
+import { writeDeployments } from './write-deployments.js';
+
+/**
+ * The `admin` verbs that change a sysroot, each under the sysroot lock (`ostree/lock`, the file
+ * ostree admin locks too) and each ending, like ostree's, with a cleanup of what the new boot
+ * configuration no longer uses.
+ */
+export async function withSysroot<T>(sysroot: string, fn: (state: SysrootState) => Promise<T>): Promise<T> {
+  const first = loadSysroot(sysroot);
+  const lock = await RepoLock.acquireFile(path.join(first.root, 'ostree/lock'), 'exclusive');
+  try {
+    // Read again under the lock: another deploy may have finished while we waited.
+    return await fn(loadSysroot(sysroot));
+  } finally {
+    await lock.release();
+  }
+}
+
+export interface DeployOptions extends ListOptions {
+  osname?: string;
+  /** Kernel arguments: `--karg` (replace), `--karg-append`, `--karg-delete`. */
+  karg?: string[];
+  kargAppend?: string[];
+  kargDelete?: string[];
+  kargNone?: boolean;
+  /** `--karg-proc-cmdline`: start from the running kernel's command line. */
+  kargProcCmdline?: boolean;
+  noMerge?: boolean;
+  noPrune?: boolean;
+  originFile?: string;
+  /** Replaces the origin written (upgrade and switch pass the one they keep). */
+  origin?: KeyFile;
+}
+
+export interface DeployResult {
+  deployment: Deployment;
+  etc: EtcChanges | null;
+  varNotes: string[];
+  /** ostree's one-line account of the boot configuration change. */
+  transaction: string;
+  cleanup: CleanupResult;
+}
+
+function resolveOsname(state: SysrootState, osname: string | undefined): string {
+  const os = osname ?? state.booted?.osname;
+  if (os === undefined) {
+    throw new GroveError('GROVE_BAD_OPTION', `no booted deployment in ${state.root}: name the stateroot with --os`, { hint: 'list them with: ls OSTREE_SYSROOT/ostree/deploy' });
+  }
+  validateOsName(os);
+  if (!fs.existsSync(path.join(state.root, 'ostree/deploy', os, 'var'))) {
+    throw new GroveError('GROVE_NO_STATEROOT', `stateroot ${os} does not exist in ${state.root}`, { hint: `make it with: grove admin --sysroot=${state.root} os-init ${os}` });
+  }
+  return os;
+}
+
+/** The deployment whose /etc and kernel arguments carry over: the booted one, else the first of the stateroot. */
+export function mergeDeployment(state: SysrootState, osname: string): Deployment | null {
+  if (state.booted && state.booted.osname === osname) return state.booted;
+  return state.deployments.find((d) => d.osname === osname) ?? null;
+}
+
+function kernelArgs(opts: DeployOptions, merge: Deployment | null): string[] | null {
+  if (opts.kargProcCmdline && opts.kargNone) throw new GroveError('GROVE_BAD_OPTION', "can't specify both --karg-proc-cmdline and --karg-none");
+  if (opts.kargNone && opts.kargDelete?.length) throw new GroveError('GROVE_BAD_OPTION', "can't specify both --karg-none and --karg-delete");
+  if (opts.noMerge && opts.kargDelete?.length) throw new GroveError('GROVE_BAD_OPTION', "can't specify both --no-merge and --karg-delete");
+  let k: KernelArgs | null = null;
+  if (opts.kargNone) k = new KernelArgs();
+  else if (opts.kargProcCmdline) k = KernelArgs.of(procCmdlineArgs(fs.readFileSync('/proc/cmdline', 'utf8')));
+  else if (merge && (opts.karg?.length || opts.kargAppend?.length || opts.kargDelete?.length)) k = KernelArgs.parse(merge.entry.get('options') ?? '');
+  for (const a of opts.karg ?? []) (k ??= new KernelArgs()).replace(a);
+  for (const a of opts.kargAppend ?? []) (k ??= new KernelArgs()).append(a);
+  for (const a of opts.kargDelete ?? []) {
+    if (!k) throw new GroveError('GROVE_BAD_OPTION', `no kernel arguments to delete '${a}' from`);
+    k.delete(a);
+  }
+  return k && k.toArray();
+}
+
+function loadOriginFile(file: string): KeyFile {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new GroveError('GROVE_NOT_FOUND', `cannot read origin file ${file}: ${(e as Error).message}`, { path: file });
+  }
+  return KeyFile.parse(text, file);
+}
+
+/** `admin deploy`: a new deployment of `refspec` (a ref or a commit), default unless told otherwise. */
+export async function deploy(sysroot: string, refspec: string, opts: DeployOptions = {}): Promise<DeployResult> {
+  return withSysroot(sysroot, async (state) => {
+    const osname = resolveOsname(state, opts.osname);
+    const repo = await Repo.open(path.join(state.root, 'ostree/repo'));
+    const origin = opts.origin ?? (opts.originFile ? loadOriginFile(opts.originFile) : originForRefspec(refspec));
+    const checksum = await repo.resolveRev(refspec);
+    if (!checksum) throw new GroveError('GROVE_NO_REF', `refspec ${refspec} not found in ${repo.path}`);
+    const merge = opts.noMerge ? null : mergeDeployment(state, osname);
+    const kargs = kernelArgs(opts, merge);
+    // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
+    await cleanupSysroot(state, { prune: false });
+    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs });
+    let written;
+    try {
+      written = await writeDeployments(state, nextDeployments(state, osname, made.deployment, merge, opts));
+    } catch (e) {
+      // Not in the boot configuration: the new checkout is only in the way.
+      removeDeploymentDir(made.deployment.path);
+      throw e;
+    }
+    const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: opts.noPrune !== true });
+    return { ...made, transaction: written.message, cleanup };
+  });
+}
+
+export function originForRefspec(refspec: string): KeyFile {
+  const k = new KeyFile();
+  k.set('origin', 'refspec', refspec);
+  return k;
+}
+
+function indexed(state: SysrootState, index: number): Deployment {
+  if (!Number.isInteger(index) || index < 0 || index >= state.deployments.length) {
+    throw new GroveError('GROVE_BAD_INDEX', `deployment index ${index} is out of range: ${state.root} has ${state.deployments.length === 0 ? 'no deployments' : `deployments 0 to ${state.deployments.length - 1}`}`);
+  }
+  return state.deployments[index]!;
+}
+
+/** `admin undeploy INDEX`. */
+export async function undeploy(sysroot: string, index: number): Promise<{ removed: Deployment; transaction: string; cleanup: CleanupResult }> {
+  return withSysroot(sysroot, async (state) => {
+    const target = indexed(state, index);
+    if (state.booted && target.path === state.booted.path) throw new GroveError('GROVE_BOOTED', `cannot undeploy the booted deployment ${index}`);
+    const written = await writeDeployments(state, state.deployments.filter((d) => d !== target));
+    const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: true });
+    return { removed: target, transaction: written.message, cleanup };
+  });
+}
+
+/** `admin set-default INDEX`: that deployment first, the others in their order. */
+export async function setDefault(sysroot: string, index: number): Promise<{ deployment: Deployment; changed: boolean; transaction: string }> {
+  return withSysroot(sysroot, async (state) => {
+    const target = indexed(state, index);
+    if (index === 0) return { deployment: target, changed: false, transaction: '' };
+    const written = await writeDeployments(state, [target, ...state.deployments.filter((d) => d !== target)]);
+    await cleanupSysroot(loadSysroot(state.root), { prune: true });
+    return { deployment: target, changed: true, transaction: written.message };
+  });
+}
+
+/** `admin cleanup`. */
+export async function cleanup(sysroot: string): Promise<CleanupResult> {
+  return withSysroot(sysroot, (state) => cleanupSysroot(state, { prune: true }));
+}
+
+/**
+ * `admin kargs edit-in-place --append-if-missing=ARG`: rewrites the entries of the live boot
+ * version in place (each by rename), as ostree 2022.7 does; no new boot version is made.
+ */
+export async function kargsEditInPlace(sysroot: string, appendIfMissing: string[]): Promise<void> {
+  const { entryFileName, writeReplacing } = await import('./install-kernel.js');
+  await withSysroot(sysroot, async (state) => {
+    if (state.deployments.length === 0) throw new GroveError('GROVE_NO_DEPLOYMENT', `${state.root} has no deployments`);
+    for (const d of state.deployments) {
+      const k = KernelArgs.parse(d.entry.get('options'));
+      for (const a of appendIfMissing) k.appendIfMissing(a);
+      const entry = d.entry.clone();
+      entry.set('options', k.toString());
+      writeReplacing(path.join(state.root, `boot/loader.${state.bootVersion}/entries`, entryFileName(state.deployments.length, d)), entry.serialize());
+    }
+  });
+}
