@@ -103,6 +103,9 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
     return { deployment, etc, varNotes };
   } catch (e) {
     removeDeploymentDir(dir);
+    if (isErrno(e, 'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM')) {
+      throw new GroveError('GROVE_IO', `cannot deploy commit ${opts.checksum} into ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
+    }
     throw e;
   }
 }

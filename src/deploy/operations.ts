@@ -4,6 +4,7 @@ import { GroveError } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { RepoLock } from '../repo/lock.js';
 import { Repo } from '../repo/repo.js';
+import { detectBootloader, requireSupported } from './bootloader.js';
 import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
 import { createDeployment, nextDeployments, type ListOptions } from './deploy.js';
 import { loadSysroot, type Deployment, type SysrootState } from './deployments.js';
@@ -108,6 +109,8 @@ export async function deploy(sysroot: string, refspec: string, opts: DeployOptio
     if (!checksum) throw new GroveError('GROVE_NO_REF', `refspec ${refspec} not found in ${repo.path}`);
     const merge = opts.noMerge ? null : mergeDeployment(state, osname);
     const kargs = kernelArgs(opts, merge);
+    // A bootloader grove cannot configure is refused before anything is written.
+    requireSupported(detectBootloader(state.root), state.root);
     // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
     await cleanupSysroot(state, { prune: false });
     const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs });
@@ -117,11 +120,17 @@ export async function deploy(sysroot: string, refspec: string, opts: DeployOptio
     } catch (e) {
       // Not in the boot configuration: the new checkout is only in the way.
       removeDeploymentDir(made.deployment.path);
-      throw e;
+      throw bootConfigError(state.root, e);
     }
     const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: opts.noPrune !== true });
     return { ...made, transaction: written.message, cleanup };
   });
+}
+
+/** A system error while the new boot configuration was being built; the live one is untouched. */
+function bootConfigError(root: string, e: unknown): unknown {
+  if (e instanceof GroveError || !(e instanceof Error) || typeof (e as NodeJS.ErrnoException).code !== 'string') return e;
+  return new GroveError('GROVE_IO', `cannot write the new boot configuration of ${root} (the current one is unchanged): ${e.message}`, { cause: e });
 }
 
 export function originForRefspec(refspec: string): KeyFile {
@@ -142,7 +151,7 @@ export async function undeploy(sysroot: string, index: number): Promise<{ remove
   return withSysroot(sysroot, async (state) => {
     const target = indexed(state, index);
     if (state.booted && target.path === state.booted.path) throw new GroveError('GROVE_BOOTED', `cannot undeploy the booted deployment ${index}`);
-    const written = await writeDeployments(state, state.deployments.filter((d) => d !== target));
+    const written = await writeDeployments(state, state.deployments.filter((d) => d !== target)).catch((e: unknown) => { throw bootConfigError(state.root, e); });
     const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: true });
     return { removed: target, transaction: written.message, cleanup };
   });
@@ -153,7 +162,7 @@ export async function setDefault(sysroot: string, index: number): Promise<{ depl
   return withSysroot(sysroot, async (state) => {
     const target = indexed(state, index);
     if (index === 0) return { deployment: target, changed: false, transaction: '' };
-    const written = await writeDeployments(state, [target, ...state.deployments.filter((d) => d !== target)]);
+    const written = await writeDeployments(state, [target, ...state.deployments.filter((d) => d !== target)]).catch((e: unknown) => { throw bootConfigError(state.root, e); });
     await cleanupSysroot(loadSysroot(state.root), { prune: true });
     return { deployment: target, changed: true, transaction: written.message };
   });
