@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
+import type { DeployResult } from '../../deploy/operations.js';
 import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs that change deployments; each loads the deploy library on use. */
@@ -15,6 +16,14 @@ async function printFreed(result: { prune: { freedBytes: number } | null }): Pro
   if (!result.prune || result.prune.freedBytes === 0) return;
   const { formatSize } = await import('../../net/summary.js');
   process.stdout.write(`Freed objects: ${formatSize(result.prune.freedBytes)}\n`);
+}
+
+/** What ostree prints around a deploy: /var notes, the /etc merge, the transaction, the prune. */
+async function reportDeploy(r: DeployResult): Promise<void> {
+  for (const name of r.varNotes) process.stderr.write(`note: Deploying commit ${r.deployment.checksum} which contains content in /var/${name} that will be ignored.\n`);
+  if (r.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
+  if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+  await printFreed(r.cleanup);
 }
 
 interface DeployCliOpts extends AdminOpts {
@@ -51,10 +60,7 @@ export function registerDeployVerbs(admin: Command): void {
         notAsDefault: opts.notAsDefault === true, noMerge: opts.merge === false, noPrune: opts.prune === false,
         ...(opts.originFile !== undefined && { originFile: opts.originFile }),
       });
-      for (const name of r.varNotes) process.stderr.write(`note: Deploying commit ${r.deployment.checksum} which contains content in /var/${name} that will be ignored.\n`);
-      if (r.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
-      if (r.transaction) process.stdout.write(`${r.transaction}\n`);
-      await printFreed(r.cleanup);
+      await reportDeploy(r);
     });
 
   admin.command('undeploy')
@@ -116,8 +122,7 @@ export function registerDeployVerbs(admin: Command): void {
         ...(opts.overrideCommit !== undefined && { overrideCommit: opts.overrideCommit }),
       });
       if (!r.changed) process.stdout.write('No update available.\n');
-      if (r.deployed?.transaction) process.stdout.write(`${r.deployed.transaction}\n`);
-      if (r.deployed) await printFreed(r.deployed.cleanup);
+      if (r.deployed) await reportDeploy(r.deployed);
     });
 
   admin.command('switch')
@@ -128,8 +133,7 @@ export function registerDeployVerbs(admin: Command): void {
     .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string }) {
       const { switchRef } = await import('../../deploy/upgrade.js');
       const r = await switchRef(sysrootOf(this, opts), refspec, { ...(opts.os !== undefined && { osname: opts.os }) });
-      if (r.deployed?.transaction) process.stdout.write(`${r.deployed.transaction}\n`);
+      if (r.deployed) await reportDeploy(r.deployed);
       if (r.deletedRef) process.stdout.write(`Deleting ref '${r.deletedRef}'\n`);
-      if (r.deployed) await printFreed(r.deployed.cleanup);
     });
 }
