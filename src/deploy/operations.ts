@@ -20,7 +20,7 @@ import { writeDeployments } from './write-deployments.js';
  */
 export async function withSysroot<T>(sysroot: string, fn: (state: SysrootState) => Promise<T>): Promise<T> {
   const first = loadSysroot(sysroot);
-  const lock = await RepoLock.acquireFile(path.join(first.root, 'ostree/lock'), 'exclusive');
+  const lock = await RepoLock.acquireOfd(path.join(first.root, 'ostree/lock'), 'exclusive');
   try {
     // Read again under the lock: another deploy may have finished while we waited.
     return await fn(loadSysroot(sysroot));

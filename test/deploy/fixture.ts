@@ -72,12 +72,11 @@ export function commitBoth(t: Twins, tree: string, ref: string, version: string)
 /**
  * Everything under a sysroot as `path type mode uid gid [target|content]` lines, minus what the
  * two tools legitimately differ in: repository objects and scratch space (the same objects by
- * construction), ostree's SELinux relabel stamp (grove does no SELinux), and the sysroot lock
- * file (ostree unlinks it after use, grove's flock(1) holder leaves it).
+ * construction) and ostree's SELinux relabel stamp (grove does no SELinux).
  */
 export function describeSysroot(root: string): string[] {
   const out: string[] = [];
-  const skip = (rel: string) => /^ostree\/repo\/(objects|tmp|\.lock|\.grove|state)/.test(rel) || rel === 'ostree/lock' || rel.endsWith('var/.ostree-selabeled');
+  const skip = (rel: string) => /^ostree\/repo\/(objects|tmp|\.lock|\.grove|state)/.test(rel) || rel.endsWith('var/.ostree-selabeled');
   const walk = (dir: string, rel: string) => {
     for (const name of fs.readdirSync(dir).sort()) {
       const r = rel ? `${rel}/${name}` : name;
