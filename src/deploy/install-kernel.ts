@@ -77,7 +77,7 @@ function readOsRelease(deployment: string): Map<string, string> {
 
 /** The entry a deployment gets at `d.index` of the new list; the caller writes it. */
 export function buildEntry(ctx: EntryContext, d: Deployment): BootEntry {
-  const layout = findKernel(d.path, d.checksum);
+  const layout = findKernel(d.path, d.checksum, { hash: false });
   const bootcsumRel = `ostree/${d.osname}-${d.bootChecksum}`;
   const bootcsumDir = path.join(ctx.root, 'boot', bootcsumRel);
   fs.mkdirSync(bootcsumDir, { recursive: true, mode: 0o775 });

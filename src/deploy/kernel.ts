@@ -54,7 +54,7 @@ function hashDirRecursive(h: crypto.Hash, dir: string): void {
   }
 }
 
-function fromModules(root: string): KernelLayout | null {
+function fromModules(root: string, hash: boolean): KernelLayout | null {
   const modules = path.join(root, 'usr/lib/modules');
   let names: fs.Dirent[];
   try {
@@ -68,26 +68,28 @@ function fromModules(root: string): KernelLayout | null {
     const dir = path.join(modules, d.name);
     if (!statOrNull(path.join(dir, 'vmlinuz'))?.isFile()) continue;
     const kver = d.name;
-    const h = crypto.createHash('sha256');
-    h.update(fs.readFileSync(path.join(dir, 'vmlinuz')));
+    // Reading a kernel and initramfs (tens of MB) only to hash them is skipped when the caller
+    // knows the boot checksum already.
+    const h = hash ? crypto.createHash('sha256') : null;
+    h?.update(fs.readFileSync(path.join(dir, 'vmlinuz')));
     let initramfs: KernelLayout['initramfs'] = null;
     for (const name of ['initramfs.img', 'initramfs']) {
       if (statOrNull(path.join(dir, name))) {
         initramfs = { src: name, dest: `initramfs-${kver}.img` };
-        h.update(fs.readFileSync(path.join(dir, name)));
+        h?.update(fs.readFileSync(path.join(dir, name)));
         break;
       }
     }
     let devicetree: KernelLayout['devicetree'] = null;
     if (statOrNull(path.join(dir, 'devicetree'))) {
       devicetree = { src: 'devicetree', dest: `devicetree-${kver}` };
-      h.update(fs.readFileSync(path.join(dir, 'devicetree')));
+      h?.update(fs.readFileSync(path.join(dir, 'devicetree')));
     } else if (statOrNull(path.join(dir, 'dtb'))?.isDirectory()) {
       devicetree = { src: 'dtb', dest: null };
-      hashDirRecursive(h, path.join(dir, 'dtb'));
+      if (h) hashDirRecursive(h, path.join(dir, 'dtb'));
     }
     const hmac = statOrNull(path.join(dir, '.vmlinuz.hmac')) ? { src: '.vmlinuz.hmac', dest: `.vmlinuz-${kver}.hmac` } : null;
-    return { dir, kernel: { src: 'vmlinuz', dest: `vmlinuz-${kver}` }, initramfs, devicetree, hmac, bootcsum: h.digest('hex') };
+    return { dir, kernel: { src: 'vmlinuz', dest: `vmlinuz-${kver}` }, initramfs, devicetree, hmac, bootcsum: h ? h.digest('hex') : '' };
   }
   return null;
 }
@@ -126,9 +128,12 @@ function fromLegacy(root: string): KernelLayout | null {
   };
 }
 
-/** The kernel of the tree checked out at `root`; an error naming the places looked in if none. */
-export function findKernel(root: string, commit: string): KernelLayout {
-  const modules = fromModules(root);
+/**
+ * The kernel of the tree checked out at `root`; an error naming the places looked in if none.
+ * With `hash: false` the modules layout's `bootcsum` is left empty.
+ */
+export function findKernel(root: string, commit: string, opts: { hash?: boolean } = {}): KernelLayout {
+  const modules = fromModules(root, opts.hash !== false);
   const legacy = fromLegacy(root);
   if (legacy && (!modules || (modules.initramfs === null && legacy.initramfs !== null))) return legacy;
   if (modules) return modules;

@@ -96,7 +96,12 @@ function loadOriginFile(file: string): KeyFile {
   } catch (e) {
     throw new GroveError('GROVE_NOT_FOUND', `cannot read origin file ${file}: ${(e as Error).message}`, { path: file });
   }
-  return KeyFile.parse(text, file);
+  return parseOrigin(text, file);
+}
+
+/** An origin as ostree loads one, without G_KEY_FILE_KEEP_COMMENTS: comments and blank lines do not carry over. */
+export function parseOrigin(text: string, file: string): KeyFile {
+  return KeyFile.parse(text.split('\n').filter((l) => !l.startsWith('#') && l.trim() !== '').join('\n'), file);
 }
 
 /** `admin deploy`: a new deployment of `refspec` (a ref or a commit), default unless told otherwise. */

@@ -5,7 +5,7 @@ import { Repo } from '../repo/repo.js';
 import { parseRefspec } from '../format/names.js';
 import { writeRef } from '../repo/refs.js';
 import { loadSysroot, type Deployment } from './deployments.js';
-import { deploy, mergeDeployment, originForRefspec, type DeployResult } from './operations.js';
+import { deploy, mergeDeployment, originForRefspec, parseOrigin, type DeployResult } from './operations.js';
 
 /**
  * `admin upgrade` and `admin switch`: follow a deployment's origin. The origin's refspec
@@ -35,7 +35,7 @@ function originOf(sysroot: string, osname: string | undefined): { merge: Deploym
   if (!merge.origin) throw new GroveError('GROVE_NO_ORIGIN', `deployment ${merge.checksum}.${merge.deploySerial} has no origin file to upgrade from`);
   const unconfigured = merge.origin.get('origin', 'unconfigured-state');
   if (unconfigured !== undefined) throw new GroveError('GROVE_NO_ORIGIN', unconfigured);
-  const origin = KeyFile.parse(merge.origin.toString(), `${merge.path}.origin`);
+  const origin = parseOrigin(merge.origin.toString(), `${merge.path}.origin`);
   origin.removeGroup('libostree-transient');
   return { merge, origin, osname: os };
 }

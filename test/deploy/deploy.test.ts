@@ -142,6 +142,16 @@ describe('grove admin deploy writes what ostree admin deploy writes', needsOstre
     assertSame(t);
   });
 
+  it('--karg-proc-cmdline and --origin-file', () => {
+    const t = fresh();
+    const tree = path.join(t.work, 'tree');
+    writeTree(tree, {});
+    commitBoth(t, tree, 'os/main', '1');
+    const origin = path.join(t.work, 'custom.origin');
+    fs.writeFileSync(origin, '# kept\n[origin]\nrefspec=os/main\n\n[rpmostree]\nrequested-packages=vim;\n');
+    deployBoth(t, ['--os=debian', '--karg-proc-cmdline', '--karg-append=extra=1', `--origin-file=${origin}`, 'os/main']);
+  });
+
   it('kargs edit-in-place rewrites the live entries as ostree does', () => {
     const t = fresh();
     const tree = path.join(t.work, 'tree');
