@@ -170,4 +170,22 @@ describe('/etc three-way merge, file by file, as ostree merges it', needsOstree(
     // And ostree merged the same way, byte for byte.
     assert.deepEqual(describeSysroot(t.g), describeSysroot(t.o));
   });
+
+  it('a tree that ships /etc instead of /usr/etc gets it moved to usr/etc and copied back (ostree 2022.7 fails here)', () => {
+    const t = makeTwins(path.join(tmp.dir, 'etc-only'));
+    const tree = path.join(t.work, 'tree');
+    writeTree(tree, { etc: {}, files: { 'etc/hostname': 'box\n', 'etc/ssh/sshd_config': 'Port 22\n' } });
+    fs.rmSync(path.join(tree, 'usr/etc'), { recursive: true, force: true });
+    commitBoth(t, tree, 'os/main', '1');
+    const o = ostree(['admin', `--sysroot=${t.o}`, 'deploy', '--os=debian', 'os/main'], { allowFail: true });
+    assert.notEqual(o.code, 0, 'ostree 2022.7 is expected to fail on such a tree');
+    groveOk(['admin', `--sysroot=${t.g}`, 'deploy', '--os=debian', 'os/main']);
+    const etc = etcOf(t.g, 0);
+    for (const dir of [etc, path.join(etc, '../usr/etc')]) {
+      assert.equal(fs.readFileSync(path.join(dir, 'hostname'), 'utf8'), 'box\n');
+      assert.equal(fs.readFileSync(path.join(dir, 'ssh/sshd_config'), 'utf8'), 'Port 22\n');
+    }
+    assert.equal(fs.statSync(path.join(etc, 'hostname')).nlink, 1, '/etc is a copy');
+    assert.match(ostree(['admin', 'status', `--sysroot=${t.g}`]).stdout, /Version: 1\n/);
+  });
 });
