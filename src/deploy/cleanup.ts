@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
+import { ATOMIC_TEMP_PREFIX } from '../repo/fsutil.js';
 import { pruneRepo, type PruneResult } from '../repo/prune.js';
 import { Repo } from '../repo/repo.js';
 import { listRefs, writeRef } from '../repo/refs.js';
@@ -48,6 +49,11 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
   for (const os of listDir(path.join(root, 'ostree/deploy'))) {
     if (!os.isDirectory()) continue;
     for (const d of listDir(path.join(root, 'ostree/deploy', os.name, 'deploy'))) {
+      // An origin rewrite that was interrupted leaves its temp file here.
+      if (d.isFile() && d.name.startsWith(ATOMIC_TEMP_PREFIX)) {
+        fs.rmSync(path.join(root, 'ostree/deploy', os.name, 'deploy', d.name), { force: true });
+        continue;
+      }
       const m = /^([0-9a-f]{64})\.(\d+)$/.exec(d.name);
       if (!d.isDirectory() || !m) continue;
       const dir = deploymentDir(root, os.name, m[1]!, Number(m[2]));

@@ -195,3 +195,35 @@ export async function kargsEditInPlace(sysroot: string, appendIfMissing: string[
     }
   });
 }
+
+/**
+ * `admin pin INDEX…` / `--unpin`: a pinned deployment is kept by every later deploy. The mark is
+ * `pinned=true` in the `[libostree-transient]` group of its origin file, rewritten by rename.
+ * Returns ostree's line for each index.
+ */
+export async function pin(sysroot: string, indexes: string[], unpin = false): Promise<string[]> {
+  const { writeFileAtomic, fsyncDir } = await import('../repo/fsutil.js');
+  const { bumpMtime } = await import('./write-deployments.js');
+  return withSysroot(sysroot, async (state) => {
+    const lines: string[] = [];
+    for (const arg of indexes) {
+      if (!/^\d+$/.test(arg)) throw new GroveError('GROVE_BAD_OPTION', `invalid index: ${arg}`);
+      const d = indexed(state, Number(arg));
+      const pinned = d.origin?.get('libostree-transient', 'pinned') === 'true';
+      if (pinned === !unpin) {
+        lines.push(`Deployment ${arg} is already ${pinned ? 'pinned' : 'unpinned'}`);
+        continue;
+      }
+      const file = `${d.path}.origin`;
+      const origin = d.origin ? parseOrigin(d.origin.toString(), file) : new KeyFile();
+      if (unpin) origin.remove('libostree-transient', 'pinned');
+      else origin.setBoolean('libostree-transient', 'pinned', true);
+      await writeFileAtomic(file, origin.toString(), path.dirname(file));
+      await fsyncDir(path.dirname(file));
+      await bumpMtime(state.root);
+      d.origin = origin;
+      lines.push(`Deployment ${arg} is now ${unpin ? 'unpinned' : 'pinned'}`);
+    }
+    return lines;
+  });
+}

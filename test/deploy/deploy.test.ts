@@ -77,7 +77,12 @@ describe('grove admin deploy writes what ostree admin deploy writes', needsOstre
     ].entries()) {
       writeTree(tree, { etc: { version: `${i}\n` }, kernel: `kernel ${i % 2}\n` });
       commitBoth(t, tree, 'os/main', `${i}.0`);
-      if (i === 3) for (const root of [t.g, t.o]) ostree(['admin', `--sysroot=${root}`, 'pin', '1']);
+      if (i === 3) {
+        assert.equal(groveOk(['admin', `--sysroot=${t.g}`, 'pin', '1', '0']), ostree(['admin', `--sysroot=${t.o}`, 'pin', '1', '0']).stdout);
+        assert.equal(groveOk(['admin', `--sysroot=${t.g}`, 'pin', '--unpin', '0']), ostree(['admin', `--sysroot=${t.o}`, 'pin', '--unpin', '0']).stdout);
+        assert.equal(groveOk(['admin', `--sysroot=${t.g}`, 'pin', '1']), ostree(['admin', `--sysroot=${t.o}`, 'pin', '1']).stdout);
+        assertSame(t);
+      }
       deployBoth(t, ['--os=debian', ...args, 'os/main']);
     }
   });

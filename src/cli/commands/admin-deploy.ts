@@ -87,6 +87,16 @@ export function registerDeployVerbs(admin: Command): void {
       process.stdout.write(r.changed ? `New default deployment: ${r.deployment.checksum}.${r.deployment.deploySerial}\n` : `Deployment ${index} is already the default\n`);
     });
 
+  admin.command('pin')
+    .description('keep deployments through later deploys (or stop keeping them with --unpin)')
+    .argument('<index...>', 'deployment indexes, as admin status lists them')
+    .option('--sysroot <path>', 'the physical root to manage (default: /)')
+    .option('-u, --unpin', 'remove the pin')
+    .action(async function (this: Command, indexes: string[], opts: AdminOpts & { unpin?: boolean }) {
+      const { pin } = await import('../../deploy/operations.js');
+      for (const line of await pin(sysrootOf(this, opts), indexes, opts.unpin === true)) process.stdout.write(`${line}\n`);
+    });
+
   admin.command('cleanup')
     .description('delete deployments, boot files and objects the boot configuration no longer uses')
     .option('--sysroot <path>', 'the physical root to manage (default: /)')
