@@ -1,10 +1,10 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { grove, groveOk, isRoot, needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, describeSysroot, makeTwins, unlockDeployments, writeTree } from './fixture.js';
+import { grove, groveOk, isRoot, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, describeSysroot, makeTwins, sysrootTemp, writeTree, unlockDeployments } from './fixture.js';
 
 /** Each refusal: exit 1, one line naming what is at fault, and the sysroot exactly as before. */
 function refused(root: string, args: string[], want: RegExp): void {
@@ -17,12 +17,7 @@ function refused(root: string, args: string[], want: RegExp): void {
 }
 
 describe('admin deploy refuses bad input and leaves the sysroot bootable', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-deploy-bad-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-deploy-bad-');
 
   it('a commit with no kernel, an unknown stateroot or ref, a missing sysroot, contradictory options', () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));

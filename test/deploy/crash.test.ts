@@ -1,12 +1,12 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeStatus, loadSysroot } from '../../src/deploy/deployments.js';
-import { GROVE_BIN, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, KVER, makeTwins, unlockDeployments, writeTree } from './fixture.js';
+import { GROVE_BIN, groveOk, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, KVER, makeTwins, sysrootTemp, writeTree } from './fixture.js';
 
 /**
  * kill -9 of `grove admin deploy` at every step, then at random moments: afterwards the default
@@ -34,12 +34,7 @@ function listing(dir: string): string[] {
 interface Status { deployments: Array<{ checksum: string; serial: number; osname: string }> }
 
 describe('kill -9 during admin deploy never leaves an unbootable sysroot', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-crash-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-crash-');
 
   it('at each crash point in turn, then at random moments', async () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));

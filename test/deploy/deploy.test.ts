@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { grove, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, describeSysroot, makeTwins, ostreeStdout, unlockDeployments, writeTree, type TreeSpec, type Twins } from './fixture.js';
+import { grove, groveOk, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, describeSysroot, makeTwins, ostreeStdout, sysrootTemp, type TreeSpec, type Twins, writeTree } from './fixture.js';
 
 /**
  * grove admin deploy against ostree admin deploy: the twins get the same commits and the same
@@ -12,12 +12,7 @@ import { commitBoth, describeSysroot, makeTwins, ostreeStdout, unlockDeployments
  * in the repository — and print the same lines.
  */
 describe('grove admin deploy writes what ostree admin deploy writes', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-deploy-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-deploy-');
 
   let n = 0;
   const fresh = (osnames?: string[]): Twins => makeTwins(path.join(tmp.dir, `case${n++}`), osnames);

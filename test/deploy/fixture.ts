@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ostree } from '../helpers.js';
+import { after, before } from 'node:test';
+import { ostree, tempDir } from '../helpers.js';
 
 /**
  * Sysroots for the deploy tests: twins `g` (for grove) and `o` (for ostree) made by ostree
@@ -107,4 +108,19 @@ export function ostreeStdout(s: string): string {
 /** The path of the deployment at `index`, from a sysroot's status as JSON. */
 export function deploymentPath(root: string, checksum: string, serial: number, os = 'debian'): string {
   return path.join(root, 'ostree/deploy', os, 'deploy', `${checksum}.${serial}`);
+}
+
+/**
+ * A temp directory for a suite of sysroot tests: made before, removed after, with the immutable
+ * flag ostree and grove put on deployments cleared first.
+ */
+export function sysrootTemp(prefix: string): { readonly dir: string } {
+  let tmp: { dir: string; cleanup: () => Promise<void> } | undefined;
+  before(async () => { tmp = await tempDir(prefix); });
+  after(async () => {
+    if (!tmp) return;
+    unlockDeployments(tmp.dir);
+    await tmp.cleanup();
+  });
+  return { get dir() { return tmp!.dir; } };
 }

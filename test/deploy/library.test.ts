@@ -1,18 +1,13 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { deploy, loadSysroot, setDefault, undeploy, KernelArgs } from '../../src/index.js';
-import { needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, makeTwins, unlockDeployments, writeTree } from './fixture.js';
+import { needsOstree, ostree } from '../helpers.js';
+import { commitBoth, makeTwins, sysrootTemp, writeTree } from './fixture.js';
 
 /** The README's library example, run: deploy twice through the package entry, then roll back. */
 describe('deploy API from the package entry', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-deploy-api-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-deploy-api-');
 
   it('deploy, setDefault and undeploy as the README shows them', async () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));

@@ -1,11 +1,11 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RepoLock } from '../../src/repo/lock.js';
-import { GROVE_BIN, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, makeTwins, unlockDeployments, writeTree } from './fixture.js';
+import { GROVE_BIN, groveOk, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, makeTwins, sysrootTemp, writeTree } from './fixture.js';
 
 /** The sysroot lock excludes grove and ostree admin from each other, both ways. */
 function exitOf(child: ReturnType<typeof spawn>): Promise<number | null> {
@@ -18,12 +18,7 @@ async function stillRunningAfter(child: ReturnType<typeof spawn>, ms: number): P
 }
 
 describe('the sysroot lock (ostree/lock) is the one ostree admin takes', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-lock-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-lock-');
 
   it('grove admin deploy waits while ostree\'s kind of lock is held, ostree admin cleanup while grove\'s is', async () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));

@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { grove, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
-import { commitBoth, describeSysroot, makeTwins, unlockDeployments, writeTree, type Twins } from './fixture.js';
+import { grove, groveOk, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, describeSysroot, makeTwins, sysrootTemp, type Twins, writeTree } from './fixture.js';
 
 interface StatusJson { deployments: Array<{ osname: string; checksum: string; serial: number; kargs: string[]; default: boolean }> }
 
@@ -25,12 +25,7 @@ function defaultEntry(root: string): string {
 }
 
 describe('rollback: set-default and undeploy bring the previous deployment back', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-rollback-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-rollback-');
 
   let n = 0;
   /** A deployed with its own kernel arguments and /etc edit, then B over it with others. */
@@ -111,12 +106,7 @@ describe('rollback: set-default and undeploy bring the previous deployment back'
 });
 
 describe('/etc three-way merge, file by file, as ostree merges it', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-etc-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-etc-');
 
   it('edited, added and deleted files keep the admin\'s change; untouched ones follow upstream', () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));

@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { grove, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
-import { describeSysroot, makeTwins, ostreeStdout, unlockDeployments, writeTree, type Twins } from './fixture.js';
+import { grove, groveOk, needsOstree, ostree } from '../helpers.js';
+import { describeSysroot, makeTwins, ostreeStdout, sysrootTemp, type Twins, writeTree } from './fixture.js';
 
 /**
  * admin upgrade and admin switch: a published archive repository (the "vendor"), a remote for
@@ -11,12 +11,7 @@ import { describeSysroot, makeTwins, ostreeStdout, unlockDeployments, writeTree,
  * identical step by step.
  */
 describe('admin upgrade and switch follow the origin, as ostree admin does', needsOstree(), () => {
-  let tmp: { dir: string; cleanup: () => Promise<void> };
-  before(async () => { tmp = await tempDir('grove-upgrade-'); });
-  after(async () => {
-    unlockDeployments(tmp.dir);
-    await tmp?.cleanup();
-  });
+  const tmp = sysrootTemp('grove-upgrade-');
 
   let stamp = 1_750_000_000;
   const publish = (vendor: string, tree: string, ref: string, version: string, kernel: string) => {
