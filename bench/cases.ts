@@ -8,8 +8,8 @@ import { quote, run } from './measure.js';
  */
 export interface Tool { name: string; kind: 'ostree' | 'grove' | 'reference'; env?: NodeJS.ProcessEnv }
 
-export type BenchMode = 'archive' | 'bare-user' | 'pull';
-export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull'];
+export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy';
+export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy'];
 
 export interface Case {
   name: string;
@@ -48,6 +48,10 @@ export function buildCases(modes: BenchMode[]): Case[] {
   for (const mode of modes) {
     if (mode === 'pull') {
       cases.push(pullCase());
+      continue;
+    }
+    if (mode === 'deploy') {
+      cases.push(deployCase());
       continue;
     }
     cases.push({
@@ -131,5 +135,43 @@ function pullCase(): Case {
       return `rm -rf ${d} && ${cli(t, w)} init --repo=${d} --mode=bare-user && ${cli(t, w)} remote add --repo=${d} --no-gpg-verify origin ${quote(w.pullUrl!)}`;
     },
     command: (t, w) => (t.kind === 'reference' ? null : `${cli(t, w)} pull --repo=${quote(dst(t, w))} origin bench >/dev/null`),
+  };
+}
+
+/**
+ * `admin deploy` of the tree as an OS upgrade: one commit (made by ostree, with a kernel and
+ * initramfs added and /etc moved to /usr/etc as OS builds ship it) in each tool's own sysroot,
+ * deployed again each round. From the third round on each deploy also removes the oldest
+ * deployment, as an upgrade does. The physical reference is `cp -al` of the tree.
+ */
+function deployCase(): Case {
+  const tree = (w: Workdirs) => path.join(w.scratch, 'deploy-tree');
+  const source = (w: Workdirs) => path.join(w.scratch, 'deploy-source-repo');
+  const sysroot = (t: Tool, w: Workdirs) => path.join(w.scratch, `${t.name.replace(/[^a-z0-9]+/gi, '-')}-sysroot`);
+  const unlockAndRemove = (dir: string) => `if [ -d ${quote(dir)} ]; then find ${quote(dir)} -maxdepth 6 -path '*/ostree/deploy/*/deploy/*' -type d -prune -exec chattr -i {} + 2>/dev/null; rm -rf ${quote(dir)}; fi`;
+  return {
+    name: 'admin deploy (hardlink checkout, /etc copy, boot entries)',
+    mode: 'deploy',
+    async before(w) {
+      const t = quote(tree(w));
+      const k = `${t}/usr/lib/modules/6.1.0-bench`;
+      run(`rm -rf ${t} && cp -al ${quote(w.tree)} ${t} && { [ ! -e ${t}/etc ] || [ -e ${t}/usr/etc ] || { mkdir -p ${t}/usr && mv ${t}/etc ${t}/usr/etc; }; }`
+        + ` && mkdir -p ${k} && head -c 8000000 /dev/urandom > ${k}/vmlinuz && head -c 30000000 /dev/urandom > ${k}/initramfs.img`
+        + ` && mkdir -p ${t}/usr/lib && { [ -e ${t}/usr/lib/os-release ] || printf 'ID=bench\\n' > ${t}/usr/lib/os-release; }`);
+      const s = quote(source(w));
+      run(`rm -rf ${s} && ostree init --repo=${s} --mode=bare && ostree commit --repo=${s} -b bench --add-metadata-string=version=1 ${t} >/dev/null`);
+    },
+    async after(w) {
+      run([...['ostree', 'grove', 'grove wasm+fflate'].map((n) => unlockAndRemove(sysroot({ name: n, kind: 'grove' }, w))), `rm -rf ${quote(tree(w))} ${quote(source(w))} ${quote(path.join(w.scratch, 'cp-al-deploy'))}`].join('; '));
+    },
+    setup: (t, w) => {
+      if (t.kind === 'reference') return `rm -rf ${quote(path.join(w.scratch, 'cp-al-deploy'))}`;
+      const s = quote(sysroot(t, w));
+      return `test -d ${s}/ostree/deploy/bench || { mkdir -p ${s} && ostree admin init-fs ${s} >/dev/null && ostree admin --sysroot=${s} os-init bench >/dev/null && ostree pull-local --repo=${s}/ostree/repo ${quote(source(w))} bench >/dev/null; }`;
+    },
+    command: (t, w) => {
+      if (t.kind === 'reference') return t.name === 'cp -al' ? `cp -al ${quote(tree(w))} ${quote(path.join(w.scratch, 'cp-al-deploy'))}` : null;
+      return `${cli(t, w)} admin --sysroot=${quote(sysroot(t, w))} deploy --os=bench --karg=root=LABEL=root bench >/dev/null 2>&1`;
+    },
   };
 }

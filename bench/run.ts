@@ -9,7 +9,7 @@ import { haveGnuTime, measure, median, run, type Sample } from './measure.js';
 import { printTable, type Row } from './report.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull] [--runs N] [--json FILE]`
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy] [--runs N] [--json FILE]`
  *
  * Times the real ostree, grove with each backend, and the physical references on the same tree
  * in one run, alternating tools within each round so that machine noise hits all alike. Reports
