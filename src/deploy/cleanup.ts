@@ -9,6 +9,7 @@ import { listRefs, writeRef } from '../repo/refs.js';
 import { setImmutable } from './copy.js';
 import { crashPoint } from './crash-point.js';
 import { deploymentDir, type SysrootState } from './deployments.js';
+import { LINK_TEMP_SUFFIX } from './write-deployments.js';
 
 /**
  * What a sysroot no longer needs once its boot configuration has moved on, removed as
@@ -58,6 +59,10 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
   for (const rel of [`boot/loader.${other}`, `ostree/boot.${other}`, `ostree/boot.${other}.0`, `ostree/boot.${other}.1`, `ostree/boot.${v}.${1 - sub}`]) {
     fs.rmSync(path.join(root, rel), { recursive: true, force: true });
     crashPoint();
+  }
+
+  for (const dir of ['boot', 'ostree']) {
+    for (const e of listDir(path.join(root, dir))) if (e.name.endsWith(LINK_TEMP_SUFFIX)) fs.rmSync(path.join(root, dir, e.name), { force: true });
   }
 
   const active = new Set(state.deployments.map((d) => d.path));

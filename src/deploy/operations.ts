@@ -11,7 +11,9 @@ import { loadSysroot, type Deployment, type SysrootState } from './deployments.j
 import type { EtcChanges } from './etc-merge.js';
 import { KernelArgs, procCmdlineArgs } from './kargs.js';
 import { validateOsName } from './sysroot.js';
-import { writeDeployments } from './write-deployments.js';
+import { bumpMtime, writeDeployments } from './write-deployments.js';
+import { entryFileName, writeReplacing } from './install-kernel.js';
+import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 
 /**
  * The `admin` verbs that change a sysroot, each under the sysroot lock (`ostree/lock`, the file
@@ -183,7 +185,6 @@ export async function cleanup(sysroot: string): Promise<CleanupResult> {
  * version in place (each by rename), as ostree 2022.7 does; no new boot version is made.
  */
 export async function kargsEditInPlace(sysroot: string, appendIfMissing: string[]): Promise<void> {
-  const { entryFileName, writeReplacing } = await import('./install-kernel.js');
   await withSysroot(sysroot, async (state) => {
     if (state.deployments.length === 0) throw new GroveError('GROVE_NO_DEPLOYMENT', `${state.root} has no deployments`);
     for (const d of state.deployments) {
@@ -202,8 +203,6 @@ export async function kargsEditInPlace(sysroot: string, appendIfMissing: string[
  * Returns ostree's line for each index.
  */
 export async function pin(sysroot: string, indexes: string[], unpin = false): Promise<string[]> {
-  const { writeFileAtomic, fsyncDir } = await import('../repo/fsutil.js');
-  const { bumpMtime } = await import('./write-deployments.js');
   return withSysroot(sysroot, async (state) => {
     const lines: string[] = [];
     for (const arg of indexes) {

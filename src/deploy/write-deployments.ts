@@ -37,8 +37,14 @@ function sameBootConfig(root: string, a: Deployment, b: Deployment): boolean {
   return ka === kb && commitVersion(root, a.checksum) === commitVersion(root, b.checksum);
 }
 
+/**
+ * A symlink replaced by rename. The temp name is fixed: the sysroot lock admits one writer, and a
+ * name left by a killed one is reused (or removed by cleanup) rather than piling up.
+ */
+export const LINK_TEMP_SUFFIX = '.grove-tmp';
+
 function symlinkReplace(target: string, link: string): void {
-  const tmp = `${link}.tmp-${process.pid}`;
+  const tmp = `${link}${LINK_TEMP_SUFFIX}`;
   fs.rmSync(tmp, { force: true });
   fs.symlinkSync(target, tmp);
   crashPoint();

@@ -109,7 +109,9 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
     const status = JSON.parse(groveOk(['admin', 'status', '--json', `--sysroot=${root}`])) as Status;
     const expected = status.deployments.flatMap((d) => [`${d.checksum}.${d.serial}`, `${d.checksum}.${d.serial}.origin`]).sort();
     assert.deepEqual(fs.readdirSync(path.join(root, 'ostree/deploy/debian/deploy')).sort(), expected);
-    assert.deepEqual(fs.readdirSync(path.join(root, 'boot')).sort(), ['boot', 'loader', `loader.${fs.readlinkSync(path.join(root, 'boot/loader')).slice(-1)}`, 'ostree']);
+    const v = fs.readlinkSync(path.join(root, 'boot/loader')).slice(-1);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'boot')).sort(), ['boot', 'loader', `loader.${v}`, 'ostree']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'ostree')).sort(), [`boot.${v}`, fs.readlinkSync(path.join(root, `ostree/boot.${v}`)), 'deploy', 'repo']);
     ostree(['admin', `--sysroot=${root}`, 'status']);
   });
 });
