@@ -41,7 +41,7 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
     const root = t.g;
     const tree = path.join(t.work, 'tree');
     const files: Record<string, string> = {};
-    for (let i = 0; i < 300; i++) files[`usr/share/data/d${i % 10}/f${i}`] = `${i}\n`.repeat(i);
+    for (let i = 0; i < 120; i++) files[`usr/share/data/d${i % 10}/f${i}`] = `${i}\n`.repeat(i);
     const commits: string[] = [];
     const usrOf = new Map<string, string[]>();
     for (const k of ['A', 'B']) {
@@ -93,7 +93,7 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
     // Random moments: in the checkout, the /etc copy, the syncs, between crash points.
     let seed = 12345;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 5; i++) {
       const child = spawn(process.execPath, [GROVE_BIN, 'admin', `--sysroot=${root}`, 'deploy', '--os=debian', commits[i % 2]!], { stdio: 'ignore' });
       const delay = 100 + Math.floor(random() * 700);
       const timer = setTimeout(() => child.kill('SIGKILL'), delay);
