@@ -12,6 +12,7 @@ import { KernelArgs } from './kargs.js';
 import { findKernel } from './kernel.js';
 import { removeDeploymentDir } from './cleanup.js';
 import type { Repo } from '../repo/repo.js';
+import { WorkerPool } from '../pool/pool.js';
 
 /**
  * Checks a commit out as a new deployment of stateroot `osname`, ready to boot but not yet in
@@ -33,6 +34,8 @@ export interface NewDeploymentOptions {
   merge: Deployment | null;
   /** Replaces the kernel arguments; null keeps the merge deployment's. */
   kargs: string[] | null;
+  /** A pool already started (its threads take a few hundred ms to load), else one of its own. */
+  pool?: WorkerPool;
 }
 
 export interface NewDeployment { deployment: Deployment; etc: EtcChanges | null; varNotes: string[] }
@@ -56,17 +59,17 @@ function lexists(p: string): boolean {
   return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
-async function prepareEtc(repo: Repo, checksum: string, dir: string): Promise<void> {
+async function prepareEtc(repo: Repo, checksum: string, dir: string, pool: WorkerPool): Promise<void> {
   const etc = path.join(dir, 'etc');
   const usrEtc = path.join(dir, 'usr/etc');
   if (lexists(etc)) {
     if (lexists(usrEtc)) throw new GroveError('GROVE_BAD_TREE', `commit ${checksum} contains both /etc and /usr/etc`);
     fs.renameSync(etc, usrEtc);
     // The copy below reads the commit's /etc, not the renamed checkout.
-    await checkoutTree(repo, checksum, etc, { subpath: '/etc', forceCopy: true });
+    await checkoutTree(repo, checksum, etc, { subpath: '/etc', forceCopy: true, pool });
     return;
   }
-  if (lexists(usrEtc)) await checkoutTree(repo, checksum, etc, { subpath: '/usr/etc', forceCopy: true });
+  if (lexists(usrEtc)) await checkoutTree(repo, checksum, etc, { subpath: '/usr/etc', forceCopy: true, pool });
 }
 
 export async function createDeployment(state: SysrootState, repo: Repo, opts: NewDeploymentOptions): Promise<NewDeployment> {
@@ -76,11 +79,12 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
   fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o775 });
   removeDeploymentDir(dir);
   crashPoint();
+  const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   try {
-    await checkoutTree(repo, opts.checksum, dir);
+    await checkoutTree(repo, opts.checksum, dir, { pool });
     crashPoint();
     const layout = findKernel(dir, opts.checksum);
-    await prepareEtc(repo, opts.checksum, dir);
+    await prepareEtc(repo, opts.checksum, dir, pool);
     crashPoint();
     const varNotes = lexists(path.join(dir, 'var')) ? fs.readdirSync(path.join(dir, 'var')) : [];
 
@@ -107,6 +111,8 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
       throw new GroveError('GROVE_IO', `cannot deploy commit ${opts.checksum} into ${dir}: ${(e as Error).message}`, { path: dir, cause: e });
     }
     throw e;
+  } finally {
+    if (!opts.pool) await pool.close();
   }
 }
 

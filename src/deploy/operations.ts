@@ -4,6 +4,7 @@ import { GroveError } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { RepoLock } from '../repo/lock.js';
 import { Repo } from '../repo/repo.js';
+import { WorkerPool } from '../pool/pool.js';
 import { detectBootloader, requireSupported } from './bootloader.js';
 import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
 import { createDeployment, nextDeployments, type ListOptions } from './deploy.js';
@@ -108,6 +109,17 @@ export function parseOrigin(text: string, file: string): KeyFile {
 
 /** `admin deploy`: a new deployment of `refspec` (a ref or a commit), default unless told otherwise. */
 export async function deploy(sysroot: string, refspec: string, opts: DeployOptions = {}): Promise<DeployResult> {
+  // The checkout's threads load while the lock is taken and the sysroot read and cleaned.
+  const pool = new WorkerPool({ mainWorks: true });
+  pool.start();
+  try {
+    return await deployLocked(sysroot, refspec, opts, pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function deployLocked(sysroot: string, refspec: string, opts: DeployOptions, pool: WorkerPool): Promise<DeployResult> {
   return withSysroot(sysroot, async (state) => {
     const osname = resolveOsname(state, opts.osname);
     const repo = await Repo.open(path.join(state.root, 'ostree/repo'));
@@ -120,7 +132,7 @@ export async function deploy(sysroot: string, refspec: string, opts: DeployOptio
     requireSupported(detectBootloader(state.root), state.root);
     // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
     await cleanupSysroot(state, { prune: false });
-    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs });
+    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs, pool });
     let written;
     try {
       written = await writeDeployments(state, nextDeployments(state, osname, made.deployment, merge, opts));
