@@ -66,11 +66,12 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
     const frame: Frame = { dir: root.dest, meta, parent, pendingDirs: tree.dirs.length, made, done: false };
     frames.push(frame);
     for (const [name, csum] of await filesToPlace(ctx, tree, root.dest)) {
-      res[await placeOne(ctx, csum, path.join(root.dest, name), canHardlink, env)]++;
+      // Names were validated when the dirtree was decoded (no '/', '.', '..'): concatenation is safe.
+      res[await placeOne(ctx, csum, `${root.dest}/${name}`, canHardlink, env)]++;
     }
     for (let i = tree.dirs.length - 1; i >= 0; i--) {
       const [name, t, m] = tree.dirs[i]!;
-      stack.push({ root: { tree: t, meta: m, dest: path.join(root.dest, name) }, parent: frame });
+      stack.push({ root: { tree: t, meta: m, dest: `${root.dest}/${name}` }, parent: frame });
     }
     complete(frame);
   }

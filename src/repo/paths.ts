@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import type { ObjectType } from '../format/objects.js';
 import type { RepoMode } from './mode.js';
 
@@ -15,7 +14,9 @@ export function objectRelPath(checksum: string, type: ObjectType, mode: RepoMode
 
 /** Absolute path of an object under `objectsDir` (the repo's `objects/` or a staging dir). */
 export function objectPath(objectsDir: string, checksum: string, type: ObjectType, mode: RepoMode): string {
-  return path.join(objectsDir, objectRelPath(checksum, type, mode));
+  // Concatenated, not path.join()ed: this runs once per file of every commit and checkout, and
+  // join's normalisation was most of its cost (57 ms of a 6.7k-file checkout).
+  return objectsDir.endsWith('/') ? objectsDir + objectRelPath(checksum, type, mode) : `${objectsDir}/${objectRelPath(checksum, type, mode)}`;
 }
 
 /** Parses a loose object file name back into (checksum, type); null for anything else. */
