@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
+import { lexists } from './copy.js';
 import { readBootEntries } from './deployments.js';
 import { KernelArgs } from './kargs.js';
 
@@ -30,19 +31,15 @@ export function repoConfig(root: string): KeyFile {
   }
 }
 
-function present(p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
-}
-
 export function detectBootloader(root: string, config: KeyFile = repoConfig(root)): BootloaderKind {
   const configured = config.get('sysroot', 'bootloader') ?? 'auto';
   if (!KNOWN.includes(configured)) {
     throw new GroveError('GROVE_BAD_CONFIG', `${root}/ostree/repo/config: invalid sysroot.bootloader '${configured}'`, { hint: `one of: ${KNOWN.join(', ')}` });
   }
   if (configured !== 'auto') return configured as BootloaderKind;
-  if (present(path.join(root, 'boot/syslinux/syslinux.cfg'))) return 'syslinux';
-  if (present(path.join(root, 'boot/grub2/grub.cfg')) || present(path.join(root, 'boot/efi/EFI')) && fs.readdirSync(path.join(root, 'boot/efi/EFI')).some((v) => present(path.join(root, 'boot/efi/EFI', v, 'grub.cfg')))) return 'grub2';
-  if (present(path.join(root, 'boot/uEnv.txt'))) return 'uboot';
+  if (lexists(path.join(root, 'boot/syslinux/syslinux.cfg'))) return 'syslinux';
+  if (lexists(path.join(root, 'boot/grub2/grub.cfg')) || lexists(path.join(root, 'boot/efi/EFI')) && fs.readdirSync(path.join(root, 'boot/efi/EFI')).some((v) => lexists(path.join(root, 'boot/efi/EFI', v, 'grub.cfg')))) return 'grub2';
+  if (lexists(path.join(root, 'boot/uEnv.txt'))) return 'uboot';
   return 'none';
 }
 

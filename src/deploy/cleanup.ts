@@ -8,7 +8,7 @@ import { Repo } from '../repo/repo.js';
 import { listRefs, writeRef } from '../repo/refs.js';
 import { setImmutable } from './copy.js';
 import { crashPoint } from './crash-point.js';
-import { deploymentDir, type SysrootState } from './deployments.js';
+import { deploymentDir, parseDeploymentName, type SysrootState } from './deployments.js';
 import { LINK_TEMP_SUFFIX } from './write-deployments.js';
 
 /**
@@ -75,9 +75,9 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
         fs.rmSync(path.join(root, 'ostree/deploy', os.name, 'deploy', d.name), { force: true });
         continue;
       }
-      const m = /^([0-9a-f]{64})\.(\d+)$/.exec(d.name);
-      if (!d.isDirectory() || !m) continue;
-      const dir = deploymentDir(root, os.name, m[1]!, Number(m[2]));
+      const name = parseDeploymentName(d.name);
+      if (!d.isDirectory() || !name) continue;
+      const dir = deploymentDir(root, os.name, name.checksum, name.serial);
       if (active.has(dir) || dir === state.booted?.path) continue;
       removeDeploymentDir(dir);
       crashPoint();

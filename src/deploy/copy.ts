@@ -8,6 +8,11 @@ import { readXattrs, setXattrs } from '../xattr/xattrs.js';
  * File-system chores of a sysroot that Node has no call for.
  */
 
+/** Whether anything, even a dangling symlink, is at `p`. */
+export function lexists(p: string): boolean {
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+}
+
 /** Copies every xattr of `src` onto `dest` (SELinux labels above all), as ostree's copies do. */
 export function copyXattrs(src: string, dest: string): void {
   const xattrs = readXattrs(src);

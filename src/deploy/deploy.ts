@@ -4,9 +4,9 @@ import { checkoutTree } from '../checkout/checkout.js';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { BootEntry } from './boot-entry.js';
-import { setImmutable } from './copy.js';
+import { lexists, setImmutable } from './copy.js';
 import { crashPoint } from './crash-point.js';
-import { deploymentDir, type Deployment, type SysrootState } from './deployments.js';
+import { deploymentDir, isPinned, parseDeploymentName, type Deployment, type SysrootState } from './deployments.js';
 import { mergeEtc, type EtcChanges } from './etc-merge.js';
 import { KernelArgs } from './kargs.js';
 import { findKernel } from './kernel.js';
@@ -49,14 +49,10 @@ function allocateSerial(root: string, osname: string, checksum: string): number 
     if (!isErrno(e, 'ENOENT')) throw e;
   }
   for (const n of names) {
-    const m = /^([0-9a-f]{64})\.(\d+)$/.exec(n);
-    if (m && m[1] === checksum) serial = Math.max(serial, Number(m[2]) + 1);
+    const d = parseDeploymentName(n);
+    if (d?.checksum === checksum) serial = Math.max(serial, d.serial + 1);
   }
   return serial;
-}
-
-function lexists(p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
 async function prepareEtc(repo: Repo, checksum: string, dir: string, pool: WorkerPool): Promise<void> {
@@ -143,8 +139,7 @@ export function nextDeployments(state: SysrootState, osname: string, added: Depl
     if (isBooted) beforeBooted = false;
     if (isMerge) beforeMerge = false;
     const passed = booted ? !beforeBooted : !beforeMerge;
-    const pinned = d.origin?.get('libostree-transient', 'pinned') === 'true';
-    if (retain || pinned || d.osname !== osname || (opts.retainPending && !passed) || isBooted || isMerge || (opts.retainRollback && passed)) out.push(d);
+    if (retain || isPinned(d) || d.osname !== osname || (opts.retainPending && !passed) || isBooted || isMerge || (opts.retainRollback && passed)) out.push(d);
     if (!added_ && passed) {
       out.push(added);
       added_ = true;

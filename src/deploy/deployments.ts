@@ -85,6 +85,17 @@ export function readBootEntries(root: string, v: number): Array<{ file: string; 
     .sort((a, b) => compareEntries(a.entry, b.entry));
 }
 
+/** `CHECKSUM.SERIAL`, the name of a deployment's directory; null for anything else. */
+export function parseDeploymentName(name: string): { checksum: string; serial: number } | null {
+  const m = /^([0-9a-f]{64})\.(\d+)$/.exec(name);
+  return m ? { checksum: m[1]!, serial: Number(m[2]) } : null;
+}
+
+/** Pinned deployments (`ostree admin pin`) survive every later deploy. */
+export function isPinned(d: Deployment): boolean {
+  return d.origin?.get('libostree-transient', 'pinned') === 'true';
+}
+
 export function deploymentDir(root: string, osname: string, checksum: string, serial: number): string {
   return path.join(root, 'ostree/deploy', osname, 'deploy', `${checksum}.${serial}`);
 }
@@ -168,7 +179,7 @@ export function describeStatus(sysroot: string, deployments: Deployment[], boote
     out += `${d === booted ? '*' : ' '} ${d.osname} ${d.checksum}.${d.deploySerial}\n`;
     const version = commitVersion(root, d.checksum);
     if (version !== undefined) out += `    Version: ${version}\n`;
-    if (d.origin?.get('libostree-transient', 'pinned') === 'true') out += '    Pinned: yes\n';
+    if (isPinned(d)) out += '    Pinned: yes\n';
     if (d.origin === null) out += '    origin: none\n';
     else {
       const refspec = d.origin.get('origin', 'refspec');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
-import { copyAttributes, copyEntry } from './copy.js';
+import { copyAttributes, copyEntry, lexists } from './copy.js';
 
 /**
  * The /etc three-way merge, as ostree 2022.7 does it. The admin's changes are the difference
@@ -78,7 +78,7 @@ export function diffEtc(orig: string, modified: string): EtcChanges {
 function ensureParents(modifiedEtc: string, newEtc: string, rel: string): void {
   const parent = path.dirname(rel);
   if (parent === '.') return;
-  if (lstatOrNull(path.join(newEtc, parent))) return;
+  if (lexists(path.join(newEtc, parent))) return;
   ensureParents(modifiedEtc, newEtc, parent);
   fs.mkdirSync(path.join(newEtc, parent), { mode: 0o700 });
   copyAttributes(path.join(modifiedEtc, parent), path.join(newEtc, parent), fs.lstatSync(path.join(modifiedEtc, parent)));
@@ -105,11 +105,12 @@ export function mergeEtc(mergeDeployment: string, newDeployment: string): EtcCha
   const orig = path.join(mergeDeployment, 'usr/etc');
   const modified = path.join(mergeDeployment, 'etc');
   const newEtc = path.join(newDeployment, 'etc');
-  if (!lstatOrNull(orig) && !lstatOrNull(modified)) return { modified: [], removed: [], added: [] };
-  if (!lstatOrNull(orig) || !lstatOrNull(modified)) {
-    throw new GroveError('GROVE_BAD_SYSROOT', `/etc merge: ${mergeDeployment} has ${lstatOrNull(orig) ? 'usr/etc but no etc' : 'etc but no usr/etc'}`, { path: mergeDeployment });
+  const [hasOrig, hasModified] = [lexists(orig), lexists(modified)];
+  if (!hasOrig && !hasModified) return { modified: [], removed: [], added: [] };
+  if (!hasOrig || !hasModified) {
+    throw new GroveError('GROVE_BAD_SYSROOT', `/etc merge: ${mergeDeployment} has ${hasOrig ? 'usr/etc but no etc' : 'etc but no usr/etc'}`, { path: mergeDeployment });
   }
-  if (!lstatOrNull(newEtc)) fs.mkdirSync(newEtc, { mode: 0o755 });
+  if (!lexists(newEtc)) fs.mkdirSync(newEtc, { mode: 0o755 });
   const changes = diffEtc(orig, modified);
   for (const rel of changes.removed) fs.rmSync(path.join(newEtc, rel), { recursive: true, force: true });
   for (const rel of [...changes.modified, ...changes.added]) copyModified(modified, newEtc, rel);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { tempName } from '../repo/fsutil.js';
 import { BootEntry } from './boot-entry.js';
-import { copyEntry } from './copy.js';
+import { copyEntry, lexists } from './copy.js';
 import { crashPoint } from './crash-point.js';
 import { commitVersion, type Deployment } from './deployments.js';
 import { KernelArgs } from './kargs.js';
@@ -25,10 +25,6 @@ export interface EntryContext {
   showOsname: boolean;
   /** `sysroot.bls-append-except-default` pairs, for every entry but the default. */
   blsAppend: Array<[string, string]>;
-}
-
-function exists(p: string): boolean {
-  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
 /**
@@ -82,7 +78,7 @@ export function buildEntry(ctx: EntryContext, d: Deployment): BootEntry {
   const bootcsumDir = path.join(ctx.root, 'boot', bootcsumRel);
   fs.mkdirSync(bootcsumDir, { recursive: true, mode: 0o775 });
   const install = (src: string, dest: string) => {
-    if (!exists(path.join(bootcsumDir, dest))) installIntoBoot(path.join(layout.dir, src), path.join(bootcsumDir, dest));
+    if (!lexists(path.join(bootcsumDir, dest))) installIntoBoot(path.join(layout.dir, src), path.join(bootcsumDir, dest));
   };
   install(layout.kernel.src, layout.kernel.dest);
   crashPoint();

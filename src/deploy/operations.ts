@@ -8,7 +8,7 @@ import { WorkerPool } from '../pool/pool.js';
 import { detectBootloader, requireSupported } from './bootloader.js';
 import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
 import { createDeployment, nextDeployments, type ListOptions } from './deploy.js';
-import { loadSysroot, type Deployment, type SysrootState } from './deployments.js';
+import { isPinned, loadSysroot, type Deployment, type SysrootState } from './deployments.js';
 import type { EtcChanges } from './etc-merge.js';
 import { KernelArgs, procCmdlineArgs } from './kargs.js';
 import { validateOsName } from './sysroot.js';
@@ -220,7 +220,7 @@ export async function pin(sysroot: string, indexes: string[], unpin = false): Pr
     for (const arg of indexes) {
       if (!/^\d+$/.test(arg)) throw new GroveError('GROVE_BAD_OPTION', `invalid index: ${arg}`);
       const d = indexed(state, Number(arg));
-      const pinned = d.origin?.get('libostree-transient', 'pinned') === 'true';
+      const pinned = isPinned(d);
       if (pinned === !unpin) {
         lines.push(`Deployment ${arg} is already ${pinned ? 'pinned' : 'unpinned'}`);
         continue;

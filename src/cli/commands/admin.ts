@@ -33,14 +33,14 @@ export function registerAdmin(program: Command): void {
     .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--json', 'print the deployments as JSON')
     .action(async function (this: Command, opts: AdminOpts & { json?: boolean }) {
-      const { loadSysroot, describeStatus } = await import('../../deploy/deployments.js');
+      const { loadSysroot, describeStatus, isPinned } = await import('../../deploy/deployments.js');
       const sysroot = sysrootOf(this, opts);
       const { deployments, booted } = loadSysroot(sysroot);
       if (opts.json) {
         const plain = deployments.map((d) => ({
           index: d.index, osname: d.osname, checksum: d.checksum, serial: d.deploySerial, bootChecksum: d.bootChecksum,
           refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0, booted: d === booted,
-          pinned: d.origin?.get('libostree-transient', 'pinned') === 'true',
+          pinned: isPinned(d),
         }));
         process.stdout.write(`${JSON.stringify({ deployments: plain })}\n`);
       } else {
