@@ -100,13 +100,19 @@ export function deploymentDir(root: string, osname: string, checksum: string, se
   return path.join(root, 'ostree/deploy', osname, 'deploy', `${checksum}.${serial}`);
 }
 
-/** Reads the sysroot as ostree does; an error naming the file at fault for anything inconsistent. */
-export function loadSysroot(sysroot: string): SysrootState {
+/** The absolute path of a sysroot, checked to be one; an error naming it otherwise. */
+export function sysrootRoot(sysroot: string): string {
   const root = path.resolve(sysroot);
   if (!fs.existsSync(root)) throw new GroveError('GROVE_NOT_FOUND', `sysroot ${root} does not exist`, { path: root });
   if (!fs.existsSync(path.join(root, 'ostree/deploy'))) {
     throw new GroveError('GROVE_NOT_SYSROOT', `${root} is not an ostree sysroot (no ostree/deploy)`, { hint: `make one with: grove admin init-fs ${sysroot}` });
   }
+  return root;
+}
+
+/** Reads the sysroot as ostree does; an error naming the file at fault for anything inconsistent. */
+export function loadSysroot(sysroot: string): SysrootState {
+  const root = sysrootRoot(sysroot);
   const v = bootVersion(root);
   const sub = subBootVersion(root, v);
   const deployments = readBootEntries(root, v).map(({ file, entry }, index) => {

@@ -8,7 +8,7 @@ import { WorkerPool } from '../pool/pool.js';
 import { detectBootloader, requireSupported } from './bootloader.js';
 import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
 import { createDeployment, nextDeployments, type ListOptions } from './deploy.js';
-import { isPinned, loadSysroot, type Deployment, type SysrootState } from './deployments.js';
+import { isPinned, loadSysroot, sysrootRoot, type Deployment, type SysrootState } from './deployments.js';
 import type { EtcChanges } from './etc-merge.js';
 import { KernelArgs, procCmdlineArgs } from './kargs.js';
 import { validateOsName } from './sysroot.js';
@@ -22,11 +22,11 @@ import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
  * configuration no longer uses.
  */
 export async function withSysroot<T>(sysroot: string, fn: (state: SysrootState) => Promise<T>): Promise<T> {
-  const first = loadSysroot(sysroot);
-  const lock = await RepoLock.acquireOfd(path.join(first.root, 'ostree/lock'), 'exclusive');
+  const root = sysrootRoot(sysroot);
+  const lock = await RepoLock.acquireOfd(path.join(root, 'ostree/lock'), 'exclusive');
   try {
-    // Read again under the lock: another deploy may have finished while we waited.
-    return await fn(loadSysroot(sysroot));
+    // Read under the lock: another deploy may have finished while we waited.
+    return await fn(loadSysroot(root));
   } finally {
     await lock.release();
   }

@@ -19,8 +19,10 @@ describe('deploy API from the package entry', needsOstree(), () => {
     const first = await deploy(t.g, a, { osname: 'debian', karg: ['root=LABEL=root'] });
     assert.equal(first.deployment.checksum, a);
     assert.equal(first.etc, null, 'nothing to merge on the first deployment');
+    assert.deepEqual(first.deployment.kargs, ['root=LABEL=root']);
     const second = await deploy(t.g, 'os/x86_64/main', { osname: 'debian' });
     assert.deepEqual(second.etc, { modified: [], removed: [], added: [] });
+    assert.deepEqual(second.deployment.kargs, ['root=LABEL=root'], 'inherited, without the old ostree= argument');
     assert.match(second.transaction, /^Bootloader updated; bootconfig swap: yes; bootversion: boot\.0\.1, deployment count change: 1$/);
     assert.deepEqual(loadSysroot(t.g).deployments.map((d) => d.checksum), [b, a]);
     await setDefault(t.g, 1);
