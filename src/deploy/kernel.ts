@@ -24,9 +24,9 @@ export interface KernelLayout {
   bootcsum: string;
 }
 
-function statOrNull(p: string, follow = true): fs.Stats | null {
+function statOrNull(p: string): fs.Stats | null {
   try {
-    return follow ? fs.statSync(p) : fs.lstatSync(p);
+    return fs.statSync(p);
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
     throw e;

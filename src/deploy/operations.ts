@@ -11,8 +11,8 @@ import { createDeployment, nextDeployments, type ListOptions } from './deploy.js
 import { isPinned, loadSysroot, sysrootRoot, type Deployment, type SysrootState } from './deployments.js';
 import type { EtcChanges } from './etc-merge.js';
 import { KernelArgs, procCmdlineArgs } from './kargs.js';
-import { validateOsName } from './sysroot.js';
-import { bumpMtime, writeDeployments } from './write-deployments.js';
+import { bumpMtime, validateOsName } from './sysroot.js';
+import { writeDeployments } from './write-deployments.js';
 import { entryFileName, writeReplacing } from './install-kernel.js';
 import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 
@@ -231,7 +231,7 @@ export async function pin(sysroot: string, indexes: string[], unpin = false): Pr
       else origin.setBoolean('libostree-transient', 'pinned', true);
       await writeFileAtomic(file, origin.toString(), path.dirname(file));
       await fsyncDir(path.dirname(file));
-      await bumpMtime(state.root);
+      bumpMtime(state.root);
       d.origin = origin;
       lines.push(`Deployment ${arg} is now ${unpin ? 'unpinned' : 'pinned'}`);
     }

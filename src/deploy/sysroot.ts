@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { Repo } from '../repo/repo.js';
@@ -94,8 +95,12 @@ export async function initOs(sysroot: string, os: string): Promise<string> {
   await fs.mkdir(path.join(dir, 'var/log'), { mode: 0o755 });
   await fs.symlink('../run', path.join(dir, 'var/run'));
   await fs.symlink('../run/lock', path.join(dir, 'var/lock'));
-  // ostree bumps the deploy directory's mtime so that watchers notice a change.
-  const now = new Date();
-  await fs.utimes(deployRoot, now, now);
+  bumpMtime(root);
   return dir;
+}
+
+/** ostree touches `ostree/deploy` after each change to a sysroot so that watchers notice. */
+export function bumpMtime(root: string): void {
+  const now = new Date();
+  utimesSync(path.join(root, 'ostree/deploy'), now, now);
 }

@@ -26,7 +26,7 @@ export interface UpgradeOptions {
 
 export interface UpgradeResult { changed: boolean; checksum: string; deployed: DeployResult | null; deletedRef?: string }
 
-function originOf(sysroot: string, osname: string | undefined): { merge: Deployment; origin: KeyFile; osname: string } {
+function originOf(sysroot: string, osname: string | undefined): { root: string; merge: Deployment; origin: KeyFile; osname: string } {
   const state = loadSysroot(sysroot);
   const os = osname ?? state.booted?.osname;
   if (os === undefined) throw new GroveError('GROVE_BAD_OPTION', `no booted deployment in ${state.root}: name the stateroot with --os`);
@@ -37,7 +37,7 @@ function originOf(sysroot: string, osname: string | undefined): { merge: Deploym
   if (unconfigured !== undefined) throw new GroveError('GROVE_NO_ORIGIN', unconfigured);
   const origin = parseOrigin(merge.origin.toString(), `${merge.path}.origin`);
   origin.removeGroup('libostree-transient');
-  return { merge, origin, osname: os };
+  return { root: state.root, merge, origin, osname: os };
 }
 
 /** Pulls `refspec` (remote or local) and returns the commit it now names. */
@@ -73,11 +73,11 @@ async function refuseOlder(repo: Repo, current: string, next: string): Promise<v
 }
 
 export async function upgrade(sysroot: string, opts: UpgradeOptions = {}): Promise<UpgradeResult> {
-  const { merge, origin, osname } = originOf(sysroot, opts.osname);
+  const { root, merge, origin, osname } = originOf(sysroot, opts.osname);
   const refspec = origin.get('origin', 'refspec');
   if (refspec === undefined) throw new GroveError('GROVE_NO_ORIGIN', `${merge.path}.origin has no refspec`);
   if (opts.overrideCommit) origin.set('origin', 'override-commit', opts.overrideCommit);
-  const repo = await Repo.open(path.join(loadSysroot(sysroot).root, 'ostree/repo'));
+  const repo = await Repo.open(path.join(root, 'ostree/repo'));
   const checksum = await fetchRefspec(repo, refspec, opts);
   if (checksum === merge.checksum) return { changed: false, checksum, deployed: null };
   if (!opts.allowDowngrade) await refuseOlder(repo, merge.checksum, checksum);
@@ -88,7 +88,7 @@ export async function upgrade(sysroot: string, opts: UpgradeOptions = {}): Promi
 
 /** `admin switch REFSPEC`: `REMOTE:REF`, `REF` (same remote), or `REMOTE:` (same ref). */
 export async function switchRef(sysroot: string, newRefspec: string, opts: UpgradeOptions = {}): Promise<UpgradeResult> {
-  const { origin, osname } = originOf(sysroot, opts.osname);
+  const { root, origin, osname } = originOf(sysroot, opts.osname);
   const old = origin.get('origin', 'refspec');
   if (old === undefined) throw new GroveError('GROVE_NO_ORIGIN', 'the merge deployment\'s origin has no refspec');
   const oldLoc = parseRefspec(old);
@@ -104,7 +104,7 @@ export async function switchRef(sysroot: string, newRefspec: string, opts: Upgra
   }
   const next = remote === null ? ref : `${remote}:${ref}`;
   if (next === old) throw new GroveError('GROVE_BAD_OPTION', `old and new refs are equal: ${next}`);
-  const repo = await Repo.open(path.join(loadSysroot(sysroot).root, 'ostree/repo'));
+  const repo = await Repo.open(path.join(root, 'ostree/repo'));
   const checksum = await fetchRefspec(repo, next, opts);
   const deployed = await deploy(sysroot, checksum, { osname, origin: originForRefspec(next) });
   // The old ref's local copy is no longer followed; ostree drops it so prune can reclaim it.

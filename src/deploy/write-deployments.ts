@@ -3,6 +3,7 @@ import path from 'node:path';
 import { GroveError } from '../errors.js';
 import { syncFilesystem } from '../repo/fsutil.js';
 import { crashPoint } from './crash-point.js';
+import { bumpMtime } from './sysroot.js';
 import { detectBootloader, repoConfig, requireSupported, ubootEnv } from './bootloader.js';
 import { commitVersion, subBootVersion, type Deployment, type SysrootState } from './deployments.js';
 import { buildEntry, entryFileName, writeReplacing, type EntryContext } from './install-kernel.js';
@@ -106,7 +107,7 @@ export async function writeDeployments(state: SysrootState, next: Deployment[]):
     await syncAll(root);
     crashPoint();
     symlinkReplace(`boot.${state.bootVersion}.${sub}`, path.join(root, `ostree/boot.${state.bootVersion}`));
-    await bumpMtime(root);
+    bumpMtime(root);
     return { newBootVersion: false, changed: true, message: transactionLine(true, false, state.bootVersion, sub, next.length - current.length) };
   }
 
@@ -150,7 +151,7 @@ export async function writeDeployments(state: SysrootState, next: Deployment[]):
   } finally {
     fs.closeSync(fd);
   }
-  await bumpMtime(root);
+  bumpMtime(root);
   // ostree counts a bootloader without its own configuration as not atomic; U-Boot's is.
   return { newBootVersion: true, changed: true, message: transactionLine(loader === 'uboot', true, v, sub, next.length - current.length) };
 }
@@ -164,10 +165,4 @@ function blsAppendPairs(config: ReturnType<typeof repoConfig>, root: string): Ar
     if (eq < 0) throw new GroveError('GROVE_BAD_CONFIG', `${root}/ostree/repo/config: bls-append-except-default must be key1=value1;key2=value2…`);
     return [kv.slice(0, eq), kv.slice(eq + 1)];
   });
-}
-
-/** ostree touches `ostree/deploy` after each change so that watchers notice. */
-export async function bumpMtime(root: string): Promise<void> {
-  const now = new Date();
-  fs.utimesSync(path.join(root, 'ostree/deploy'), now, now);
 }
