@@ -1,6 +1,7 @@
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { quote, run } from './measure.js';
+import { pullCases } from './pull-case.js';
+import { cli, discard } from './workdirs.js';
 
 /**
  * What the benchmark times. Every case is run by every tool on the same tree; the physical
@@ -23,15 +24,13 @@ export interface Case {
   setup(tool: Tool, w: Workdirs): string;
 }
 
-export interface Workdirs { tree: string; scratch: string; grove: string; /** Set by the pull case's `before`. */ pullUrl?: string }
+export interface Workdirs { tree: string; scratch: string; grove: string }
 
 const repo = (tool: Tool, w: Workdirs, mode: string) => path.join(w.scratch, `${tool.name}-${mode}-repo`);
 const dest = (tool: Tool, w: Workdirs) => path.join(w.scratch, `${tool.name}-checkout`);
-const cli = (tool: Tool, w: Workdirs) => (tool.kind === 'ostree' ? 'ostree' : `node ${quote(w.grove)}`);
-
 function init(tool: Tool, w: Workdirs, mode: string): string {
   const r = repo(tool, w, mode);
-  return `rm -rf ${quote(r)} && ${cli(tool, w)} init --repo=${quote(r)} --mode=${mode}`;
+  return `${discard(r, w)} && ${cli(tool, w)} init --repo=${quote(r)} --mode=${mode}`;
 }
 
 function commit(tool: Tool, w: Workdirs, mode: string, subject: string): string {
@@ -47,7 +46,7 @@ export function buildCases(modes: BenchMode[]): Case[] {
   const cases: Case[] = [];
   for (const mode of modes) {
     if (mode === 'pull') {
-      cases.push(pullCase());
+      cases.push(...pullCases());
       continue;
     }
     if (mode === 'deploy') {
@@ -57,7 +56,7 @@ export function buildCases(modes: BenchMode[]): Case[] {
     cases.push({
       name: `commit into empty ${mode} repo`,
       mode,
-      setup: (t, w) => (t.kind === 'reference' ? `rm -rf ${quote(dest(t, w))}` : init(t, w, mode)),
+      setup: (t, w) => (t.kind === 'reference' ? discard(dest(t, w), w) : init(t, w, mode)),
       command: (t, w) => {
         if (t.kind !== 'reference') return commit(t, w, mode, 'first');
         if (t.name === 'cp -a' && mode === 'bare-user') return `cp -a ${quote(w.tree)} ${quote(dest(t, w))}`;
@@ -81,7 +80,7 @@ export function buildCases(modes: BenchMode[]): Case[] {
     cases.push({
       name: mode === 'bare-user' ? 'hardlink checkout (-U -H, bare-user)' : 'archive checkout',
       mode,
-      setup: (t, w) => `rm -rf ${quote(dest(t, w))}`,
+      setup: (t, w) => discard(dest(t, w), w),
       command: (t, w) => {
         if (t.kind === 'reference') {
           if (mode === 'bare-user' && t.name === 'cp -al') return `cp -al ${quote(w.tree)} ${quote(dest(t, w))}`;
@@ -100,42 +99,6 @@ export function buildCases(modes: BenchMode[]): Case[] {
     });
   }
   return cases;
-}
-
-/**
- * Pull over loopback: the tree committed by ostree into an archive repository, served by
- * `grove serve` (one server for both tools), pulled into a fresh bare-user repository.
- */
-function pullCase(): Case {
-  let server: ChildProcess | null = null;
-  const src = (w: Workdirs) => path.join(w.scratch, 'pull-source-repo');
-  const dst = (t: Tool, w: Workdirs) => path.join(w.scratch, `${t.name}-pulled-repo`);
-  return {
-    name: 'pull over loopback (archive -> bare-user)',
-    mode: 'pull',
-    async before(w) {
-      const s = quote(src(w));
-      run(`rm -rf ${s} && ostree init --repo=${s} --mode=archive && ostree commit --repo=${s} -b bench ${quote(w.tree)} >/dev/null && ostree summary --repo=${s} -u`);
-      const child = spawn(process.execPath, [w.grove, 'serve', `--repo=${src(w)}`, '--port=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      server = child;
-      w.pullUrl = await new Promise<string>((resolve, reject) => {
-        child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-          const m = /at (http:\/\/\S+)/.exec(d);
-          if (m) resolve(m[1]!);
-        });
-        child.on('exit', (code) => reject(new Error(`grove serve exited (${code})`)));
-      });
-    },
-    async after() {
-      server?.kill();
-    },
-    setup: (t, w) => {
-      if (t.kind === 'reference') return 'true';
-      const d = quote(dst(t, w));
-      return `rm -rf ${d} && ${cli(t, w)} init --repo=${d} --mode=bare-user && ${cli(t, w)} remote add --repo=${d} --no-gpg-verify origin ${quote(w.pullUrl!)}`;
-    },
-    command: (t, w) => (t.kind === 'reference' ? null : `${cli(t, w)} pull --repo=${quote(dst(t, w))} origin bench >/dev/null`),
-  };
 }
 
 /**
@@ -165,7 +128,7 @@ function deployCase(): Case {
       run([...['ostree', 'grove', 'grove wasm+fflate'].map((n) => unlockAndRemove(sysroot({ name: n, kind: 'grove' }, w))), `rm -rf ${quote(tree(w))} ${quote(source(w))} ${quote(path.join(w.scratch, 'cp-al-deploy'))}`].join('; '));
     },
     setup: (t, w) => {
-      if (t.kind === 'reference') return `rm -rf ${quote(path.join(w.scratch, 'cp-al-deploy'))}`;
+      if (t.kind === 'reference') return discard(path.join(w.scratch, 'cp-al-deploy'), w);
       const s = quote(sysroot(t, w));
       return `test -d ${s}/ostree/deploy/bench || { mkdir -p ${s} && ostree admin init-fs ${s} >/dev/null && ostree admin --sysroot=${s} os-init bench >/dev/null && ostree pull-local --repo=${s}/ostree/repo ${quote(source(w))} bench >/dev/null; }`;
     },

@@ -11,11 +11,13 @@ export function haveGnuTime(): boolean {
 }
 
 /**
- * Runs `cmd` through bash, timing only it (not `setup`). Throws with the command's stderr when
+ * Runs `cmd` through bash, timing only it (not `setup`, nor the sync between them). Throws with the command's stderr when
  * it fails, so a broken tool never yields a fast, wrong figure.
  */
 export function measure(cmd: string, opts: { setup?: string; env?: NodeJS.ProcessEnv } = {}): Sample {
   if (opts.setup) run(opts.setup, opts.env);
+  // What earlier runs left for the disk to write is written now, not during this run.
+  run('sync');
   const wrapped = GNU_TIME ? `${GNU_TIME} -f '__RSS__ %M' bash -c ${quote(cmd)}` : cmd;
   const t0 = process.hrtime.bigint();
   const r = spawnSync('bash', ['-c', wrapped], { encoding: 'utf8', env: { ...process.env, ...opts.env }, maxBuffer: 64 << 20 });

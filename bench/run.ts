@@ -7,6 +7,7 @@ import { generateTree } from '../fixtures/trees/generate.js';
 import { BENCH_MODES, buildCases, type BenchMode, type Tool, type Workdirs } from './cases.js';
 import { haveGnuTime, measure, median, run, type Sample } from './measure.js';
 import { printTable, type Row } from './report.js';
+import { trashDir } from './workdirs.js';
 
 /**
  * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy] [--runs N] [--json FILE]`
@@ -61,9 +62,10 @@ async function main(): Promise<void> {
     { name: 'cp -al', kind: 'reference' },
     { name: 'tar|gzip -6', kind: 'reference' },
     { name: 'sha256sum', kind: 'reference' },
+    { name: 'curl -Z', kind: 'reference' },
   ];
   const facts = machineFacts();
-  console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache${haveGnuTime() ? '' : '; no GNU time, so no RSS'}\n`);
+  console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}\n`);
 
   const rows: Row[] = [];
   for (const c of buildCases(args.modes)) {
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
     await fs.writeFile(args.json, JSON.stringify({ machine: facts, date: new Date().toISOString(), runs: args.runs, tree: args.tree ?? `generated ${args.files} files`, rows }, null, 1));
     console.log(`\nJSON written to ${args.json}`);
   }
+  await fs.rm(trashDir(w), { recursive: true, force: true });
   if (!args.scratch) await fs.rm(scratch, { recursive: true, force: true });
 }
 

@@ -47,6 +47,10 @@ export default async function run(task: Task): Promise<Reply<unknown>> {
         return { ok: true, value: await verifyContentBatch(task, await hasher(task.ctx.hash)) };
       }
       case 'import-content': {
+        if (task.remote) {
+          const { fetchContentBatch } = await import('../src/net/fetch-content.js');
+          return { ok: true, value: await fetchContentBatch(task, task.remote, await hasher(task.ctx.hash)) };
+        }
         const { importContentBatch } = await import('../src/net/import-content.js');
         return { ok: true, value: await importContentBatch(task, await hasher(task.ctx.hash)) };
       }

@@ -1,25 +1,9 @@
 import fsSync from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool as PoolClass } from 'undici';
 import path from 'node:path';
 import { GroveError } from '../errors.js';
 import { tempName } from '../repo/fsutil.js';
+import { HttpClient, HttpError, type TlsOptions } from './http/client.js';
 
-/**
- * undici's connection pool, through its CommonJS entry (loads faster than the ES module wrapper):
- * Node's own http client spent about 0.3 ms of main-thread CPU per request, which made the client,
- * not the network or the disk, the limit of a pull. Loaded with the first fetcher, not with the
- * module: `remote add` and `remote list` reach this module but never fetch.
- */
-const loadPool = (): typeof PoolClass => (createRequire(import.meta.url)('undici') as { Pool: typeof PoolClass }).Pool;
-
-/**
- * Fetches files of a remote repository by path relative to its URL, over a pool of kept-alive
- * HTTP(S) connections with many requests in flight. Transient
- * failures (connection errors, 5xx, 408, 429, a body cut short) are retried with exponential
- * back-off; 404 is an answer (null), not a failure. Every body is bounded by `maxBytes`, so a
- * hostile server cannot make the client hold an unbounded response.
- */
 export interface FetcherOptions {
   /** Requests in flight at most (and connections kept). */
   maxInFlight?: number;
@@ -29,14 +13,27 @@ export interface FetcherOptions {
   backoffMs?: number;
   /** Milliseconds without any data before a request is abandoned (and retried). */
   idleTimeoutMs?: number;
+  /** Certificates for https (the remote's tls-ca-path, tls-client-cert-path…). */
+  tls?: TlsOptions;
 }
+
+/** Requests in flight when the caller does not say. */
+export const DEFAULT_IN_FLIGHT = 32;
 
 export interface FetchStats { requests: number; bytes: number; retries: number }
 
+/**
+ * Fetches files of a remote repository by path relative to its URL, over a pool of kept-alive
+ * HTTP(S) connections with many requests in flight. Transient failures (connection errors, 5xx,
+ * 408, 429, a body cut short, a response that does not parse) are retried with exponential
+ * back-off; 404 is an answer (null), not a failure; an untrusted certificate fails at once.
+ * Every body is bounded by `maxBytes`, so a hostile server cannot make the client hold an
+ * unbounded response.
+ */
 export class Fetcher {
   readonly stats: FetchStats = { requests: 0, bytes: 0, retries: 0 };
   private readonly base: URL;
-  private readonly pool: PoolClass;
+  private readonly client: HttpClient;
   private readonly maxInFlight: number;
   private readonly attempts: number;
   private readonly backoffMs: number;
@@ -53,17 +50,11 @@ export class Fetcher {
     }
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new GroveError('GROVE_BAD_URL', `unsupported URL scheme in '${url}'`);
     this.base = base;
-    this.maxInFlight = opts.maxInFlight ?? 32;
+    this.maxInFlight = opts.maxInFlight ?? DEFAULT_IN_FLIGHT;
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
-    const Pool = loadPool();
-    this.pool = new Pool(base.origin, {
-      connections: this.maxInFlight,
-      keepAliveTimeout: 30_000,
-      headersTimeout: this.idleTimeoutMs,
-      bodyTimeout: this.idleTimeoutMs,
-    });
+    this.client = new HttpClient(base, { connections: this.maxInFlight, idleTimeoutMs: this.idleTimeoutMs, ...(opts.tls && { tls: opts.tls }) });
   }
 
   get url(): string {
@@ -82,26 +73,28 @@ export class Fetcher {
    * ones are written to a new file in `spillDir` as they arrive and come back as its path (the
    * caller owns the file).
    */
-  async getSpilling(rel: string, opts: { what: string; inMemory: number; spillDir: string }): Promise<Buffer | { path: string } | null> {
-    return this.fetch(rel, opts.what, () => new Body(opts.what, rel, Number.MAX_SAFE_INTEGER, opts.inMemory, opts.spillDir));
+  async getSpilling(rel: string, opts: { what: string; inMemory: number; spillDir: string; tally?: FetchStats }): Promise<Buffer | { path: string } | null> {
+    return this.fetch(rel, opts.what, () => new Body(opts.what, rel, Number.MAX_SAFE_INTEGER, opts.inMemory, opts.spillDir), opts.tally);
   }
 
   close(): void {
-    void this.pool.destroy().catch(() => {});
+    this.client.close();
   }
 
-  private async fetch(rel: string, what: string, body: () => Body): Promise<Buffer | { path: string } | null> {
+  /** `tally`, when given, counts this fetch's requests, bytes and retries as `stats` does. */
+  private async fetch(rel: string, what: string, body: () => Body, tally?: FetchStats): Promise<Buffer | { path: string } | null> {
     await this.slot();
     try {
       for (let i = 1; ; i++) {
         const b = body();
         try {
-          return await this.once(rel, what, b);
+          return await this.once(rel, what, b, tally);
         } catch (e) {
           b.discard();
           if (!(e instanceof TransientError)) throw e;
           if (i >= this.attempts) throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message} (gave up after ${i} attempts)`, { path: rel });
           this.stats.retries++;
+          if (tally) tally.retries++;
           await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (i - 1)));
         }
       }
@@ -124,44 +117,50 @@ export class Fetcher {
     else this.inFlight--;
   }
 
-  private async once(rel: string, what: string, body: Body): Promise<Buffer | { path: string } | null> {
+  private async once(rel: string, what: string, body: Body, tally?: FetchStats): Promise<Buffer | { path: string } | null> {
     this.stats.requests++;
+    if (tally) tally.requests++;
     const url = new URL(rel, this.base);
-    let res: Dispatcher.ResponseData;
+    let status = 0;
+    let declared: number | null = null;
+    let discarded = 0;
     try {
-      res = await this.pool.request({ path: `${url.pathname}${url.search}`, method: 'GET', headers: { 'user-agent': 'grove' } });
+      await this.client.get(`${url.pathname}${url.search}`, {
+        head: (h) => {
+          status = h.status;
+          if (status !== 200) return;
+          const cl = h.headers.get('content-length');
+          declared = cl === undefined ? null : Number(cl);
+          if (declared !== null) body.expect(declared);
+        },
+        body: (c) => {
+          if (status === 200) return body.add(c);
+          // An error page is read and dropped, unless it goes on and on.
+          discarded += c.length;
+          if (discarded > MAX_ERROR_BODY) throw new HttpError(`HTTP ${status} with a body over ${MAX_ERROR_BODY} bytes`, status >= 500);
+        },
+      });
     } catch (e) {
-      throw new TransientError((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+      if (!(e instanceof HttpError)) throw e;
+      if (e.transient) throw new TransientError(e.message);
+      throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message}`, { path: rel });
     }
-    // Errors reach us through the iteration below; destroying a body we gave up on must not
-    // also raise them as an unhandled event.
-    res.body.on('error', () => {});
-    const status = res.statusCode;
-    if (status === 404 || status === 410) {
-      await res.body.dump();
-      return null;
-    }
+    if (status === 404 || status === 410) return null;
     if (status !== 200) {
-      await res.body.dump().catch(() => {});
       const err = `HTTP ${status}`;
       if (status >= 500 || status === 408 || status === 429) throw new TransientError(err);
       throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${err}`, { path: rel });
     }
-    const header = res.headers['content-length'];
-    const declared = typeof header === 'string' ? Number(header) : null;
-    try {
-      if (declared !== null) body.expect(declared);
-      for await (const c of res.body) body.add(c as Buffer);
-    } catch (e) {
-      res.body.destroy();
-      if (e instanceof GroveError) throw e;
-      throw new TransientError((e as NodeJS.ErrnoException).code ?? (e as Error).message);
-    }
     this.stats.bytes += body.length;
+    if (tally) tally.bytes += body.length;
+    // The parser ends a body at its Content-Length; this holds for any framing.
     if (declared !== null && body.length !== declared) throw new TransientError(`body has ${body.length} bytes, Content-Length said ${declared}`);
     return body.finish();
   }
 }
+
+/** Bytes of an error response's body read (and dropped) before the connection is cut instead. */
+const MAX_ERROR_BODY = 64 << 10;
 
 /**
  * A response body being received: in memory, bounded by `maxBytes`; past `inMemory` bytes it

@@ -23,14 +23,19 @@ export async function importContentBatch(task: ImportContentTask, sha: Sha256Fac
   const ctx = task.ctx;
   for (const item of task.items) {
     if (exists(ctx, item.checksum)) continue;
-    const where = `file object ${item.checksum} from ${ctx.origin}`;
-    const n = item.bytes ? await importBytes(ctx, item, item.bytes, where, sha) : await importStreamed(ctx, item, where, sha);
+    const n = await importItem(ctx, item, sha);
     if (n !== null) {
       res.written.push(item.checksum);
       res.bytes += n;
     }
   }
   return res;
+}
+
+/** Checks and stores one object; returns its size, or null when another task of the transaction had it. */
+export function importItem(ctx: ImportContentTask['ctx'], item: ImportItem, sha: Sha256Factory): Promise<number | null> {
+  const where = `file object ${item.checksum} from ${ctx.origin}`;
+  return item.bytes ? importBytes(ctx, item, item.bytes, where, sha) : importStreamed(ctx, item, where, sha);
 }
 
 /** Refuses headers a hostile source could use to make a checkout do harm, as ostree does. */

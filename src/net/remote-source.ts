@@ -5,6 +5,7 @@ import { parsePublicKey, readKeyLines, systemKeys } from '../sign/ed25519.js';
 import { decodeDict, requireSignature, type TrustedKeys } from '../sign/signatures.js';
 import type { Repo } from '../repo/repo.js';
 import type { FetcherOptions } from './fetcher.js';
+import type { TlsOptions } from './http/client.js';
 import type { PullPolicy } from './pull.js';
 import type { Remote } from './remotes.js';
 import { HttpSource, LocalSource, sourceSummary, type ObjectSource } from './sources.js';
@@ -14,7 +15,36 @@ import type { Summary } from '../format/summary.js';
 export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
   const description = `remote ${remote.name}`;
   if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
-  return HttpSource.open(remote.url, `${description} (${remote.url})`, opts);
+  const tls = remoteTls(remote);
+  return HttpSource.open(remote.url, `${description} (${remote.url})`, { ...opts, ...(tls && { tls }) });
+}
+
+/**
+ * The remote's TLS options, under ostree's names: `tls-ca-path` (PEM certificates trusted
+ * instead of the system's), `tls-permissive` (no certificate checks), and
+ * `tls-client-cert-path` with `tls-client-key-path`.
+ */
+function remoteTls(remote: Remote): TlsOptions | null {
+  const read = (key: string): Buffer | undefined => {
+    const p = remote.options.get(key);
+    if (p === undefined) return undefined;
+    try {
+      return fs.readFileSync(p);
+    } catch (e) {
+      throw new GroveError('GROVE_BAD_CONFIG', `remote ${remote.name}: cannot read ${key} '${p}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { path: p });
+    }
+  };
+  const tls: TlsOptions = {};
+  const ca = read('tls-ca-path');
+  const cert = read('tls-client-cert-path');
+  const key = read('tls-client-key-path');
+  if (ca) tls.ca = ca;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new GroveError('GROVE_BAD_CONFIG', `remote ${remote.name}: tls-client-cert-path and tls-client-key-path go together`);
+  }
+  if (cert && key) Object.assign(tls, { cert, key });
+  if (/^(true|1|yes)$/i.test(remote.options.get('tls-permissive') ?? '')) tls.rejectUnauthorized = false;
+  return Object.keys(tls).length > 0 ? tls : null;
 }
 
 /** A remote's summary, fetched and checked against what the remote requires of it. */

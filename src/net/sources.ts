@@ -9,7 +9,7 @@ import { parseRepoMode, type RepoMode } from '../repo/mode.js';
 import { objectRelPath, objectExists } from '../repo/paths.js';
 import { listRefs, readRef } from '../repo/refs.js';
 import { Repo } from '../repo/repo.js';
-import type { ImportItem } from '../pool/protocol.js';
+import type { ImportItem, RemoteFetch } from '../pool/protocol.js';
 import { decodeSummary, type Summary } from '../format/summary.js';
 import type { PullPolicy } from './pull.js';
 import { Fetcher, type FetcherOptions } from './fetcher.js';
@@ -18,9 +18,6 @@ import { Fetcher, type FetcherOptions } from './fetcher.js';
 export const MAX_METADATA_SIZE = 10 << 20;
 /** The summary may list very many refs; ostree allows it the metadata limit too. */
 export const MAX_SUMMARY_SIZE = 10 << 20;
-/** Content objects up to this size are fetched into memory; larger ones go to a temp file. */
-export const IN_MEMORY_CONTENT = 8 << 20;
-
 /**
  * Where a pull reads objects from: an archive repository behind HTTP(S), or any repository on
  * a local path (`file://` URLs and `pull-local`). Nothing a source returns is trusted: the
@@ -31,9 +28,14 @@ export interface ObjectSource {
   readonly description: string;
   /** The source repository, when content can be read from it directly (local pulls). */
   readonly local: { objectsDir: string; mode: RepoMode } | null;
+  /** The server, when worker threads fetch content from it themselves (HTTP pulls). */
+  readonly remote: RemoteFetch | null;
   metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null>;
-  /** A content object to hand to the import task, or null when the source lacks it. */
-  content(checksum: string, spillDir: string): Promise<ImportItem | null>;
+  /**
+   * A content object to hand to the import task, or null when the source is known to lack it.
+   * For a `remote` source it is the checksum alone: the worker fetches it.
+   */
+  content(checksum: string): Promise<ImportItem | null>;
   /** `summary` and `summary.sig`, null when absent. */
   summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null>;
   ref(name: string): Promise<string | null>;
@@ -45,15 +47,18 @@ export interface ObjectSource {
 
 export class HttpSource implements ObjectSource {
   readonly local = null;
+  readonly remote: RemoteFetch;
   private readonly fetcher: Fetcher;
 
-  private constructor(readonly description: string, fetcher: Fetcher) {
+  private constructor(readonly description: string, fetcher: Fetcher, remote: RemoteFetch) {
     this.fetcher = fetcher;
+    this.remote = remote;
   }
 
   /** Connects and checks the remote is an archive repository (the only kind served over HTTP). */
   static async open(url: string, description: string, opts: FetcherOptions): Promise<HttpSource> {
-    const src = new HttpSource(description, new Fetcher(url, opts));
+    const fetcher = new Fetcher(url, opts);
+    const src = new HttpSource(description, fetcher, { url: fetcher.url, options: opts });
     try {
       const config = await src.fetcher.get('config', { maxBytes: 1 << 20, what: `the config of ${description}` });
       if (config === null) throw new GroveError('GROVE_NO_REPO', `${description} has no config: not an ostree repository`);
@@ -77,14 +82,9 @@ export class HttpSource implements ObjectSource {
     return this.fetcher.get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
   }
 
-  async content(checksum: string, spillDir: string): Promise<ImportItem | null> {
-    const r = await this.fetcher.getSpilling(`objects/${objectRelPath(checksum, 'file', 'archive')}`, {
-      what: `file object ${checksum}`,
-      inMemory: IN_MEMORY_CONTENT,
-      spillDir,
-    });
-    if (r === null) return null;
-    return Buffer.isBuffer(r) ? { checksum, bytes: r } : { checksum, archivePath: r.path };
+  /** The worker threads fetch content themselves (see `remote`): the bodies never pass through this thread. */
+  async content(checksum: string): Promise<ImportItem | null> {
+    return { checksum };
   }
 
   async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
@@ -111,6 +111,7 @@ export class HttpSource implements ObjectSource {
 export class LocalSource implements ObjectSource {
   readonly stats = { requests: 0, bytes: 0, retries: 0 };
   readonly local: { objectsDir: string; mode: RepoMode };
+  readonly remote = null;
 
   private constructor(private readonly repo: Repo, readonly description: string) {
     this.local = { objectsDir: repo.objectsDir, mode: repo.mode };

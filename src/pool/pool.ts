@@ -29,20 +29,31 @@ type ResultOf<T extends Task> =
 export class WorkerPool {
   private piscina: PiscinaClass | undefined;
   readonly threads: number;
+  private readonly tasksPerThread: number;
 
   /**
    * `threads` defaults to GROVE_THREADS, else the number of cores; `mainWorks` says the caller's
-   * thread takes tasks too (checkout does), so the pool leaves it one core.
+   * thread takes tasks too (checkout does), so the pool leaves it one core. `tasksPerThread`
+   * (default 1) lets a thread hold several tasks at once: worth it only for tasks that wait on
+   * the network, whose waits another task can fill.
    */
-  constructor(opts: { threads?: number; mainWorks?: boolean } = {}) {
+  constructor(opts: { threads?: number; mainWorks?: boolean; tasksPerThread?: number } = {}) {
     const envThreads = Number(process.env['GROVE_THREADS'] ?? '');
     const cores = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : os.availableParallelism();
     this.threads = opts.threads ?? Math.max(1, opts.mainWorks ? cores - 1 : cores);
+    this.tasksPerThread = opts.tasksPerThread ?? 1;
+  }
+
+  /** Tasks the threads take at once; more wait in the queue. */
+  get capacity(): number {
+    return this.threads * this.tasksPerThread;
   }
 
   /** Starts the threads now, for a caller that knows work is coming. */
   start(): void {
-    this.piscina ??= new Piscina({ filename: WORKER_FILE, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000 });
+    this.piscina ??= new Piscina({
+      filename: WORKER_FILE, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000, concurrentTasksPerWorker: this.tasksPerThread,
+    });
   }
 
   async run<T extends Task>(task: T): Promise<ResultOf<T>> {

@@ -3,6 +3,7 @@ import type { CompressBackend } from '../format/compress.js';
 import type { HashBackend } from '../format/hash.js';
 import type { DirMeta } from '../format/objects.js';
 import type { RepoMode } from '../repo/mode.js';
+import type { FetcherOptions } from '../net/fetcher.js';
 
 /**
  * What crosses the thread boundary. Tasks are coarse (a batch of files), replies are plain data;
@@ -98,7 +99,15 @@ export interface ImportItem {
   bytes?: Uint8Array;
   /** An archive object downloaded to this file (large ones); the file is consumed. */
   archivePath?: string;
-  /** Neither: read it from the source repository of a local pull. */
+  /** Neither: the worker fetches it from the task's `remote`, or reads it from the source repository of a local pull. */
+}
+
+/** An archive repository behind HTTP(S) that workers fetch content objects from themselves. */
+export interface RemoteFetch {
+  /** The repository's URL. */
+  url: string;
+  /** Retries, time-outs; `maxInFlight` is per thread. */
+  options: FetcherOptions;
 }
 
 export interface ImportContentTask {
@@ -111,6 +120,13 @@ export interface ImportContentTask {
     /** Where the objects come from, for error messages ("remote origin"). */
     origin: string;
   };
+  /** Set when the worker is to fetch the items (checksums only) from this server. */
+  remote?: RemoteFetch;
+  /**
+   * Shared with the main thread, which sets element 0 when the pull has failed: a worker then
+   * starts no more fetches and returns what it has stored.
+   */
+  cancelled?: Int32Array;
   items: ImportItem[];
 }
 
@@ -119,6 +135,8 @@ export interface ImportContentResult {
   written: string[];
   /** Uncompressed bytes of the objects written. */
   bytes: number;
+  /** What a task with a `remote` fetched: objects, bytes received, requests made, retries. */
+  fetched?: { objects: number; bytes: number; requests: number; retries: number };
 }
 
 export type Task = WriteContentTask | CheckoutTask | VerifyTask | ImportContentTask;

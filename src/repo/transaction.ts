@@ -85,6 +85,8 @@ export class Transaction {
     if (objects.length === 0) return;
     await syncFilesystem(this.stagingDir);
     const touched = new Set<string>();
+    // Synchronous renames: each takes the kernel microseconds, and a round trip through libuv's
+    // thread pool per object made publishing the 6.2k objects of a pull take 0.6 s, not 0.1 s.
     for (const { checksum, type } of objects) {
       if (type === 'commit' || type === 'commitmeta') throw new Error('checkpoint: commit objects are published by commit()');
       const to = objectPath(this.repo.objectsDir, checksum, type, this.repo.mode);
@@ -94,7 +96,7 @@ export class Transaction {
         touched.add(dir);
       }
       try {
-        await fs.rename(this.stagedPath(checksum, type), to);
+        fsSync.renameSync(this.stagedPath(checksum, type), to);
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw e; // published by an earlier checkpoint
       }
