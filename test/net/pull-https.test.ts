@@ -25,6 +25,11 @@ describe('grove pull over https', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let server: https.Server;
   let url: string;
+  /** Answers only clients that present the client certificate. */
+  let mtls: https.Server;
+  let mtlsUrl: string;
+  let clientCert: string;
+  let clientKey: string;
   let cert: string;
   let expected: string;
 
@@ -51,18 +56,34 @@ describe('grove pull over https', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+
+    clientKey = path.join(tmp.dir, 'client-key.pem');
+    clientCert = path.join(tmp.dir, 'client-cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', clientKey, '-out', clientCert,
+      '-subj', '/CN=grove client', '-days', '2'], { stdio: 'ignore' });
+    mtls = https.createServer({
+      key: fs.readFileSync(key), cert: fs.readFileSync(cert), ca: fs.readFileSync(clientCert), requestCert: true, rejectUnauthorized: true,
+    }, server.listeners('request')[0] as Parameters<typeof https.createServer>[1]);
+    await new Promise<void>((r) => mtls.listen(0, '127.0.0.1', r));
+    mtlsUrl = `https://127.0.0.1:${(mtls.address() as AddressInfo).port}/`;
   });
 
   after(async () => {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
+    for (const s of [server, mtls]) {
+      s.closeAllConnections();
+      await new Promise((r) => s.close(r));
+    }
     await tmp.cleanup();
   });
 
   async function freshRepo(name: string, ...set: string[]): Promise<string> {
+    return repoFor(url, name, ...set);
+  }
+
+  async function repoFor(serverUrl: string, name: string, ...set: string[]): Promise<string> {
     const repo = path.join(tmp.dir, name);
     await groveOk(['init', `--repo=${repo}`, '--mode=bare-user']);
-    await groveOk(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', ...set.map((s) => `--set=${s}`), 'origin', url]);
+    await groveOk(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', ...set.map((s) => `--set=${s}`), 'origin', serverUrl]);
     return repo;
   }
 
@@ -92,5 +113,17 @@ describe('grove pull over https', () => {
     const r = await grove(['pull', `--repo=${repo}`, 'origin', 'os/main']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr.trim(), /^[^\n]*remote origin: cannot read tls-ca-path '\/nonexistent\/ca\.pem': ENOENT[^\n]*$/);
+  });
+
+  it('a server that wants a client certificate gets the one tls-client-cert-path names; without it the pull fails at once', async () => {
+    const without = await repoFor(mtlsUrl, 'no-client-cert', `tls-ca-path=${cert}`);
+    const r = await grove(['pull', `--repo=${without}`, 'origin', 'os/main']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr.trim(), /^[^\n]*TLS: [^\n]*$/);
+    const withCert = await repoFor(mtlsUrl, 'client-cert', `tls-ca-path=${cert}`, `tls-client-cert-path=${clientCert}`, `tls-client-key-path=${clientKey}`);
+    await groveOk(['pull', `--repo=${withCert}`, 'origin', 'os/main']);
+    const out = path.join(tmp.dir, 'client-cert-checkout');
+    await groveOk(['checkout', `--repo=${withCert}`, '-U', 'origin:os/main', out]);
+    assert.equal(await describeTree(out, { xattrs: false }), expected);
   });
 });

@@ -257,6 +257,10 @@ function isFatal(e: Error): boolean {
 
 function describe(e: Error): string {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code !== undefined && TLS_FATAL.test(code)) return `TLS: ${e.message} (${code})`;
-  return code ?? e.message;
+  // OpenSSL's messages carry a library trace over several lines; its `reason` is the part a
+  // person needs ("tlsv13 alert certificate required").
+  const reason = (e as { reason?: unknown }).reason;
+  const text = (typeof reason === 'string' ? reason : e.message).split('\n')[0]!.trim();
+  if (code !== undefined && TLS_FATAL.test(code)) return `TLS: ${text} (${code})`;
+  return code ?? text;
 }
