@@ -33,6 +33,8 @@ export class Transaction {
   /** Metadata written in this transaction, so repeats are free. */
   private readonly staged = new Set<string>();
   private readonly stagedDirs = new Set<string>();
+  /** Object directories made (or found) by an earlier checkpoint. */
+  private readonly objectDirs = new Set<string>();
   stats = { metadataTotal: 0, metadataWritten: 0, contentTotal: 0, contentWritten: 0, contentBytesWritten: 0 };
 
   private constructor(readonly repo: Repo, readonly stagingDir: string, private readonly lock: RepoLock) {}
@@ -91,10 +93,11 @@ export class Transaction {
       if (type === 'commit' || type === 'commitmeta') throw new Error('checkpoint: commit objects are published by commit()');
       const to = objectPath(this.repo.objectsDir, checksum, type, this.repo.mode);
       const dir = path.dirname(to);
-      if (!touched.has(dir)) {
+      if (!this.objectDirs.has(dir)) {
         await ensureDir(dir);
-        touched.add(dir);
+        this.objectDirs.add(dir);
       }
+      touched.add(dir);
       try {
         fsSync.renameSync(this.stagedPath(checksum, type), to);
       } catch (e) {
