@@ -33,7 +33,9 @@ export interface FetchStats { requests: number; bytes: number; retries: number }
 export class Fetcher {
   readonly stats: FetchStats = { requests: 0, bytes: 0, retries: 0 };
   private readonly base: URL;
-  private readonly client: HttpClient;
+  /** A connection pool per origin: the remote's, and any a redirect leads to. */
+  private readonly clients = new Map<string, HttpClient>();
+  private readonly clientOptions: ConstructorParameters<typeof HttpClient>[1];
   private readonly maxInFlight: number;
   private readonly attempts: number;
   private readonly backoffMs: number;
@@ -54,7 +56,7 @@ export class Fetcher {
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
-    this.client = new HttpClient(base, { connections: this.maxInFlight, idleTimeoutMs: this.idleTimeoutMs, ...(opts.tls && { tls: opts.tls }) });
+    this.clientOptions = { connections: this.maxInFlight, idleTimeoutMs: this.idleTimeoutMs, ...(opts.tls && { tls: opts.tls }) };
   }
 
   get url(): string {
@@ -78,7 +80,8 @@ export class Fetcher {
   }
 
   close(): void {
-    this.client.close();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
   }
 
   /** `tally`, when given, counts this fetch's requests, bytes and retries as `stats` does. */
@@ -117,17 +120,47 @@ export class Fetcher {
     else this.inFlight--;
   }
 
+  private clientFor(url: URL): HttpClient {
+    let c = this.clients.get(url.origin);
+    if (!c) {
+      c = new HttpClient(new URL(url.origin), this.clientOptions);
+      this.clients.set(url.origin, c);
+    }
+    return c;
+  }
+
+  /** Fetches `rel`, following up to MAX_REDIRECTS redirects (each a request of its own). */
   private async once(rel: string, what: string, body: Body, tally?: FetchStats): Promise<Buffer | { path: string } | null> {
+    let url = new URL(rel, this.base);
+    for (let hop = 0; ; hop++) {
+      const r = await this.request(url, rel, what, body, tally);
+      if (!('redirect' in r)) return r.result;
+      if (hop >= MAX_REDIRECTS) throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: more than ${MAX_REDIRECTS} redirects`, { path: rel });
+      let next: URL;
+      try {
+        next = new URL(r.redirect, url);
+      } catch {
+        throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: redirected to an invalid URL`, { path: rel });
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: redirected to a ${next.protocol} URL`, { path: rel });
+      }
+      url = next;
+    }
+  }
+
+  private async request(url: URL, rel: string, what: string, body: Body, tally?: FetchStats): Promise<{ result: Buffer | { path: string } | null } | { redirect: string }> {
     this.stats.requests++;
     if (tally) tally.requests++;
-    const url = new URL(rel, this.base);
     let status = 0;
     let declared: number | null = null;
+    let location: string | undefined;
     let discarded = 0;
     try {
-      await this.client.get(`${url.pathname}${url.search}`, {
+      await this.clientFor(url).get(`${url.pathname}${url.search}`, {
         head: (h) => {
           status = h.status;
+          location = h.headers.get('location');
           if (status !== 200) return;
           const cl = h.headers.get('content-length');
           declared = cl === undefined ? null : Number(cl);
@@ -145,7 +178,8 @@ export class Fetcher {
       if (e.transient) throw new TransientError(e.message);
       throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message}`, { path: rel });
     }
-    if (status === 404 || status === 410) return null;
+    if (status === 404 || status === 410) return { result: null };
+    if (REDIRECTS.has(status) && location !== undefined) return { redirect: location };
     if (status !== 200) {
       const err = `HTTP ${status}`;
       if (status >= 500 || status === 408 || status === 429) throw new TransientError(err);
@@ -155,9 +189,13 @@ export class Fetcher {
     if (tally) tally.bytes += body.length;
     // The parser ends a body at its Content-Length; this holds for any framing.
     if (declared !== null && body.length !== declared) throw new TransientError(`body has ${body.length} bytes, Content-Length said ${declared}`);
-    return body.finish();
+    return { result: body.finish() };
   }
 }
+
+/** Redirects followed, as libcurl follows them for ostree; at most MAX_REDIRECTS in a row. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
 
 /** Bytes of an error response's body read (and dropped) before the connection is cut instead. */
 const MAX_ERROR_BODY = 64 << 10;
