@@ -46,9 +46,14 @@ export function run(cmd: string, args: string[]): Promise<RunResult> {
   });
 }
 
+/** Async `grove`: runs it without blocking this process (which may be serving it), whatever its exit. */
+export function groveRun(args: string[]): Promise<RunResult> {
+  return run(process.execPath, [GROVE_BIN, ...args]);
+}
+
 /** Async `groveOk`. */
 export async function groveAsync(args: string[]): Promise<string> {
-  const r = await run(process.execPath, [GROVE_BIN, ...args]);
+  const r = await groveRun(args);
   if (r.code !== 0) throw new Error(`grove ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
 }

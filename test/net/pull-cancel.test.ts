@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GROVE_BIN, tempDir } from '../helpers.js';
-import { run } from '../interop/support.js';
+import { tempDir } from '../helpers.js';
+import { groveRun as grove } from '../interop/support.js';
 import { startRepoServer, type TestServer } from './repo-server.js';
 
 /**
@@ -12,7 +12,6 @@ import { startRepoServer, type TestServer } from './repo-server.js';
  * after fetching the rest.
  */
 
-const grove = (args: string[]) => run(process.execPath, [GROVE_BIN, ...args]);
 
 describe('a failed pull stops fetching', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { GROVE_BIN, describeTree, tempDir } from '../helpers.js';
-import { run } from '../interop/support.js';
+import { describeTree, tempDir } from '../helpers.js';
+import { groveAsync as groveOk, groveRun as grove } from '../interop/support.js';
 
 /**
  * `grove pull` over https from a server whose certificate no system trusts: refused at once
@@ -14,12 +14,6 @@ import { run } from '../interop/support.js';
  * or `tls-permissive`, ostree's options for this.
  */
 
-const grove = (args: string[]) => run(process.execPath, [GROVE_BIN, ...args]);
-async function groveOk(args: string[]): Promise<string> {
-  const r = await grove(args);
-  if (r.code !== 0) throw new Error(`grove ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
 
 describe('grove pull over https', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };

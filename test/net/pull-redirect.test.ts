@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GROVE_BIN, describeTree, tempDir } from '../helpers.js';
-import { run } from '../interop/support.js';
+import { describeTree, tempDir } from '../helpers.js';
+import { groveAsync as groveOk, groveRun as grove } from '../interop/support.js';
 import { startRepoServer, type TestServer } from './repo-server.js';
 
 /**
@@ -11,11 +11,6 @@ import { startRepoServer, type TestServer } from './repo-server.js';
  * mirror on another origin, and one that redirects in a circle.
  */
 
-const grove = (args: string[]) => run(process.execPath, [GROVE_BIN, ...args]);
-async function groveOk(args: string[]): Promise<void> {
-  const r = await grove(args);
-  assert.equal(r.code, 0, `grove ${args.join(' ')}: ${r.stderr}`);
-}
 
 describe('grove pull through redirects', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
