@@ -16,18 +16,17 @@ const IN_MEMORY_CONTENT = 8 << 20;
  * thread, which then only walks the metadata.
  */
 
-/** One fetcher per server and options, kept across tasks so its connections are reused. */
+/** One fetcher per source (RemoteFetch.id), kept across tasks so its connections are reused. */
 const fetchers = new Map<string, { fetcher: Fetcher; lastUsed: number }>();
 /** A fetcher unused this long closes its connections (the pull it served has ended). */
 const IDLE_MS = 5_000;
 let sweeper: NodeJS.Timeout | null = null;
 
 function fetcherFor(remote: RemoteFetch): Fetcher {
-  const key = JSON.stringify([remote.url, remote.options]);
-  let e = fetchers.get(key);
+  let e = fetchers.get(remote.id);
   if (!e) {
     e = { fetcher: new Fetcher(remote.url, remote.options), lastUsed: 0 };
-    fetchers.set(key, e);
+    fetchers.set(remote.id, e);
     sweeper ??= setInterval(sweepIdle, IDLE_MS).unref();
   }
   e.lastUsed = Date.now();

@@ -45,6 +45,8 @@ export interface ObjectSource {
   close(): void;
 }
 
+let sourcesOpened = 0;
+
 export class HttpSource implements ObjectSource {
   readonly local = null;
   readonly remote: RemoteFetch;
@@ -58,7 +60,7 @@ export class HttpSource implements ObjectSource {
   /** Connects and checks the remote is an archive repository (the only kind served over HTTP). */
   static async open(url: string, description: string, opts: FetcherOptions): Promise<HttpSource> {
     const fetcher = new Fetcher(url, opts);
-    const src = new HttpSource(description, fetcher, { url: fetcher.url, options: opts });
+    const src = new HttpSource(description, fetcher, { id: `${process.pid}-${++sourcesOpened}`, url: fetcher.url, options: opts });
     try {
       const config = await src.fetcher.get('config', { maxBytes: 1 << 20, what: `the config of ${description}` });
       if (config === null) throw new GroveError('GROVE_NO_REPO', `${description} has no config: not an ostree repository`);

@@ -104,6 +104,8 @@ export interface ImportItem {
 
 /** An archive repository behind HTTP(S) that workers fetch content objects from themselves. */
 export interface RemoteFetch {
+  /** Names this source for the workers, which keep one fetcher (and its connections) per id. */
+  id: string;
   /** The repository's URL. */
   url: string;
   /** Retries, time-outs; `maxInFlight` is per thread. */
