@@ -85,14 +85,9 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
   const subpath = opts.subpath === undefined ? null : normalizeSubpath(opts.subpath);
   const progress: PullProgress = { metadataFetched: 0, contentFetched: 0, objectsNeeded: 0, bytesFetched: 0, done: false };
 
+  const resolved = await resolveTargets(source, targets, opts.policy);
   // Threads that fetch hold two tasks each, so one's network waits are filled by the other's work.
   const pool = opts.pool ?? new WorkerPool({ tasksPerThread: source.remote ? 2 : 1 });
-  // The threads load their code while the summary and the commits are fetched.
-  if (!opts.commitMetadataOnly) pool.start();
-  const resolved = await resolveTargets(source, targets, opts.policy).catch(async (e: unknown) => {
-    if (!opts.pool) await pool.close();
-    throw e;
-  });
   let tx: Transaction | undefined;
   try {
     tx = await Transaction.begin(repo);
@@ -173,6 +168,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
             if (partial) commitsToMark.push(w.checksum);
             else commitsCompleted.push(w.checksum);
             if (!opts.commitMetadataOnly) {
+              // Content will follow: the threads load their code while the dirtrees arrive.
+              pool.start();
               enqueue({ kind: 'dirmeta', checksum: commit.rootMeta });
               enqueue({ kind: 'dirtree', checksum: commit.rootTree, path: '/' });
             }
