@@ -147,7 +147,6 @@ class Connection {
     resolve: () => void;
     reject: (e: unknown) => void;
     reusable: boolean;
-    done: boolean;
   } | null = null;
   private onIdleClose: (() => void) | null = null;
   private error: Error | null = null;
@@ -178,7 +177,6 @@ class Connection {
         resolve,
         reject: (e: unknown) => reject(reused && !cur.parser.started && e instanceof HttpError && e.transient ? new StaleConnection(e.message) : e),
         reusable: false,
-        done: false,
       };
       cur.parser = new ResponseParser({
         head: (h) => sink.head(h),

@@ -34,7 +34,6 @@ export class ResponseParser {
   private pending: Buffer | null = null;
   private remaining = 0;
   private keepAlive = false;
-  private current: ResponseHead | null = null;
 
   /** `headRequest`: the response to a HEAD request has no body whatever its headers say. */
   constructor(private readonly on: ResponseEvents, private readonly headRequest = false) {}
@@ -142,7 +141,6 @@ export class ResponseParser {
   }
 
   private startBody(head: ResponseHead): void {
-    this.current = head;
     const connection = (head.headers.get('connection') ?? '').toLowerCase().split(',').map((s) => s.trim());
     this.keepAlive = head.version === '1.1' ? !connection.includes('close') : connection.includes('keep-alive');
     if (head.status >= 100 && head.status < 200) {
@@ -178,11 +176,6 @@ export class ResponseParser {
   private finish(keepAlive: boolean): void {
     this.state = 'done';
     this.on.end(keepAlive);
-  }
-
-  /** The head of the response being parsed, once it has arrived. */
-  get head(): ResponseHead | null {
-    return this.current;
   }
 }
 
