@@ -21,10 +21,10 @@ export function pullCases(): Case[] {
 const source = (w: Workdirs) => path.join(w.scratch, 'pull-source-repo');
 const curlConfig = (w: Workdirs) => path.join(w.scratch, 'pull-objects.curl');
 
-/** The source repository and curl's list of its objects, made once for every server. */
+/** The source repository, made once for every server. */
 function prepareSource(w: Workdirs): void {
-  const s = quote(source(w));
   if (fs.existsSync(path.join(source(w), 'summary'))) return;
+  const s = quote(source(w));
   run(`rm -rf ${s} && ostree init --repo=${s} --mode=archive && ostree commit --repo=${s} -b bench ${quote(w.tree)} >/dev/null && ostree summary --repo=${s} -u`);
 }
 

@@ -2,7 +2,7 @@ import { GroveError } from '../errors.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { objectRelPath } from '../repo/paths.js';
 import { exists } from '../commit/write-content.js';
-import type { ImportContentResult, ImportContentTask, RemoteFetch } from '../pool/protocol.js';
+import type { FetchedTotals, ImportContentResult, ImportContentTask, RemoteFetch } from '../pool/protocol.js';
 import { Fetcher } from './fetcher.js';
 import { importItem } from './import-content.js';
 
@@ -44,11 +44,10 @@ function sweepIdle(): void {
 export async function fetchContentBatch(task: ImportContentTask, remote: RemoteFetch, sha: Sha256Factory): Promise<ImportContentResult> {
   const ctx = task.ctx;
   const fetcher = fetcherFor(remote);
-  const fetched = { objects: 0, bytes: 0, requests: 0, retries: 0 };
+  const fetched: FetchedTotals = { objects: 0, bytes: 0, requests: 0, retries: 0 };
   const res: ImportContentResult = { written: [], bytes: 0, fetched };
   let next = 0;
   let failure: unknown = null;
-  // As many lanes as the fetcher allows in flight; it queues any excess from other tasks.
   const lane = async (): Promise<void> => {
     while (failure === null && next < task.items.length && (task.cancelled === undefined || Atomics.load(task.cancelled, 0) === 0)) {
       const { checksum } = task.items[next++]!;
@@ -65,7 +64,8 @@ export async function fetchContentBatch(task: ImportContentTask, remote: RemoteF
       }
     }
   };
-  const lanes = Math.min(task.items.length, remote.options.maxInFlight ?? 8);
+  // As many lanes as the fetcher allows in flight; it queues any excess from other tasks.
+  const lanes = Math.min(task.items.length, fetcher.maxInFlight);
   // Every lane is waited for, even after one fails, so none still writes into staging.
   await Promise.all(Array.from({ length: lanes }, () => lane().catch((e: unknown) => { failure ??= e; })));
   if (failure !== null) throw failure;

@@ -36,10 +36,10 @@ export class Fetcher {
   /** A connection pool per origin: the remote's, and any a redirect leads to. */
   private readonly clients = new Map<string, HttpClient>();
   private readonly clientOptions: ConstructorParameters<typeof HttpClient>[1];
-  private readonly maxInFlight: number;
+  /** Requests this fetcher has in flight at most; callers may start that many at once. */
+  readonly maxInFlight: number;
   private readonly attempts: number;
   private readonly backoffMs: number;
-  private readonly idleTimeoutMs: number;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
 
@@ -55,8 +55,7 @@ export class Fetcher {
     this.maxInFlight = opts.maxInFlight ?? DEFAULT_IN_FLIGHT;
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
-    this.clientOptions = { connections: this.maxInFlight, idleTimeoutMs: this.idleTimeoutMs, ...(opts.tls && { tls: opts.tls }) };
+    this.clientOptions = { connections: this.maxInFlight, idleTimeoutMs: opts.idleTimeoutMs ?? 30_000, ...(opts.tls && { tls: opts.tls }) };
   }
 
   get url(): string {
@@ -95,9 +94,8 @@ export class Fetcher {
         } catch (e) {
           b.discard();
           if (!(e instanceof TransientError)) throw e;
-          if (i >= this.attempts) throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message} (gave up after ${i} attempts)`, { path: rel });
-          this.stats.retries++;
-          if (tally) tally.retries++;
+          if (i >= this.attempts) throw this.failed(what, rel, `${e.message} (gave up after ${i} attempts)`);
+          this.count('retries', 1, tally);
           await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (i - 1)));
         }
       }
@@ -120,6 +118,17 @@ export class Fetcher {
     else this.inFlight--;
   }
 
+  /** The one-line error for a fetch that cannot succeed. */
+  private failed(what: string, rel: string, reason: string): GroveError {
+    return new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${reason}`, { path: rel });
+  }
+
+  /** Adds to `stats`, and to the caller's `tally` when it keeps one. */
+  private count(key: keyof FetchStats, n: number, tally: FetchStats | undefined): void {
+    this.stats[key] += n;
+    if (tally) tally[key] += n;
+  }
+
   private clientFor(url: URL): HttpClient {
     let c = this.clients.get(url.origin);
     if (!c) {
@@ -135,23 +144,22 @@ export class Fetcher {
     for (let hop = 0; ; hop++) {
       const r = await this.request(url, rel, what, body, tally);
       if (!('redirect' in r)) return r.result;
-      if (hop >= MAX_REDIRECTS) throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: more than ${MAX_REDIRECTS} redirects`, { path: rel });
+      if (hop >= MAX_REDIRECTS) throw this.failed(what, rel, `more than ${MAX_REDIRECTS} redirects`);
       let next: URL;
       try {
         next = new URL(r.redirect, url);
       } catch {
-        throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: redirected to an invalid URL`, { path: rel });
+        throw this.failed(what, rel, 'redirected to an invalid URL');
       }
       if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-        throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: redirected to a ${next.protocol} URL`, { path: rel });
+        throw this.failed(what, rel, `redirected to a ${next.protocol} URL`);
       }
       url = next;
     }
   }
 
   private async request(url: URL, rel: string, what: string, body: Body, tally?: FetchStats): Promise<{ result: Buffer | { path: string } | null } | { redirect: string }> {
-    this.stats.requests++;
-    if (tally) tally.requests++;
+    this.count('requests', 1, tally);
     let status = 0;
     let declared: number | null = null;
     let location: string | undefined;
@@ -176,17 +184,16 @@ export class Fetcher {
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       if (e.transient) throw new TransientError(e.message);
-      throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${e.message}`, { path: rel });
+      throw this.failed(what, rel, e.message);
     }
     if (status === 404 || status === 410) return { result: null };
     if (REDIRECTS.has(status) && location !== undefined) return { redirect: location };
     if (status !== 200) {
       const err = `HTTP ${status}`;
       if (status >= 500 || status === 408 || status === 429) throw new TransientError(err);
-      throw new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${err}`, { path: rel });
+      throw this.failed(what, rel, err);
     }
-    this.stats.bytes += body.length;
-    if (tally) tally.bytes += body.length;
+    this.count('bytes', body.length, tally);
     // The parser ends a body at its Content-Length; this holds for any framing.
     if (declared !== null && body.length !== declared) throw new TransientError(`body has ${body.length} bytes, Content-Length said ${declared}`);
     return { result: body.finish() };

@@ -1,5 +1,5 @@
 import type { WorkerPool } from '../pool/pool.js';
-import type { ImportContentResult, ImportContentTask, ImportItem, RemoteFetch } from '../pool/protocol.js';
+import type { FetchedTotals, ImportContentResult, ImportContentTask, ImportItem, RemoteFetch } from '../pool/protocol.js';
 
 /**
  * Groups content objects into import tasks for the pool. Objects fetched here go up to
@@ -18,8 +18,6 @@ const LOCAL_BATCH = 16;
  */
 const REMOTE_BATCH = 48;
 const MAX_PENDING_REMOTE = 1024;
-
-export interface FetchedTotals { objects: number; bytes: number; requests: number; retries: number }
 
 export class ImportQueue {
   readonly totals = { written: 0, bytes: 0 };

@@ -3,7 +3,7 @@ import type { CompressBackend } from '../format/compress.js';
 import type { HashBackend } from '../format/hash.js';
 import type { DirMeta } from '../format/objects.js';
 import type { RepoMode } from '../repo/mode.js';
-import type { FetcherOptions } from '../net/fetcher.js';
+import type { FetcherOptions, FetchStats } from '../net/fetcher.js';
 
 /**
  * What crosses the thread boundary. Tasks are coarse (a batch of files), replies are plain data;
@@ -137,9 +137,12 @@ export interface ImportContentResult {
   written: string[];
   /** Uncompressed bytes of the objects written. */
   bytes: number;
-  /** What a task with a `remote` fetched: objects, bytes received, requests made, retries. */
-  fetched?: { objects: number; bytes: number; requests: number; retries: number };
+  /** What a task with a `remote` fetched. */
+  fetched?: FetchedTotals;
 }
+
+/** Objects fetched, with the requests made, bytes received and retries. */
+export type FetchedTotals = FetchStats & { objects: number };
 
 export type Task = WriteContentTask | CheckoutTask | VerifyTask | ImportContentTask;
 
