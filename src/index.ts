@@ -6,7 +6,7 @@ export { Repo } from './repo/repo.js';
 export { REPO_MODES, parseRepoMode, type RepoMode } from './repo/mode.js';
 export { Transaction } from './repo/transaction.js';
 export { listRefs, readRef, writeRef } from './repo/refs.js';
-export { openContent, type ContentObject } from './repo/content.js';
+export { openContent, type ContentObject } from './store/read-content.js';
 export { commitTree, type CommitOptions, type CommitResult, type CommitStats } from './commit/commit.js';
 export { readSkipList, readStatOverride } from './commit/filters.js';
 export { checkoutTree, type CheckoutOptions, type CheckoutStats } from './checkout/checkout.js';

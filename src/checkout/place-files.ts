@@ -1,14 +1,14 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import fsSync from 'node:fs';
-import { objectPath } from '../repo/paths.js';
-import { readContentSync } from '../repo/content.js';
+import { objectPath } from '../store/paths.js';
+import { readContentSync } from '../store/read-content.js';
 import { getXattr } from '../xattr/xattrs.js';
 import { decodeBareUserMeta, type FileHeader } from '../format/objects.js';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { isLink } from '../format/mode.js';
 import { isUserMode } from '../repo/mode.js';
-import { openContent, type ContentObject } from '../repo/content.js';
+import { openContent, type ContentObject } from '../store/read-content.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
 import type { CheckoutTask } from '../pool/protocol.js';

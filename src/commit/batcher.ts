@@ -1,6 +1,6 @@
 import type { WorkerPool } from '../pool/pool.js';
 import type { CommitItem, WriteContentTask } from '../pool/protocol.js';
-import { objectExists } from '../repo/paths.js';
+import { objectExists } from '../store/paths.js';
 import { WHOLE_FILE_LIMIT } from './write-content.js';
 
 /**

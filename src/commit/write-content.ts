@@ -7,9 +7,9 @@ import { createDeflater, deflateRaw } from '../format/compress.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { archiveHeader, encodeBareUserMeta, fileHeaderPrefix, type FileHeader } from '../format/objects.js';
 import { isLink } from '../format/mode.js';
-import { CHUNK_SIZE, contentChecksum } from '../repo/content.js';
+import { CHUNK_SIZE, contentChecksum } from '../store/read-content.js';
 import { tempName } from '../repo/fsutil.js';
-import { objectExists, objectPath } from '../repo/paths.js';
+import { objectExists, objectPath } from '../store/paths.js';
 import { readXattrs, setXattr, setXattrs } from '../xattr/xattrs.js';
 import type { CommitItem, WriteContentResult, WriteContentTask } from '../pool/protocol.js';
 

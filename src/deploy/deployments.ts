@@ -5,8 +5,8 @@ import { KeyFile } from '../format/keyfile.js';
 import { BootEntry, compareEntries } from './boot-entry.js';
 import { KernelArgs } from './kargs.js';
 import { commitMetaValue, decodeCommit } from '../format/objects.js';
-import { readMetadataSync } from '../repo/metadata.js';
-import { objectExists } from '../repo/paths.js';
+import { readMetadataSync } from '../store/read-metadata.js';
+import { objectExists } from '../store/paths.js';
 
 /**
  * The deployments of a sysroot, read the way ostree reads them: the live boot version is where

@@ -1,6 +1,6 @@
 import { GroveError } from '../errors.js';
 import type { Sha256Factory } from '../format/hash.js';
-import { contentChecksum, contentChecksumOf, openContent, readContentSync } from '../repo/content.js';
+import { contentChecksum, contentChecksumOf, openContent, readContentSync } from '../store/read-content.js';
 import type { VerifyResult, VerifyTask } from '../pool/protocol.js';
 
 /**

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openEnvironment, type ObjectFacts, type RepoIndex } from './index.js';
-import { openContent } from '../repo/content.js';
+import { openContent } from '../store/read-content.js';
 import type { Repo } from '../repo/repo.js';
 
 /**

@@ -1,7 +1,7 @@
 import { S_IFMT, isDir, isLink, isReg } from '../format/mode.js';
 import type { Xattr } from '../format/objects.js';
 import { resolvePath, type TreeEntry } from '../checkout/resolve-path.js';
-import { openContent } from '../repo/content.js';
+import { openContent } from '../store/read-content.js';
 import type { Repo } from '../repo/repo.js';
 
 export interface LsOptions {

@@ -1,6 +1,6 @@
 import { GroveError } from '../errors.js';
 import type { Sha256Factory } from '../format/hash.js';
-import { objectRelPath } from '../repo/paths.js';
+import { objectRelPath } from '../store/paths.js';
 import { exists } from '../commit/write-content.js';
 import type { FetchedTotals, ImportContentResult, ImportContentTask, RemoteFetch } from '../pool/protocol.js';
 import { Fetcher } from './fetcher.js';

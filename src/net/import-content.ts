@@ -5,7 +5,7 @@ import type { FileHeader } from '../format/objects.js';
 import { S_IFMT, isLink, isReg } from '../format/mode.js';
 import {
   contentChecksum, contentChecksumOf, inflateArchiveObject, inflateStream, openArchive, openContent, readContentSync, SMALL_OBJECT_LIMIT,
-} from '../repo/content.js';
+} from '../store/read-content.js';
 import {
   createExclusive, exists, stagedPath, writeAll, writeRegularObject, writeStreamed, writeSymlinkObject, type Ctx,
 } from '../commit/write-content.js';

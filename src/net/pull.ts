@@ -5,9 +5,9 @@ import { defaultHashBackend, sha256, type HashBackend } from '../format/hash.js'
 import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { ImportContentTask, RemoteFetch } from '../pool/protocol.js';
-import { readMetadataSync } from '../repo/metadata.js';
+import { readMetadataSync } from '../store/read-metadata.js';
 import { clearCommitPartial, isCommitPartial, markCommitPartial } from '../repo/partial.js';
-import { objectExists } from '../repo/paths.js';
+import { objectExists } from '../store/paths.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { DEFAULT_IN_FLIGHT } from './fetcher.js';

@@ -1,4 +1,4 @@
-import { parseObjectName } from '../repo/paths.js';
+import { parseObjectName } from '../store/paths.js';
 
 /**
  * What `grove serve` answers: the request-target rules and the allowlist of repository files that

@@ -6,7 +6,7 @@ import { isChecksum } from '../format/checksum.js';
 import { KeyFile } from '../format/keyfile.js';
 import type { ObjectType } from '../format/objects.js';
 import { parseRepoMode, type RepoMode } from '../repo/mode.js';
-import { objectRelPath, objectExists } from '../repo/paths.js';
+import { objectRelPath, objectExists } from '../store/paths.js';
 import { listRefs, readRef } from '../repo/refs.js';
 import { Repo } from '../repo/repo.js';
 import type { ImportItem, RemoteFetch } from '../pool/protocol.js';

@@ -5,7 +5,7 @@ import type { ObjectType } from '../format/objects.js';
 import { listRefs } from './refs.js';
 import { RepoLock } from './lock.js';
 import type { Repo } from './repo.js';
-import { objectExists } from './paths.js';
+import { objectExists } from '../store/paths.js';
 
 /**
  * Deletes the objects no kept commit reaches, as `ostree prune --refs-only` does: the kept

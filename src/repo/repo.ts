@@ -9,8 +9,8 @@ import {
   type Commit, type DirMeta, type DirTree, type ObjectType,
 } from '../format/objects.js';
 import { configModeName, parseRepoMode, type RepoMode } from './mode.js';
-import { objectExists, objectPath, parseObjectName } from './paths.js';
-import { readMetadataSync } from './metadata.js';
+import { objectExists, objectPath, parseObjectName } from '../store/paths.js';
+import { readMetadataSync } from '../store/read-metadata.js';
 import { lookupRef } from './refs.js';
 import { writeFileAtomic } from './fsutil.js';
 

@@ -5,7 +5,7 @@ import { isErrno } from '../errors.js';
 import { sha256 } from '../format/hash.js';
 import { toHex } from '../format/checksum.js';
 import type { ObjectType } from '../format/objects.js';
-import { objectPath } from './paths.js';
+import { objectPath } from '../store/paths.js';
 import { RepoLock } from './lock.js';
 import { ATOMIC_TEMP_PREFIX, ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
 import { writeRef } from './refs.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { buildTree, rootfsEntries } from '../../fixtures/trees/build.js';
 import { grove, groveOk, tempDir } from '../helpers.js';
 import { needsOstreeAsRoot, groveAsync, initRepos, ostreeAsync, treeState, TIMESTAMP } from '../interop/support.js';
-import { objectPath } from '../../src/repo/paths.js';
+import { objectPath } from '../../src/store/paths.js';
 
 /**
  * The object catalogue gives a hardlink checkout each object's mode and size without a stat and

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Repo } from '../../src/repo/repo.js';
 import type { RepoMode } from '../../src/repo/mode.js';
-import { parseObjectName } from '../../src/repo/paths.js';
+import { parseObjectName } from '../../src/store/paths.js';
 import { sha256, sha256Factory } from '../../src/format/hash.js';
 import { toHex } from '../../src/format/checksum.js';
 import { verifyContentBatch } from '../../src/fsck/verify-content.js';

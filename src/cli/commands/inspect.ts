@@ -50,7 +50,7 @@ export function registerInspect(program: Command): void {
     .action(async (rev: string, paths: string[], opts: { repo?: string }) => {
       const repo = await openRepo(opts);
       const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
-      const { openContent } = await import('../../repo/content.js');
+      const { openContent } = await import('../../store/read-content.js');
       for (const p of paths) {
         const e = await resolvePath(repo, commit, p);
         if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { GroveError, isErrno } from '../errors.js';
 import type { ObjectType } from '../format/objects.js';
-import type { RepoMode } from './mode.js';
+import type { RepoMode } from '../repo/mode.js';
 import { objectPath } from './paths.js';
 
 /**

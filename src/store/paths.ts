@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { ObjectType } from '../format/objects.js';
-import type { RepoMode } from './mode.js';
+import type { RepoMode } from '../repo/mode.js';
 
 /**
  * The one place that knows where objects live: `objects/XX/YYYY….TYPE`, first two hex digits of

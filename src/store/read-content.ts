@@ -7,7 +7,7 @@ import { toHex } from '../format/checksum.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { S_IFLNK, isLink, isReg } from '../format/mode.js';
 import { getXattr, readXattrs } from '../xattr/xattrs.js';
-import type { RepoMode } from './mode.js';
+import type { RepoMode } from '../repo/mode.js';
 import { objectPath } from './paths.js';
 
 /** Bytes read from disk per step when streaming content. */
