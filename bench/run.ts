@@ -65,7 +65,10 @@ async function main(): Promise<void> {
     { name: 'curl -Z', kind: 'reference' },
   ];
   const facts = machineFacts();
-  console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}\n`);
+  console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}`);
+  // What the second grove column really runs: fflate's streaming Deflate is broken, so files
+  // over 4 MiB are deflated by node:zlib with every backend (src/format/compress.ts).
+  console.log('grove wasm+fflate: hash-wasm SHA-256; fflate for whole-object deflate and all inflate; node:zlib for streamed deflate of files over 4 MiB\n');
 
   const rows: Row[] = [];
   for (const c of buildCases(args.modes)) {

@@ -9,22 +9,27 @@ export class GroveError extends Error {
   readonly code: string;
   readonly hint?: string;
   readonly path?: string;
+  /** For corruption: the checksum (or size) the object should have had, and what it had. */
+  readonly expected?: string;
+  readonly found?: string;
 
-  constructor(code: string, message: string, opts: { hint?: string; path?: string; cause?: unknown } = {}) {
+  constructor(code: string, message: string, opts: { hint?: string | undefined; path?: string | undefined; cause?: unknown; expected?: string | undefined; found?: string | undefined } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GroveError';
     this.code = code;
     if (opts.hint !== undefined) this.hint = opts.hint;
     if (opts.path !== undefined) this.path = opts.path;
+    if (opts.expected !== undefined) this.expected = opts.expected;
+    if (opts.found !== undefined) this.found = opts.found;
   }
 
   /** Structured clone drops classes; this is what crosses the worker boundary. */
   toJSON(): SerializedError {
-    return { code: this.code, message: this.message, hint: this.hint, path: this.path };
+    return { code: this.code, message: this.message, hint: this.hint, path: this.path, expected: this.expected, found: this.found };
   }
 
   static fromJSON(e: SerializedError): GroveError {
-    return new GroveError(e.code, e.message, { hint: e.hint, path: e.path });
+    return new GroveError(e.code, e.message, { hint: e.hint, path: e.path, expected: e.expected, found: e.found });
   }
 }
 
@@ -33,6 +38,8 @@ export interface SerializedError {
   message: string;
   hint?: string | undefined;
   path?: string | undefined;
+  expected?: string | undefined;
+  found?: string | undefined;
 }
 
 /** True when `e` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */

@@ -1,11 +1,15 @@
-import { GroveError } from '../src/errors.js';
 import { sha256Factory, type HashBackend, type Sha256Factory } from '../src/format/hash.js';
-import type { Reply, Task } from '../src/pool/protocol.js';
+import { replyOf, type Reply, type TaskEnvelope } from '../src/pool/protocol.js';
 import type { CatalogueReader } from '../src/index/catalogue.js';
+import type { WriteContentTask } from '../src/commit/task.js';
+import type { CheckoutTask } from '../src/checkout/task.js';
+import type { VerifyTask } from '../src/fsck/task.js';
+import type { ImportContentTask } from '../src/net/import-task.js';
 
 /**
- * The entry point Piscina loads in each worker thread: dispatch a task by kind, and turn any
- * failure into a plain {code, message, path} reply (classes do not survive structured clone).
+ * The entry point Piscina loads in each worker thread: the features' tasks by kind, each loaded
+ * on first use (a checkout's workers need none of commit's code). Replies are built by the
+ * pool's protocol, which keeps a failure's kind across the boundary.
  */
 const factories = new Map<HashBackend, Promise<Sha256Factory>>();
 
@@ -30,34 +34,21 @@ async function catalogue(indexDir: string | null): Promise<CatalogueReader | nul
   return catalogues.get(indexDir)!;
 }
 
-export default async function run(task: Task): Promise<Reply<unknown>> {
-  try {
-    switch (task.kind) {
-      // Each kind's code is loaded on first use: a checkout's workers need none of commit's.
-      case 'write-content': {
-        const { writeContentBatch } = await import('../src/commit/write-content.js');
-        return { ok: true, value: await writeContentBatch(task, await hasher(task.ctx.hash)) };
-      }
-      case 'checkout': {
-        const { runCheckoutTask } = await import('../src/checkout/walk-subtrees.js');
-        return { ok: true, value: await runCheckoutTask(task, await catalogue(task.ctx.indexDir)) };
-      }
-      case 'verify-content': {
-        const { verifyContentBatch } = await import('../src/fsck/verify-content.js');
-        return { ok: true, value: await verifyContentBatch(task, await hasher(task.ctx.hash)) };
-      }
-      case 'import-content': {
-        if (task.remote) {
-          const { fetchContentBatch } = await import('../src/net/fetch-content.js');
-          return { ok: true, value: await fetchContentBatch(task, task.remote, await hasher(task.ctx.hash)) };
-        }
-        const { importContentBatch } = await import('../src/net/import-content.js');
-        return { ok: true, value: await importContentBatch(task, await hasher(task.ctx.hash)) };
-      }
-    }
-  } catch (e) {
-    if (e instanceof GroveError) return { ok: false, error: e.toJSON() };
-    const err = e as NodeJS.ErrnoException;
-    return { ok: false, error: { code: err.code ? `GROVE_${err.code}` : 'GROVE_INTERNAL', message: err.message ?? String(e), path: err.path } };
-  }
+const TASKS: Record<string, (task: never) => Promise<unknown>> = {
+  'write-content': async (task: WriteContentTask) => (await import('../src/commit/store-files.js')).writeContentBatch(task, await hasher(task.ctx.hash)),
+  checkout: async (task: CheckoutTask) => (await import('../src/checkout/walk-subtrees.js')).runCheckoutTask(task, await catalogue(task.ctx.indexDir)),
+  'verify-content': async (task: VerifyTask) => (await import('../src/fsck/verify-content.js')).verifyContentBatch(task, await hasher(task.ctx.hash)),
+  'import-content': async (task: ImportContentTask) => task.remote
+    ? (await import('../src/net/fetch-content.js')).fetchContentBatch(task, task.remote, await hasher(task.ctx.hash))
+    : (await import('../src/net/import-content.js')).importContentBatch(task, await hasher(task.ctx.hash)),
+};
+
+export default function run(task: TaskEnvelope): Promise<Reply<unknown>> {
+  return replyOf(async () => {
+    const f = TASKS[task.kind];
+    if (f === undefined) throw new Error(`unknown worker task kind '${task.kind}'`);
+    // For the tests of how a bug in a worker reaches the user (exit 70, with the worker's stack).
+    if (process.env['GROVE_TEST_WORKER_BUG'] === task.kind) throw new TypeError(`a bug injected into a ${task.kind} task`);
+    return f(task as never);
+  });
 }

@@ -1,11 +1,9 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { recordObject, type CatalogueReader } from '../index/catalogue.js';
 import { RepoIndex } from '../index/index.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
-import { defaultHashBackend } from '../format/hash.js';
 import { WorkerPool } from '../pool/pool.js';
-import type { CheckoutResult, CheckoutRoot, CheckoutTask, Overwrite, UnfinishedDir } from '../pool/protocol.js';
+import type { CheckoutResult, CheckoutRoot, CheckoutTask, Overwrite, UnfinishedDir } from './task.js';
 import type { Repo } from '../repo/repo.js';
 import { finishDir, makeDir } from './make-dir.js';
 import { hardlinkRefusal } from './place-files.js';
@@ -63,9 +61,8 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   const commit = await repo.loadCommit(commitId);
   const target = await resolvePath(repo, commit, opts.subpath ?? '/');
   const ctx: CheckoutTask['ctx'] = {
-    repoMode: repo.mode,
+    mode: repo.mode,
     objectsDir: repo.objectsDir,
-    hash: defaultHashBackend(),
     compress: opts.compress ?? defaultCompressBackend(),
     userMode: opts.userMode === true,
     requireHardlink: opts.requireHardlink === true,
@@ -86,7 +83,7 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   try {
     const first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budgetMs'> = target.kind === 'file'
       ? { roots: [], files: [{ checksum: target.checksum, dest: path.join(dest, target.name) }] }
-      : { roots: [{ tree: target.tree, meta: target.meta, dest }], files: [] };
+      : { roots: [{ tree: target.tree, meta: target.meta, dest, above: [] }], files: [] };
     // ostree makes DEST a directory holding the one file.
     if (target.kind === 'file') makeDir(dest, null, ctx.overwrite, ctx.userMode);
     await runQueue(pool, ctx, catalogue, first, (r) => {
@@ -142,7 +139,8 @@ async function runQueue(
     while (!failure && queue.length > 1 && running < slots) {
       const roots = take(slots - running + 1);
       running++;
-      pool.run({ kind: 'checkout', ctx, roots, files: [], budgetMs: BUDGET_MS })
+      const task: CheckoutTask = { kind: 'checkout', ctx, roots, files: [], budgetMs: BUDGET_MS };
+      pool.run<CheckoutResult>(task)
         .then(accept, (e: unknown) => { failure ??= { error: e }; })
         .finally(() => {
           running--;
@@ -185,10 +183,6 @@ async function runQueue(
  * placed.
  */
 async function openExistingIndex(repo: Repo): Promise<RepoIndex | null> {
-  if (!fs.existsSync(path.join(RepoIndex.dirOf(repo.path), 'data.mdb'))) return null;
-  try {
-    return await RepoIndex.open(repo.path);
-  } catch {
-    return null;
-  }
+  // Never RepoIndex.open: it discards a damaged index and makes a new one.
+  return RepoIndex.openExisting(repo.path);
 }

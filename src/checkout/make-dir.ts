@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { GroveError, isErrno } from '../errors.js';
 import type { DirMeta } from '../format/objects.js';
-import type { Overwrite, UnfinishedDir } from '../pool/protocol.js';
+import type { Overwrite, UnfinishedDir } from './task.js';
 import { setXattrs } from '../xattr/xattrs.js';
 
 /**

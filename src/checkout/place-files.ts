@@ -11,22 +11,22 @@ import { isUserMode } from '../repo/mode.js';
 import { openContent, type ContentObject } from '../store/read-content.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
-import type { CheckoutTask } from '../pool/protocol.js';
+import type { CheckoutTask } from './task.js';
 import type { CatalogueReader } from '../index/catalogue.js';
 
 type Ctx = CheckoutTask['ctx'];
 
 /** Whether files of this repository can be hardlinked in this checkout mode (ostree's rules). */
 export function hardlinkable(ctx: Ctx): boolean {
-  return !ctx.forceCopy && ((ctx.repoMode === 'bare' && !ctx.userMode) || (isUserMode(ctx.repoMode) && ctx.userMode));
+  return !ctx.forceCopy && ((ctx.mode === 'bare' && !ctx.userMode) || (isUserMode(ctx.mode) && ctx.userMode));
 }
 
 /** The refusal of `-H` when the modes cannot hardlink at all, or null when they can. */
 export function hardlinkRefusal(ctx: Ctx): GroveError | null {
   if (!ctx.requireHardlink || hardlinkable(ctx)) return null;
-  return new GroveError('GROVE_NO_HARDLINK', isUserMode(ctx.repoMode)
-    ? `a ${ctx.repoMode} repository needs user checkout mode (-U) to hardlink`
-    : `a ${ctx.repoMode} repository cannot hardlink in ${ctx.userMode ? 'user' : 'this'} checkout mode`);
+  return new GroveError('GROVE_NO_HARDLINK', isUserMode(ctx.mode)
+    ? `a ${ctx.mode} repository needs user checkout mode (-U) to hardlink`
+    : `a ${ctx.mode} repository cannot hardlink in ${ctx.userMode ? 'user' : 'this'} checkout mode`);
 }
 
 type Outcome = 'linked' | 'copied' | 'skipped';
@@ -47,10 +47,10 @@ export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlin
   const readOpts = { xattrs: !ctx.userMode, compress: ctx.compress };
   if (ctx.overwrite === 'none') {
     // Small objects that are not to be linked are copied in synchronous calls.
-    const small = readContentSync(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
+    const small = readContentSync(ctx, checksum, readOpts);
     if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest);
   }
-  const obj = await openContent(ctx.objectsDir, ctx.repoMode, checksum, readOpts);
+  const obj = await openContent(ctx, checksum, readOpts);
   if (linkAllowed(ctx, obj.header.mode, obj.size, hardlinkable)) {
     const linked = await tryHardlink(ctx, obj.path, dest);
     if (linked !== 'unsupported') return linked;
@@ -64,7 +64,7 @@ function linkAllowed(ctx: Ctx, mode: number, size: number, hardlinkable: boolean
   if (!hardlinkable) return false;
   const link = isLink(mode);
   // bare-user keeps symlinks as regular files: a link would not be a symlink.
-  if (link) return !isUserMode(ctx.repoMode);
+  if (link) return !isUserMode(ctx.mode);
   // Zero-size files are always copied (ostree does this to avoid EMLINK on the one empty object
   // that thousands of files share); in user mode, so is a file its owner cannot read, which the
   // copy makes readable (a hardlink would carry the object's mode).
@@ -113,13 +113,13 @@ function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, 
  * rule and names what is wrong.
  */
 function linkFast(ctx: Ctx, checksum: string, dest: string, env: PlaceEnv): boolean {
-  const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.repoMode);
+  const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.mode);
   let facts = env.catalogue?.get(checksum);
   if (facts === undefined) {
     const st = fsSync.lstatSync(p, { throwIfNoEntry: false });
     if (st === undefined) return false;
     let mode = st.mode;
-    if (ctx.repoMode === 'bare-user') {
+    if (ctx.mode === 'bare-user') {
       const meta = getXattr(p, 'user.ostreemeta');
       if (meta === null) return false;
       mode = decodeBareUserMeta(meta, `file object ${checksum}`).mode;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GroveError } from '../errors.js';
 import { isLink } from '../format/mode.js';
 import { compareNames, decodeDirMeta, decodeDirTree, type DirMeta, type DirTree } from '../format/objects.js';
-import type { CheckoutResult, CheckoutRoot, CheckoutTask, UnfinishedDir } from '../pool/protocol.js';
+import type { CheckoutResult, CheckoutRoot, CheckoutTask, UnfinishedDir } from './task.js';
 import { openContent } from '../store/read-content.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { finishDir, makeDir } from './make-dir.js';
@@ -37,9 +37,9 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
   const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [] };
   const env: PlaceEnv = { catalogue, learned: res.learned };
   const canHardlink = hardlinkable(ctx);
-  const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.repoMode === 'bare-user-only' };
+  const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.mode === 'bare-user-only' };
   const metas = new Map<string, DirMeta>();
-  const loadMeta = (c: string) => metas.get(c) ?? metas.set(c, decodeDirMeta(readMetadataSync(ctx.objectsDir, ctx.repoMode, c, 'dirmeta'), `dirmeta ${c}`)).get(c)!;
+  const loadMeta = (c: string) => metas.get(c) ?? metas.set(c, decodeDirMeta(readMetadataSync(ctx, c, 'dirmeta'), `dirmeta ${c}`)).get(c)!;
 
   for (const f of task.files) res[await placeOne(ctx, f.checksum, f.dest, canHardlink, env)]++;
 
@@ -57,7 +57,9 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
   const deadline = performance.now() + task.budgetMs;
   while (stack.length > 0 && performance.now() < deadline) {
     const { root, parent } = stack.pop()!;
-    const tree = decodeDirTree(readMetadataSync(ctx.objectsDir, ctx.repoMode, root.tree, 'dirtree'), `dirtree ${root.tree}`);
+    // A dirtree that contains itself would make directories until the path is too long.
+    if (root.above.includes(root.tree)) throw new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${root.tree} contains itself (at ${root.dest})`, { path: root.dest });
+    const tree = decodeDirTree(readMetadataSync(ctx, root.tree, 'dirtree'), `dirtree ${root.tree}`);
     // An opaque whiteout replaces whatever the destination had there, as in ostree.
     if (ctx.whiteouts && tree.files.some(([n]) => n === OPAQUE_WHITEOUT)) fs.rmSync(root.dest, { recursive: true, force: true });
     const meta = loadMeta(root.meta);
@@ -69,9 +71,10 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
       // Names were validated when the dirtree was decoded (no '/', '.', '..'): concatenation is safe.
       res[await placeOne(ctx, csum, `${root.dest}/${name}`, canHardlink, env)]++;
     }
+    const above = [...root.above, root.tree];
     for (let i = tree.dirs.length - 1; i >= 0; i--) {
       const [name, t, m] = tree.dirs[i]!;
-      stack.push({ root: { tree: t, meta: m, dest: `${root.dest}/${name}` }, parent: frame });
+      stack.push({ root: { tree: t, meta: m, dest: `${root.dest}/${name}`, above }, parent: frame });
     }
     complete(frame);
   }
@@ -88,7 +91,7 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
 async function filesToPlace(ctx: Ctx, tree: DirTree, dest: string): Promise<DirTree['files']> {
   if (!ctx.whiteouts) return tree.files;
   const whiteouts = new Set<string>();
-  for (const [name, csum] of tree.files) if (name.startsWith(WHITEOUT_PREFIX) && !isLink((await openContent(ctx.objectsDir, ctx.repoMode, csum, { xattrs: false, compress: ctx.compress })).header.mode)) whiteouts.add(name);
+  for (const [name, csum] of tree.files) if (name.startsWith(WHITEOUT_PREFIX) && !isLink((await openContent(ctx, csum, { xattrs: false, compress: ctx.compress })).header.mode)) whiteouts.add(name);
   if (whiteouts.size === 0) return tree.files;
   for (const name of whiteouts) {
     const victim = name.slice(WHITEOUT_PREFIX.length);

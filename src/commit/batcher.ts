@@ -1,7 +1,7 @@
 import type { WorkerPool } from '../pool/pool.js';
-import type { CommitItem, WriteContentTask } from '../pool/protocol.js';
-import { objectExists } from '../store/paths.js';
-import { WHOLE_FILE_LIMIT } from './write-content.js';
+import { isStored } from '../store/write-content.js';
+import { WHOLE_FILE_LIMIT } from './store-files.js';
+import type { CommitItem, WriteContentResult, WriteContentTask } from './task.js';
 
 /**
  * Groups commit items into coarse pool tasks as the walk finds them: up to BATCH_FILES files or
@@ -35,7 +35,7 @@ export class Batcher {
    * (a turn of the event loop) when it just submitted a task.
    */
   add(item: CommitItem, index: number, cached?: string): Promise<void> | undefined {
-    if (cached !== undefined && objectExists(this.ctx.objectsDir, cached, 'file', this.ctx.repoMode)) {
+    if (cached !== undefined && isStored(this.ctx, cached)) {
       this.checksums[index] = cached;
       this.totals.cacheHits++;
       this.onDone?.([item], [index]);
@@ -85,7 +85,8 @@ export class Batcher {
   private submit(batch: Array<[CommitItem, number]>): void {
     const items = batch.map(([i]) => i);
     const indexes = batch.map(([, n]) => n);
-    const task = this.pool.run({ kind: 'write-content', ctx: this.ctx, items }).then((r) => {
+    const t: WriteContentTask = { kind: 'write-content', ctx: this.ctx, items };
+    const task = this.pool.run<WriteContentResult>(t).then((r) => {
       r.checksums.forEach((c, j) => { this.checksums[indexes[j]!] = c; });
       this.totals.written += r.written;
       this.totals.bytesWritten += r.bytesWritten;

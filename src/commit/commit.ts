@@ -6,7 +6,7 @@ import { validateChecksum } from '../format/checksum.js';
 import { validateRef } from '../format/names.js';
 import { Variant, encodeCommit, encodeDirMeta, encodeDirTree, type Commit } from '../format/objects.js';
 import { WorkerPool } from '../pool/pool.js';
-import type { CommitItem, WriteContentTask } from '../pool/protocol.js';
+import type { CommitItem, WriteContentTask } from './task.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { checkAllMatched, type CommitFilters } from './filters.js';
@@ -16,6 +16,7 @@ import { RepoIndex } from '../index/index.js';
 import { recordObject } from '../index/catalogue.js';
 import { addSignatures, encodeDict, type SignWith } from '../sign/signatures.js';
 import { lookup as lookupStat, probe as probeStat, record as recordStat, type StatProbe } from '../index/stat-cache.js';
+import { DeviceIdentities } from '../index/fs-identity.js';
 
 export interface CommitOptions {
   /** The directory to commit. */
@@ -112,20 +113,15 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
   const recorded = (item: CommitItem) => `${item.uid}:${item.gid}:${item.mode}:${xattrs ? 'x' : '-'}`;
   // Wall-clock nanoseconds, comparable with file ctimes, for the racy-entry rule.
   const startedWallNs = BigInt(Date.now()) * 1_000_000n;
+  // Which file system each device holds, established once per commit (mounts change between).
+  const devices = new DeviceIdentities();
 
   const pool = opts.pool ?? new WorkerPool();
   const index = opts.index === false ? null : await RepoIndex.open(repo.path);
   let tx: Transaction | undefined;
   try {
     tx = await Transaction.begin(repo);
-    const ctx: WriteContentTask['ctx'] = {
-      repoMode: repo.mode,
-      objectsDir: repo.objectsDir,
-      stagingDir: tx.stagingDir,
-      zlibLevel: repo.zlibLevel,
-      hash: opts.hash ?? defaultHashBackend(),
-      compress: opts.compress ?? defaultCompressBackend(),
-    };
+    const ctx: WriteContentTask['ctx'] = { ...tx.storeTarget(opts.compress ?? defaultCompressBackend()), hash: opts.hash ?? defaultHashBackend() };
     const progress = { filesDone: 0, bytesDone: 0, filesFound: 0, bytesFound: 0, walkDone: false };
     /** The stat cache's answer for each item, where it had one, until the item is settled. */
     const cachedSeen: Array<string | undefined> = [];
@@ -137,7 +133,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     // is hashed again.
     const batcher = new Batcher(pool, ctx, (items, indexes) => {
       if (index) {
-        items.forEach((item, j) => {
+        index.write(() => items.forEach((item, j) => {
           const i = indexes[j]!;
           const p = probes[i];
           const checksum = batcher.checksums[i]!;
@@ -147,7 +143,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
           }
           probes[i] = undefined;
           cachedSeen[i] = undefined;
-        });
+        }));
       }
       if (opts.onProgress) {
         progress.filesDone += items.length;
@@ -163,7 +159,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
         onItem: (item, st, i) => {
           let hit: string | null = null;
           if (index) {
-            const p = probeStat(st, recorded(item), startedWallNs);
+            const p = probeStat(st, recorded(item), startedWallNs, devices);
             hit = lookupStat(index, p);
             if (hit !== null) cachedSeen[i] = hit;
             probes[i] = p;

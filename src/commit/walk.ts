@@ -5,7 +5,7 @@ import { compareNames, type Xattr } from '../format/objects.js';
 import { fileTypeName, isReg, isLink } from '../format/mode.js';
 import { readXattrs } from '../xattr/xattrs.js';
 import { applyFilters, type CommitFilters } from './filters.js';
-import type { CommitItem } from '../pool/protocol.js';
+import type { CommitItem } from './task.js';
 
 /** A directory of the tree being committed, with its entries in ostree's (byte) order. */
 export interface WalkDir {
@@ -27,7 +27,13 @@ export interface WalkResult {
 /**
  * Walks `rootPath` on the main thread: lstat every entry, apply the commit filters, refuse file
  * types ostree cannot store, and list each distinct file (by device, inode and final metadata)
- * once. `onItem` sees each new item as it is found, so the caller can hand batches to the pool
+ * once.
+ *
+ * The tree may be writable by others while root commits it. Each directory is therefore opened
+ * (O_NOFOLLOW, checked to be the inode its parent listed) and read and lstat'ed through that
+ * open directory (`/proc/self/fd/N/NAME`, Node having no openat), so a directory swapped for a
+ * symlink meanwhile is never walked into; the workers then read each file only if it is still
+ * the inode seen here (store-files.ts). `onItem` sees each new item as it is found, so the caller can hand batches to the pool
  * while the walk goes on. The file system calls are synchronous on purpose: the walk is a long
  * run of tiny metadata calls, where a trip through libuv's thread pool per call costs more than
  * the call; workers keep hashing meanwhile.
@@ -46,12 +52,23 @@ export async function walkTree(
     throw new GroveError('GROVE_NOT_DIRECTORY', `${rootPath} is not a directory`, { path: rootPath });
   }
 
-  const walkDir = async (abs: string, rel: string, st: BigIntStats): Promise<WalkDir> => {
+  /** `opened` is how to reach the directory: its path, or a path through its parent's open fd. */
+  const walkDir = async (abs: string, opened: string, rel: string, st: BigIntStats): Promise<WalkDir> => {
+    const fd = openDirectory(abs, opened, st);
+    try {
+      const here = PROC_FD ? `${PROC_FD}/${fd}` : abs;
+      return await walkOpen(abs, here, rel, st);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  const walkOpen = async (abs: string, here: string, rel: string, st: BigIntStats): Promise<WalkDir> => {
     const m = applyFilters(filters, rel, { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) })!;
-    const dir: WalkDir = { meta: { ...m, xattrs: opts.xattrs ? readXattrs(abs) : [] }, files: [], dirs: [] };
+    const dir: WalkDir = { meta: { ...m, xattrs: opts.xattrs ? readXattrs(PROC_FD ? `${here}/.` : abs) : [] }, files: [], dirs: [] };
     let entries: string[];
     try {
-      entries = fs.readdirSync(abs);
+      entries = fs.readdirSync(here);
     } catch (e) {
       if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `cannot read directory ${abs}: permission denied`, { path: abs });
       throw e;
@@ -60,13 +77,13 @@ export async function walkTree(
     for (const name of entries) {
       const childAbs = path.join(abs, name);
       const childRel = rel === '/' ? `/${name}` : `${rel}/${name}`;
-      const cst = lstat(childAbs);
+      const cst = lstat(`${here}/${name}`, childAbs);
       if (cst.isDirectory()) {
         if (filters.skip.has(childRel)) {
           filters.skip.delete(childRel);
           continue;
         }
-        dir.dirs.push([name, await walkDir(childAbs, childRel, cst)]);
+        dir.dirs.push([name, await walkDir(childAbs, `${here}/${name}`, childRel, cst)]);
         continue;
       }
       const mode = Number(cst.mode);
@@ -84,7 +101,7 @@ export async function walkTree(
       if (idx === undefined) {
         idx = itemCount++;
         const size = isReg(fm.mode) ? Number(cst.size) : 0;
-        const item: CommitItem = { path: childAbs, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs };
+        const item: CommitItem = { path: childAbs, id: `${cst.dev}:${cst.ino}`, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs };
         if (cst.nlink > 1n) byInode.set(key, idx);
         state.totalBytes += size;
         // The callback returns a promise only when it wants the event loop to turn (it has
@@ -97,16 +114,43 @@ export async function walkTree(
     return dir;
   };
 
-  const root = await walkDir(rootPath, '/', rootStat);
+  const root = await walkDir(rootPath, rootPath, '/', rootStat);
   return { root, itemCount, ...state };
 }
 
-function lstat(p: string): BigIntStats {
+/** Where this process's open file descriptors can be named as paths, or null without /proc. */
+const PROC_FD = fs.existsSync('/proc/self/fd') ? '/proc/self/fd' : null;
+
+/** `st` of the entry at `p` (reached as `at`), as one-line errors naming `p`. */
+function lstat(at: string, p: string = at): BigIntStats {
   try {
-    return fs.lstatSync(p, { bigint: true });
+    return fs.lstatSync(at, { bigint: true });
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `${p} does not exist`, { path: p });
     if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `cannot stat ${p}: permission denied`, { path: p });
     throw e;
   }
+}
+
+/** Opens the directory `abs` (reached as `at`) that was seen as `st`, or fails if it is another one now. */
+function openDirectory(abs: string, at: string, st: BigIntStats): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    if (isErrno(e, 'ELOOP', 'ENOTDIR')) throw changedDir(abs);
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `${abs} disappeared during the commit`, { path: abs });
+    if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `cannot read directory ${abs}: permission denied`, { path: abs });
+    throw e;
+  }
+  const now = fs.fstatSync(fd, { bigint: true });
+  if (now.dev !== st.dev || now.ino !== st.ino) {
+    fs.closeSync(fd);
+    throw changedDir(abs);
+  }
+  return fd;
+}
+
+function changedDir(abs: string): GroveError {
+  return new GroveError('GROVE_CHANGED', `${abs} was replaced while it was being committed`, { path: abs, hint: 'commit a tree nobody else is changing' });
 }

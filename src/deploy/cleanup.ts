@@ -5,7 +5,7 @@ import { GroveError, isErrno } from '../errors.js';
 import { ATOMIC_TEMP_PREFIX } from '../repo/fsutil.js';
 import { pruneRepo, type PruneResult } from '../repo/prune.js';
 import { Repo } from '../repo/repo.js';
-import { listRefs, writeRef } from '../repo/refs.js';
+import { listRefEntries, updateRefs } from '../repo/refs.js';
 import { setImmutable } from './copy.js';
 import { crashPoint } from './crash-point.js';
 import { deploymentDir, parseDeploymentName, type SysrootState } from './deployments.js';
@@ -93,22 +93,26 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
     }
   }
 
-  const repoPath = path.join(root, 'ostree/repo');
+  const repo = await Repo.open(path.join(root, 'ostree/repo'));
+  // One batch through the repository lock: the stale refs go, each deployment's ref names its
+  // commit (which must still be in the store).
+  const moves = new Map<string, string | null>();
   for (const [bv, sv] of [[other, 0], [other, 1], [v, 1 - sub]] as const) {
-    for (const ref of (await listRefs(repoPath, { prefix: `ostree/${bv}/${sv}` })).keys()) await writeRef(repoPath, ref, null);
+    for (const e of await listRefEntries(repo.path, { kinds: ['head'], prefix: `ostree/${bv}/${sv}` })) moves.set(e.name, null);
   }
   const want = new Map(state.deployments.map((d, i) => [`ostree/${v}/${sub}/${i}`, d.checksum]));
-  for (const [ref, checksum] of await listRefs(repoPath, { prefix: `ostree/${v}/${sub}` })) {
-    if (!want.has(ref)) await writeRef(repoPath, ref, null);
-    else if (want.get(ref) === checksum) want.delete(ref);
+  for (const e of await listRefEntries(repo.path, { kinds: ['head'], prefix: `ostree/${v}/${sub}` })) {
+    if (!want.has(e.name)) moves.set(e.name, null);
+    else if (want.get(e.name) === e.checksum) want.delete(e.name);
   }
-  for (const [ref, checksum] of want) await writeRef(repoPath, ref, checksum);
+  for (const [ref, checksum] of want) moves.set(ref, checksum);
+  await updateRefs(repo, moves);
   crashPoint();
 
   let prune: PruneResult | null = null;
   if (opts.prune) {
     // Depth 0, as ostree prunes a system repository: a ref keeps its commit, not the history.
-    prune = await pruneRepo(await Repo.open(repoPath), { depth: 0, commits: state.deployments.map((d) => d.checksum) });
+    prune = await pruneRepo(repo, { depth: 0, commits: state.deployments.map((d) => d.checksum) });
   }
   return { deploymentsRemoved, prune };
 }

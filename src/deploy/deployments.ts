@@ -172,7 +172,7 @@ export function listDeployments(sysroot: string): Deployment[] {
 export function commitVersion(root: string, checksum: string): string | undefined {
   const objects = path.join(root, 'ostree/repo/objects');
   if (!objectExists(objects, checksum, 'commit', 'bare')) return undefined;
-  const v = commitMetaValue(decodeCommit(readMetadataSync(objects, 'bare', checksum, 'commit')), 'version');
+  const v = commitMetaValue(decodeCommit(readMetadataSync({ objectsDir: objects, mode: 'bare' }, checksum, 'commit')), 'version');
   return v?.type === 's' ? (v.value as string) : undefined;
 }
 

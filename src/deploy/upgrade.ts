@@ -3,7 +3,7 @@ import { GroveError } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { Repo } from '../repo/repo.js';
 import { parseRefspec } from '../format/names.js';
-import { writeRef } from '../repo/refs.js';
+import { updateRefs } from '../repo/refs.js';
 import { loadSysroot, type Deployment } from './deployments.js';
 import { deploy, mergeDeployment, originForRefspec, parseOrigin, type DeployResult } from './operations.js';
 
@@ -110,7 +110,7 @@ export async function switchRef(sysroot: string, newRefspec: string, opts: Upgra
   // The old ref's local copy is no longer followed; ostree drops it so prune can reclaim it.
   let deletedRef: string | undefined;
   if (oldLoc.remote !== null && (await repo.resolveRev(old, { allowMissing: true }))) {
-    await writeRef(repo.path, old, null);
+    await updateRefs(repo, [[old, null]]);
     deletedRef = old;
   }
   return { changed: true, checksum, deployed, ...(deletedRef && { deletedRef }) };

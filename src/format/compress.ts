@@ -31,6 +31,10 @@ export function defaultCompressBackend(): CompressBackend {
  */
 export interface StreamCodec {
   push(chunk: Uint8Array, final: boolean): Promise<Uint8Array[]>;
+  /** Which codec does the work (streamed deflate is node:zlib for every backend). */
+  readonly codec: CompressBackend;
+  /** True once the output passed the codec's `maxOutput`; push then rejects. */
+  readonly overflowed: boolean;
 }
 
 type Level = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
@@ -48,43 +52,84 @@ export function deflateRaw(data: Uint8Array, level: number, backend: CompressBac
 }
 
 /**
- * Inflates a whole buffer. `expectedSize` (from the archive header) bounds the output so a
- * hostile object cannot expand without limit; a mismatch is reported by the caller.
+ * Inflates a whole buffer. `expectedSize` (from the archive header) bounds the output: at most
+ * one byte more than expected is ever produced, so a hostile object cannot expand without
+ * limit, and the caller reports the mismatch.
  */
 export function inflateRaw(data: Uint8Array, expectedSize: number, backend: CompressBackend = defaultCompressBackend()): Uint8Array {
+  const limit = Math.max(expectedSize, 0) + 1;
+  let out: Uint8Array;
   if (backend === 'node') {
-    // One output chunk of the expected size: the default 16 KiB chunks cost a loop turn and a
-    // copy each (a third of fsck's inflate time on a root filesystem).
-    const limit = Math.max(expectedSize, 1) + 1;
-    return zlib.inflateRawSync(data, { maxOutputLength: limit, chunkSize: Math.max(64, Math.min(limit, 64 << 20)) });
+    try {
+      // One output chunk of the expected size: the default 16 KiB chunks cost a loop turn and a
+      // copy each (a third of fsck's inflate time on a root filesystem).
+      out = zlib.inflateRawSync(data, { maxOutputLength: limit, chunkSize: Math.max(64, Math.min(limit, 64 << 20)) });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new InflateOverflow();
+      throw e;
+    }
+  } else {
+    // Given an output buffer, fflate stops when it is full instead of growing it.
+    out = fflate().inflateSync(data, { out: new Uint8Array(limit) });
   }
-  return fflate().inflateSync(data);
+  if (out.length > expectedSize) throw new InflateOverflow();
+  return out;
 }
 
-/** Streaming raw deflate at `level`. */
-export function createDeflater(level: number, backend: CompressBackend = defaultCompressBackend()): StreamCodec {
-  const lvl = checkLevel(level);
-  // fflate 0.8.3's streaming Deflate writes invalid streams for some inputs (the first 146 bytes
-  // of a .jar under /usr inflate to "invalid distance too far back"; its one-shot deflate is
-  // fine), which corrupted large archive objects. Streamed deflate therefore always goes through
-  // node:zlib; the backend choice still applies to one-shot deflate and to inflate.
-  void backend;
-  return nodeStream(zlib.createDeflateRaw({ level: lvl }));
+/**
+ * Streaming raw deflate at `level`, for files too large to compress whole. Always node:zlib,
+ * whatever the backend, and `codec` says so: fflate 0.8.3's streaming Deflate writes invalid
+ * streams for some inputs at levels above 1 (the first 146 bytes of a .jar under /usr inflate
+ * to "invalid distance too far back"; its one-shot deflate is fine), which corrupted large
+ * archive objects. The backend choice applies to one-shot deflate and to inflate.
+ */
+export function createDeflater(level: number): StreamCodec {
+  return nodeStream(zlib.createDeflateRaw({ level: checkLevel(level) }), Infinity);
 }
 
-/** Streaming raw inflate. */
-export function createInflater(backend: CompressBackend = defaultCompressBackend()): StreamCodec {
-  return backend === 'node' ? nodeStream(zlib.createInflateRaw()) : fflateStream(new (fflate().Inflate)());
+/**
+ * Streaming raw inflate. With `maxOutput`, the codec stops as soon as it has produced more than
+ * that many bytes and sets `overflowed`: a stream's announced size bounds memory and work from
+ * the first output chunk on, not only once a whole input chunk has been inflated.
+ */
+export function createInflater(backend: CompressBackend = defaultCompressBackend(), opts: { maxOutput?: number } = {}): StreamCodec {
+  const max = opts.maxOutput ?? Infinity;
+  return backend === 'node' ? nodeStream(zlib.createInflateRaw(), max) : fflateStream(new (fflate().Inflate)(), max);
 }
 
-function fflateStream(codec: Fflate.Inflate): StreamCodec {
+/** Inflated data larger than the size announced for it: the stream was stopped there. */
+export class InflateOverflow extends Error {
+  constructor() {
+    super('inflates to more than its announced size');
+  }
+}
+
+function fflateStream(codec: Fflate.Inflate, maxOutput: number): StreamCodec {
   let out: Uint8Array[] = [];
-  codec.ondata = (data) => { out.push(data); };
+  let produced = 0;
+  let overflowed = false;
+  codec.ondata = (data) => {
+    produced += data.length;
+    // Thrown out of fflate's synchronous push: it stops inflating there.
+    if (produced > maxOutput) {
+      overflowed = true;
+      throw new InflateOverflow();
+    }
+    out.push(data);
+  };
   return {
+    codec: 'fflate',
+    get overflowed() { return overflowed; },
     push(chunk, final) {
+      if (overflowed) return Promise.reject(new InflateOverflow());
       // fflate may keep referring to earlier input after push returns, and callers reuse their
       // read buffer: a copy keeps the contract that push consumes the chunk.
-      codec.push(chunk.slice(), final);
+      try {
+        codec.push(chunk.slice(), final);
+      } catch (e) {
+        out = [];
+        return Promise.reject(e);
+      }
       const done = out;
       out = [];
       return Promise.resolve(done);
@@ -92,17 +137,32 @@ function fflateStream(codec: Fflate.Inflate): StreamCodec {
   };
 }
 
-function nodeStream(stream: zlib.DeflateRaw | zlib.InflateRaw): StreamCodec {
+function nodeStream(stream: zlib.DeflateRaw | zlib.InflateRaw, maxOutput: number): StreamCodec {
   let out: Uint8Array[] = [];
   let failure: Error | undefined;
-  stream.on('data', (d: Buffer) => { out.push(d); });
+  let produced = 0;
+  let overflowed = false;
+  stream.on('data', (d: Buffer) => {
+    produced += d.length;
+    if (produced > maxOutput) {
+      // Destroying the stream here stops zlib before its next output chunk.
+      overflowed = true;
+      out = [];
+      stream.destroy(new InflateOverflow());
+      return;
+    }
+    out.push(d);
+  });
   stream.on('error', (e) => { failure = e; });
   const ended = new Promise<void>((resolve, reject) => {
     stream.on('end', resolve);
     stream.on('error', reject);
+    stream.on('close', () => { if (failure) reject(failure); });
   });
   ended.catch(() => { /* reported through push */ });
   return {
+    codec: 'node',
+    get overflowed() { return overflowed; },
     async push(chunk, final) {
       if (failure) throw failure;
       if (final) {

@@ -1,13 +1,13 @@
 import { isCommitPartial } from '../repo/partial.js';
-import { GroveError } from '../errors.js';
 import { defaultCompressBackend } from '../format/compress.js';
 import { defaultHashBackend, sha256Factory } from '../format/hash.js';
-import { listRefs } from '../repo/refs.js';
+import { ALL_REF_KINDS, listRefEntries } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
-import { decodeCommit, decodeDirMeta, decodeDirTree, type ObjectType } from '../format/objects.js';
+import type { ObjectType } from '../format/objects.js';
+import { traverse, type Reachable } from '../store/traverse.js';
 import { namingObject, verifyContentBatch } from './verify-content.js';
-import type { VerifyResult } from '../pool/protocol.js';
+import type { VerifyResult, VerifyTask } from './task.js';
 
 export interface FsckProblem { object: string; message: string }
 
@@ -37,10 +37,17 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   const problems: FsckProblem[] = [];
   const report = (object: string, type: ObjectType, message: string) => problems.push({ object, message: namingObject(type, object, message) });
 
+  // As ostree fsck: heads and remotes, then the refs in collections (mirrors).
   log('Validating refs...');
-  const refs = await listRefs(repo.path);
-  for (const [ref, csum] of refs) {
-    if (!(await repo.hasObject(csum, 'commit'))) report(csum, 'commit', `ref '${ref}' points to missing commit ${csum}`);
+  const refs = await listRefEntries(repo.path, { kinds: ALL_REF_KINDS });
+  for (const { kind, name, checksum: csum } of refs) {
+    if (kind === 'mirror') continue;
+    if (!(await repo.hasObject(csum, 'commit'))) report(csum, 'commit', `ref '${name}' points to missing commit ${csum}`);
+  }
+  log('Validating refs in collections...');
+  for (const { kind, name, checksum: csum } of refs) {
+    if (kind !== 'mirror') continue;
+    if (!(await repo.hasObject(csum, 'commit'))) report(csum, 'commit', `ref ${name} points to missing commit ${csum}`);
   }
 
   log('Enumerating commits...');
@@ -49,33 +56,11 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   for (const c of await listLooseCommits(repo)) (isCommitPartial(repo.path, c) ? partial : commits).push(c);
   log(`Verifying content integrity of ${commits.length} commit objects...`);
 
-  const seenMeta = new Set<string>();
-  const content = new Set<string>();
-  /**
-   * Reads a metadata object once, checks its hash, then decodes it (which checks its framing,
-   * names and embedded checksums: a well-hashed object can still be malformed if a buggy or
-   * hostile writer made it). Null after a problem was reported, or when already checked.
-   */
-  const verifyMeta = async <T>(csum: string, type: ObjectType, via: string, decode: (b: Uint8Array, where: string) => T): Promise<T | null> => {
-    const key = `${csum}.${type}`;
-    if (seenMeta.has(key)) return null;
-    seenMeta.add(key);
-    try {
-      return decode(await repo.readMetadata(csum, type, { verify: true }), `${type} ${csum}`);
-    } catch (e) {
-      if (!(e instanceof GroveError)) throw e;
-      report(csum, type, `${via}: ${e.message}`);
-      return null;
-    }
-  };
-  // As ostree: a partial commit's own object is checked, not what it reaches (it may lack it).
-  for (const c of partial) await verifyMeta(c, 'commit', `in commit ${c}`, decodeCommit);
-
   // Content is verified in the pool while the walk goes on: batches leave as soon as they fill.
   // Once the walk is done, this thread verifies batches too (the pool leaves it a core).
   const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   pool.start();
-  const ctx = { repoMode: repo.mode, objectsDir: repo.objectsDir, hash: defaultHashBackend(), compress: defaultCompressBackend() };
+  const ctx: VerifyTask['ctx'] = { mode: repo.mode, objectsDir: repo.objectsDir, hash: defaultHashBackend(), compress: defaultCompressBackend() };
   const queue: string[][] = [];
   const slots = pool.threads * 2;
   let running = 0;
@@ -87,7 +72,8 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   const pump = () => {
     while (!failure && queue.length > 0 && running < slots) {
       running++;
-      pool.run({ kind: 'verify-content', ctx, checksums: queue.shift()! }).then(accept, (e: unknown) => { failure ??= { error: e }; }).finally(() => {
+      const task: VerifyTask = { kind: 'verify-content', ctx, checksums: queue.shift()! };
+      pool.run<VerifyResult>(task).then(accept, (e: unknown) => { failure ??= { error: e }; }).finally(() => {
         running--;
         pump();
         wake?.();
@@ -100,31 +86,25 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
     pending = [];
     pump();
   };
+  const found: Reachable = new Set();
   try {
-    for (const commitId of commits) {
-      const via = `in commit ${commitId}`;
-      const commit = await verifyMeta(commitId, 'commit', via, decodeCommit);
-      if (commit === null) continue;
-      await verifyMeta(commit.rootMeta, 'dirmeta', via, decodeDirMeta);
-      const walk = async (treeId: string): Promise<void> => {
-        const tree = await verifyMeta(treeId, 'dirtree', via, decodeDirTree);
-        if (tree === null) return;
-        for (const [, c] of tree.files) {
-          if (content.has(c)) continue;
-          content.add(c);
+    // As ostree: a partial commit's own object is checked, not what it reaches (it may lack it).
+    for (const [commitId, isPartial] of [...commits.map((c) => [c, false] as const), ...partial.map((c) => [c, true] as const)]) {
+      await traverse(repo, [commitId], {
+        verify: true,
+        into: found,
+        skipTree: () => isPartial,
+        onProblem: (csum, type, e) => report(csum, type, `in commit ${commitId}: ${e.message}`),
+        onObject: async (c, type) => {
+          if (type !== 'file') return;
           pending.push(c);
-        }
-        if (pending.length >= VERIFY_BATCH) {
-          flush();
-          // Let Piscina hand the batch to a thread while the walk goes on.
-          await new Promise((r) => setImmediate(r));
-        }
-        for (const [, t, m] of tree.dirs) {
-          await verifyMeta(m, 'dirmeta', via, decodeDirMeta);
-          await walk(t);
-        }
-      };
-      await walk(commit.rootTree);
+          if (pending.length >= VERIFY_BATCH) {
+            flush();
+            // Let Piscina hand the batch to a thread while the walk goes on.
+            await new Promise((r) => setImmediate(r));
+          }
+        },
+      });
     }
     flush();
     const sha = await sha256Factory(ctx.hash);
@@ -147,7 +127,7 @@ export async function fsckRepo(repo: Repo, opts: { pool?: WorkerPool; log?: (lin
   }
   if (failure) throw failure.error;
   if (partial.length > 0) log(`${partial.length} partial commits not verified`);
-  return { commits: commits.length, partial: partial.length, objects: seenMeta.size + content.size, problems };
+  return { commits: commits.length, partial: partial.length, objects: found.size, problems };
 }
 
 /** Every `.commit` object on disk, whether or not a ref names it. */

@@ -1,7 +1,7 @@
 import { GroveError } from '../errors.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { contentChecksum, contentChecksumOf, openContent, readContentSync } from '../store/read-content.js';
-import type { VerifyResult, VerifyTask } from '../pool/protocol.js';
+import type { VerifyResult, VerifyTask } from './task.js';
 
 /**
  * `message` as it names the object: decoders deep in the format code may not know which object
@@ -21,13 +21,13 @@ export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): 
   for (const checksum of task.checksums) {
     try {
       // Small objects (nearly all) are read whole in synchronous calls; large ones streamed.
-      const small = readContentSync(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
+      const small = readContentSync(task.ctx, checksum, { compress: task.ctx.compress });
       let actual: string;
       if (small !== null) {
         actual = contentChecksum(sha, small.header, small.data);
         res.bytes += small.data.length;
       } else {
-        const obj = await openContent(task.ctx.objectsDir, task.ctx.repoMode, checksum, { compress: task.ctx.compress });
+        const obj = await openContent(task.ctx, checksum, { compress: task.ctx.compress });
         const r = await contentChecksumOf(sha, obj.header, obj.chunks());
         actual = r.checksum;
         res.bytes += r.bytes;

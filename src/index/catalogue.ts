@@ -20,7 +20,7 @@ export interface CatalogueReader {
 }
 
 export function recordObject(index: RepoIndex, checksum: string, mode: number, size: number): void {
-  void index.objects.put(checksum, [mode, size]);
+  index.put(index.objects, checksum, [mode, size]);
 }
 
 /** Reads the catalogue of the index at `indexDir` from any thread; null when there is none. */
@@ -41,12 +41,22 @@ export function openCatalogueReader(indexDir: string): CatalogueReader | null {
  */
 export async function fillCatalogue(index: RepoIndex, repo: Repo): Promise<number> {
   let n = 0;
+  let batch: Array<[string, number, number]> = [];
+  // One transaction per 1,000 objects: each object's read is a turn of the event loop, which
+  // would otherwise commit one transaction per object.
+  const commit = () => {
+    const facts = batch;
+    batch = [];
+    index.write(() => { for (const [c, mode, size] of facts) recordObject(index, c, mode, size); });
+  };
   for await (const o of repo.looseObjects()) {
     if (o.type !== 'file') continue;
-    const obj = await openContent(repo.objectsDir, repo.mode, o.checksum, { xattrs: false });
-    recordObject(index, o.checksum, obj.header.mode, obj.size);
+    const obj = await openContent(repo, o.checksum, { xattrs: false });
+    batch.push([o.checksum, obj.header.mode, obj.size]);
+    if (batch.length >= 1000) commit();
     n++;
   }
+  commit();
   await index.flush();
   return n;
 }

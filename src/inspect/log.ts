@@ -6,7 +6,11 @@ import { describeCommit } from './describe.js';
 export async function logText(repo: Repo, rev: string): Promise<string> {
   let csum: string | null = await repo.resolveRev(rev);
   let out = '';
+  const seen = new Set<string>();
   while (csum !== null) {
+    // A commit's checksum covers its parent's, so only a damaged or forged object can loop.
+    if (seen.has(csum)) throw new GroveError('GROVE_CORRUPT_OBJECT', `commit ${csum} is its own ancestor`);
+    seen.add(csum);
     let commit;
     try {
       commit = await repo.loadCommit(csum);

@@ -1,3 +1,4 @@
+import { GroveError } from '../errors.js';
 import { S_IFMT, isDir, isLink, isReg } from '../format/mode.js';
 import type { Xattr } from '../format/objects.js';
 import { resolvePath, type TreeEntry } from '../checkout/resolve-path.js';
@@ -26,15 +27,18 @@ export async function* lsLines(repo: Repo, rev: string, paths: string[], opts: L
     const entry = await resolvePath(repo, commit, norm);
     yield await line(repo, entry, norm, opts);
     if (entry.kind === 'dir') {
-      if (opts.recursive) yield* listDir(repo, entry, norm, -1, opts);
-      else if (!opts.dirOnly) yield* listDir(repo, entry, norm, 1, opts);
+      if (opts.recursive) yield* listDir(repo, entry, norm, -1, opts, []);
+      else if (!opts.dirOnly) yield* listDir(repo, entry, norm, 1, opts, []);
     }
   }
 }
 
-async function* listDir(repo: Repo, dir: Extract<TreeEntry, { kind: 'dir' }>, p: string, depth: number, opts: LsOptions): AsyncGenerator<string> {
+/** `above`: the dirtrees on the way down here, for refusing a tree that contains itself. */
+async function* listDir(repo: Repo, dir: Extract<TreeEntry, { kind: 'dir' }>, p: string, depth: number, opts: LsOptions, above: string[]): AsyncGenerator<string> {
   if (depth === 0) return;
+  if (above.includes(dir.tree)) throw new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${dir.tree} contains itself (at ${p})`);
   const tree = await repo.loadDirTree(dir.tree);
+  const path = [...above, dir.tree];
   const child = (name: string) => (p === '/' ? `/${name}` : `${p}/${name}`);
   for (const [name, checksum] of tree.files) {
     yield await line(repo, { kind: 'file', name, checksum }, child(name), opts);
@@ -42,7 +46,7 @@ async function* listDir(repo: Repo, dir: Extract<TreeEntry, { kind: 'dir' }>, p:
   for (const [name, t, m] of tree.dirs) {
     const e: TreeEntry = { kind: 'dir', name, tree: t, meta: m };
     yield await line(repo, e, child(name), opts);
-    yield* listDir(repo, e, child(name), depth > 0 ? depth - 1 : -1, opts);
+    yield* listDir(repo, e, child(name), depth > 0 ? depth - 1 : -1, opts, path);
   }
 }
 
@@ -51,7 +55,7 @@ async function info(repo: Repo, e: TreeEntry, wantXattrs: boolean): Promise<Info
     const m = await repo.loadDirMeta(e.meta);
     return { mode: m.mode, uid: m.uid, gid: m.gid, size: 0, target: '', xattrs: m.xattrs };
   }
-  const obj = await openContent(repo.objectsDir, repo.mode, e.checksum, { xattrs: wantXattrs });
+  const obj = await openContent(repo, e.checksum, { xattrs: wantXattrs });
   const h = obj.header;
   return { mode: h.mode, uid: h.uid, gid: h.gid, size: isReg(h.mode) ? obj.size : 0, target: h.symlinkTarget, xattrs: h.xattrs };
 }

@@ -1,8 +1,9 @@
 import { GroveError } from '../errors.js';
 import type { Sha256Factory } from '../format/hash.js';
 import { objectRelPath } from '../store/paths.js';
-import { exists } from '../commit/write-content.js';
-import type { FetchedTotals, ImportContentResult, ImportContentTask, RemoteFetch } from '../pool/protocol.js';
+import { PartialFailure } from '../pool/protocol.js';
+import { isStored } from '../store/write-content.js';
+import type { FetchedTotals, ImportContentResult, ImportContentTask, RemoteFetch } from './import-task.js';
 import { Fetcher } from './fetcher.js';
 import { importItem } from './import-content.js';
 
@@ -51,16 +52,16 @@ export async function fetchContentBatch(task: ImportContentTask, remote: RemoteF
   const lane = async (): Promise<void> => {
     while (failure === null && next < task.items.length && (task.cancelled === undefined || Atomics.load(task.cancelled, 0) === 0)) {
       const { checksum } = task.items[next++]!;
-      if (exists(ctx, checksum)) continue;
+      if (isStored(ctx, checksum)) continue;
       const got = await fetcher.getSpilling(`objects/${objectRelPath(checksum, 'file', 'archive')}`, {
         what: `file object ${checksum}`, inMemory: IN_MEMORY_CONTENT, spillDir: ctx.stagingDir, tally: fetched,
       });
       if (got === null) throw new GroveError('GROVE_MISSING_OBJECT', `file object ${checksum} is missing from ${ctx.origin}`);
       fetched.objects++;
-      const n = await importItem(ctx, Buffer.isBuffer(got) ? { checksum, bytes: got } : { checksum, archivePath: got.path }, sha);
-      if (n !== null) {
+      const r = await importItem(ctx, Buffer.isBuffer(got) ? { checksum, bytes: got } : { checksum, archivePath: got.path }, sha);
+      if (r.written) {
         res.written.push(checksum);
-        res.bytes += n;
+        res.bytes += r.bytes;
       }
     }
   };
@@ -68,6 +69,7 @@ export async function fetchContentBatch(task: ImportContentTask, remote: RemoteF
   const lanes = Math.min(task.items.length, fetcher.maxInFlight);
   // Every lane is waited for, even after one fails, so none still writes into staging.
   await Promise.all(Array.from({ length: lanes }, () => lane().catch((e: unknown) => { failure ??= e; })));
-  if (failure !== null) throw failure;
+  // What was stored before the failure is reported with it, so the pull keeps it.
+  if (failure !== null) throw new PartialFailure(failure, res);
   return res;
 }

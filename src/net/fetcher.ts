@@ -3,6 +3,7 @@ import path from 'node:path';
 import { GroveError } from '../errors.js';
 import { tempName } from '../repo/fsutil.js';
 import { HttpClient, HttpError, type TlsOptions } from './http/client.js';
+import { basicAuthorization, redactUrl } from './redact-url.js';
 
 export interface FetcherOptions {
   /** Requests in flight at most (and connections kept). */
@@ -13,12 +14,23 @@ export interface FetcherOptions {
   backoffMs?: number;
   /** Milliseconds without any data before a request is abandoned (and retried). */
   idleTimeoutMs?: number;
+  /**
+   * A request slower than this many bytes a second for `lowSpeedTimeSeconds` in a row is
+   * abandoned (and retried); 0 turns it off. ostree's `low-speed-limit-bytes`, default 1000.
+   */
+  lowSpeedLimitBytes?: number;
+  /** ostree's `low-speed-time-seconds`, default 30; 0 turns the limit off. */
+  lowSpeedTimeSeconds?: number;
   /** Certificates for https (the remote's tls-ca-path, tls-client-cert-path…). */
   tls?: TlsOptions;
 }
 
 /** Requests in flight when the caller does not say. */
 export const DEFAULT_IN_FLIGHT = 32;
+
+/** ostree's defaults for its low-speed options (OPT_LOWSPEEDLIMIT_DEFAULT, OPT_LOWSPEEDTIME_DEFAULT). */
+export const DEFAULT_LOW_SPEED_LIMIT_BYTES = 1000;
+export const DEFAULT_LOW_SPEED_TIME_SECONDS = 30;
 
 export interface FetchStats { requests: number; bytes: number; retries: number }
 
@@ -28,7 +40,8 @@ export interface FetchStats { requests: number; bytes: number; retries: number }
  * 408, 429, a body cut short, a response that does not parse) are retried with exponential
  * back-off; 404 is an answer (null), not a failure; an untrusted certificate fails at once.
  * Every body is bounded by `maxBytes`, so a hostile server cannot make the client hold an
- * unbounded response.
+ * unbounded response. User info in the URL is sent as HTTP Basic authentication and never
+ * appears in a message.
  */
 export class Fetcher {
   readonly stats: FetchStats = { requests: 0, bytes: 0, retries: 0 };
@@ -48,16 +61,22 @@ export class Fetcher {
     try {
       base = new URL(url.endsWith('/') ? url : `${url}/`);
     } catch {
-      throw new GroveError('GROVE_BAD_URL', `invalid remote URL '${url}'`);
+      throw new GroveError('GROVE_BAD_URL', `invalid remote URL '${redactUrl(url)}'`);
     }
-    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new GroveError('GROVE_BAD_URL', `unsupported URL scheme in '${url}'`);
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new GroveError('GROVE_BAD_URL', `unsupported URL scheme in '${redactUrl(url)}'`);
     this.base = base;
     this.maxInFlight = opts.maxInFlight ?? DEFAULT_IN_FLIGHT;
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
-    this.clientOptions = { connections: this.maxInFlight, idleTimeoutMs: opts.idleTimeoutMs ?? 30_000, ...(opts.tls && { tls: opts.tls }) };
+    this.clientOptions = {
+      connections: this.maxInFlight,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
+      lowSpeed: { bytesPerSecond: opts.lowSpeedLimitBytes ?? DEFAULT_LOW_SPEED_LIMIT_BYTES, seconds: opts.lowSpeedTimeSeconds ?? DEFAULT_LOW_SPEED_TIME_SECONDS },
+      ...(opts.tls && { tls: opts.tls }),
+    };
   }
 
+  /** The remote's URL, credentials included: for another Fetcher (a worker's), never for a message. */
   get url(): string {
     return this.base.href;
   }
@@ -120,7 +139,7 @@ export class Fetcher {
 
   /** The one-line error for a fetch that cannot succeed. */
   private failed(what: string, rel: string, reason: string): GroveError {
-    return new GroveError('GROVE_FETCH', `fetching ${what} from ${this.base.href}: ${reason}`, { path: rel });
+    return new GroveError('GROVE_FETCH', `fetching ${what} from ${redactUrl(this.base.href)}: ${reason}`, { path: rel });
   }
 
   /** Adds to `stats`, and to the caller's `tally` when it keeps one. */
@@ -129,11 +148,18 @@ export class Fetcher {
     if (tally) tally[key] += n;
   }
 
+  /**
+   * The client for `url`'s origin and credentials: the URL's own user info, else the remote's
+   * when it is the remote's origin. As libcurl, credentials are not sent to another host a
+   * redirect leads to.
+   */
   private clientFor(url: URL): HttpClient {
-    let c = this.clients.get(url.origin);
+    const auth = basicAuthorization(url) ?? (url.origin === this.base.origin ? basicAuthorization(this.base) : null);
+    const key = `${url.origin} ${auth ?? ''}`;
+    let c = this.clients.get(key);
     if (!c) {
-      c = new HttpClient(new URL(url.origin), this.clientOptions);
-      this.clients.set(url.origin, c);
+      c = new HttpClient(new URL(url.origin), { ...this.clientOptions, ...(auth !== null && { authorization: auth }) });
+      this.clients.set(key, c);
     }
     return c;
   }

@@ -1,5 +1,6 @@
 import type { WorkerPool } from '../pool/pool.js';
-import type { FetchedTotals, ImportContentResult, ImportContentTask, ImportItem, RemoteFetch } from '../pool/protocol.js';
+import { partialOf } from '../pool/protocol.js';
+import type { FetchedTotals, ImportContentResult, ImportContentTask, ImportItem, RemoteFetch } from './import-task.js';
 
 /**
  * Groups content objects into import tasks for the pool. Objects fetched here go up to
@@ -86,18 +87,19 @@ export class ImportQueue {
     this.pendingBytes += bytes;
     this.pendingItems += items.length;
     const task: ImportContentTask = { kind: 'import-content', ctx: this.ctx, items, ...(this.remote && { remote: this.remote, cancelled: this.cancelled }) };
-    const p: Promise<void> = this.pool.run(task).then(
-      (r: ImportContentResult) => {
-        this.totals.written += r.written.length;
-        this.totals.bytes += r.bytes;
-        if (r.fetched) for (const k of ['objects', 'bytes', 'requests', 'retries'] as const) this.fetched[k] += r.fetched[k];
-        this.onDone(r.written, r.bytes, r.fetched);
-      },
-      (e: unknown) => {
-        this.failure ??= e;
-        this.cancel();
-      },
-    ).finally(() => {
+    const done = (r: ImportContentResult) => {
+      this.totals.written += r.written.length;
+      this.totals.bytes += r.bytes;
+      if (r.fetched) for (const k of ['objects', 'bytes', 'requests', 'retries'] as const) this.fetched[k] += r.fetched[k];
+      this.onDone(r.written, r.bytes, r.fetched);
+    };
+    const p: Promise<void> = this.pool.run<ImportContentResult>(task).then(done, (e: unknown) => {
+      // A failed task's stored objects are kept all the same: a rerun will not fetch them again.
+      const part = partialOf<ImportContentResult>(e);
+      if (part) done(part);
+      this.failure ??= e;
+      this.cancel();
+    }).finally(() => {
       this.pendingBytes -= bytes;
       this.pendingItems -= items.length;
       this.running.delete(p);

@@ -1,17 +1,18 @@
 import { GroveError } from '../errors.js';
-import { toHex } from '../format/checksum.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
-import { defaultHashBackend, sha256, type HashBackend } from '../format/hash.js';
+import { defaultHashBackend, type HashBackend } from '../format/hash.js';
 import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
 import { WorkerPool } from '../pool/pool.js';
-import type { ImportContentTask, RemoteFetch } from '../pool/protocol.js';
+import type { ImportContentTask, RemoteFetch } from './import-task.js';
 import { readMetadataSync } from '../store/read-metadata.js';
+import { checkMetadata } from '../store/write-metadata.js';
 import { clearCommitPartial, isCommitPartial, markCommitPartial } from '../repo/partial.js';
 import { objectExists } from '../store/paths.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { DEFAULT_IN_FLIGHT } from './fetcher.js';
 import { ImportQueue } from './import-queue.js';
+import { RefBindings } from './ref-binding.js';
 import { sourceSummary, type ObjectSource } from './sources.js';
 
 /** What a pull must check before it keeps a commit or trusts a summary (signatures). */
@@ -39,6 +40,8 @@ export interface PullOptions {
   hash?: HashBackend;
   compress?: CompressBackend;
   policy?: PullPolicy;
+  /** Accept commits whose `ostree.ref-binding` lacks the ref pulled (ostree's --disable-verify-bindings). */
+  disableVerifyBindings?: boolean;
   onProgress?: (p: PullProgress) => void;
 }
 
@@ -86,6 +89,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
   const progress: PullProgress = { metadataFetched: 0, contentFetched: 0, objectsNeeded: 0, bytesFetched: 0, done: false };
 
   const resolved = await resolveTargets(source, targets, opts.policy);
+  const bindings = new RefBindings(targets, resolved, source.collectionId ?? null, opts.disableVerifyBindings === true);
   // Threads that fetch hold two tasks each, so one's network waits are filled by the other's work.
   const pool = opts.pool ?? new WorkerPool({ tasksPerThread: source.remote ? 2 : 1 });
   let tx: Transaction | undefined;
@@ -93,12 +97,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     tx = await Transaction.begin(repo);
     const t = tx;
     const ctx: ImportContentTask['ctx'] = {
-      repoMode: repo.mode,
-      objectsDir: repo.objectsDir,
-      stagingDir: t.stagingDir,
-      zlibLevel: repo.zlibLevel,
+      ...t.storeTarget(opts.compress ?? defaultCompressBackend()),
       hash: opts.hash ?? defaultHashBackend(),
-      compress: opts.compress ?? defaultCompressBackend(),
       source: source.local,
       origin: source.description,
     };
@@ -135,13 +135,16 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
 
     const have = (checksum: string, type: ObjectType): boolean => objectExists(repo.objectsDir, checksum, type, repo.mode);
 
+    const fetchedWhere = (checksum: string, type: ObjectType) => `${type} object ${checksum} from ${source.description}`;
+
     /** A metadata object this repository lacks, from the source, its checksum verified. */
     const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
       const bytes = await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
-      const actual = toHex(sha256(bytes));
-      if (actual !== checksum) throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} from ${source.description} is corrupt: its bytes have checksum ${actual}`);
+      // Checked on arrival, before anything of it is used: its checksum, and that it is a valid
+      // object of its type (a dirmeta that is not a directory, say, is refused here).
+      checkMetadata(type, bytes, { expected: checksum, where: fetchedWhere(checksum, type) });
       progress.metadataFetched++;
       progress.bytesFetched += bytes.length;
       return bytes;
@@ -149,7 +152,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
 
     /** A fetched metadata object into the transaction; all but commits may be published early. */
     const stage = async (checksum: string, type: ObjectType, bytes: Uint8Array): Promise<void> => {
-      await t.writeMetadata(type, bytes);
+      await t.writeMetadata(type, bytes, { expected: checksum, where: fetchedWhere(checksum, type) });
       if (type !== 'commit' && type !== 'commitmeta') ready.push({ checksum, type });
     };
 
@@ -157,12 +160,15 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       switch (w.kind) {
         case 'commit': {
           const present = have(w.checksum, 'commit');
-          const bytes = present ? readMetadataSync(repo.objectsDir, repo.mode, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit');
+          const bytes = present ? readMetadataSync(repo, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit');
           const commit = decodeCommit(bytes, `commit ${w.checksum} from ${source.description}`);
+          // As ostree: signatures first, then bindings, also of a commit already here.
+          if (present) bindings.verify(w.checksum, commit);
           if (!present || isCommitPartial(repo.path, w.checksum)) {
             const detached = await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
+            if (!present) bindings.verify(w.checksum, commit);
             if (!present) await stage(w.checksum, 'commit', bytes);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
             if (partial) commitsToMark.push(w.checksum);
@@ -185,7 +191,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           // A dirtree already here is read, not trusted as complete: an interrupted pull may have
           // kept it without everything below it.
           const present = have(w.checksum, 'dirtree');
-          const bytes = present ? readMetadataSync(repo.objectsDir, repo.mode, w.checksum, 'dirtree') : await fetchMetadata(w.checksum, 'dirtree');
+          const bytes = present ? readMetadataSync(repo, w.checksum, 'dirtree') : await fetchMetadata(w.checksum, 'dirtree');
           const tree = decodeDirTree(bytes, `dirtree ${w.checksum} from ${source.description}`);
           if (!present) await stage(w.checksum, 'dirtree', bytes);
           const inside = subpath === null || isWithin(w.path, subpath);

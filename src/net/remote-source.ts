@@ -8,15 +8,41 @@ import type { FetcherOptions } from './fetcher.js';
 import type { TlsOptions } from './http/client.js';
 import type { PullPolicy } from './pull.js';
 import type { Remote } from './remotes.js';
+import { redactUrl } from './redact-url.js';
 import { HttpSource, LocalSource, sourceSummary, type ObjectSource } from './sources.js';
 import type { Summary } from '../format/summary.js';
 
-/** The object source behind a configured remote: HTTP(S), or a repository on disk for file:// URLs. */
+/**
+ * The object source behind a configured remote: HTTP(S), or a repository on disk for file://
+ * URLs. `opts` (the pull's command line) overrides what the remote's config says.
+ */
 export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
   const description = `remote ${remote.name}`;
   if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
   const tls = remoteTls(remote);
-  return HttpSource.open(remote.url, `${description} (${remote.url})`, { ...opts, ...(tls && { tls }) });
+  const collectionId = remote.options.get('collection-id');
+  return HttpSource.open(remote.url, `${description} (${redactUrl(remote.url)})`, { ...remoteFetcherOptions(remote), ...opts, ...(tls && { tls }) }, collectionId === undefined || collectionId === '' ? null : collectionId);
+}
+
+/**
+ * `low-speed-limit-bytes` and `low-speed-time-seconds` from the remote's config. ostree (2023.7
+ * and later) takes them as pull options only (`ostree pull --low-speed-…`, which grove has too);
+ * grove also reads them here, so that a remote known to be slow (or one that must not be waited
+ * on) can say so once. ostree ignores the keys.
+ */
+function remoteFetcherOptions(remote: Remote): FetcherOptions {
+  const out: FetcherOptions = {};
+  const uint = (key: string): number | undefined => {
+    const v = remote.options.get(key);
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v.trim()) || Number(v) > 0xffffffff) throw new GroveError('GROVE_BAD_CONFIG', `remote ${remote.name}: ${key} '${v}' is not a non-negative 32-bit integer`);
+    return Number(v);
+  };
+  const limit = uint('low-speed-limit-bytes');
+  const time = uint('low-speed-time-seconds');
+  if (limit !== undefined) out.lowSpeedLimitBytes = limit;
+  if (time !== undefined) out.lowSpeedTimeSeconds = time;
+  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import { keyringFrom } from '../sign/gpg.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
 import { validateRemoteName, validateRef } from '../format/names.js';
 import type { Repo } from '../repo/repo.js';
+import { redactUrl } from './redact-url.js';
 
 /**
  * Remotes as ostree keeps them: `[remote "NAME"]` groups in the repository's config, with `url`,
@@ -93,7 +94,7 @@ function verifyOption(spec: string): { type: string; key: string; value: string 
 export async function addRemote(repo: Repo, name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
   validateRemoteName(name);
   if (url === '') throw new GroveError('GROVE_BAD_OPTION', 'remote URL must not be empty');
-  if (!/^(https?|file):/.test(url)) throw new GroveError('GROVE_BAD_OPTION', `remote URL '${url}' is not http://, https:// or file://`);
+  if (!/^(https?|file):/.test(url)) throw new GroveError('GROVE_BAD_OPTION', `remote URL '${redactUrl(url)}' is not http://, https:// or file://`);
   for (const b of opts.branches ?? []) validateRef(b);
   if (opts.noSignVerify && opts.signVerify?.length) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --sign-verify and --no-sign-verify');
   const verify = (opts.signVerify ?? []).map(verifyOption);

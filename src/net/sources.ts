@@ -2,6 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GroveError, isErrno } from '../errors.js';
+import { readObjectFile } from '../store/object-file.js';
+import { MAX_METADATA_SIZE, readMetadataSync } from '../store/read-metadata.js';
 import { isChecksum } from '../format/checksum.js';
 import { KeyFile } from '../format/keyfile.js';
 import type { ObjectType } from '../format/objects.js';
@@ -9,13 +11,11 @@ import { parseRepoMode, type RepoMode } from '../repo/mode.js';
 import { objectRelPath, objectExists } from '../store/paths.js';
 import { listRefs, readRef } from '../repo/refs.js';
 import { Repo } from '../repo/repo.js';
-import type { ImportItem, RemoteFetch } from '../pool/protocol.js';
+import type { ImportItem, RemoteFetch } from './import-task.js';
 import { decodeSummary, type Summary } from '../format/summary.js';
 import type { PullPolicy } from './pull.js';
 import { Fetcher, type FetcherOptions } from './fetcher.js';
 
-/** ostree's limit on a metadata object (OSTREE_MAX_METADATA_SIZE); more is hostile. */
-export const MAX_METADATA_SIZE = 10 << 20;
 /** The summary may list very many refs; ostree allows it the metadata limit too. */
 export const MAX_SUMMARY_SIZE = 10 << 20;
 /**
@@ -30,6 +30,11 @@ export interface ObjectSource {
   readonly local: { objectsDir: string; mode: RepoMode } | null;
   /** The server, when worker threads fetch content from it themselves (HTTP pulls). */
   readonly remote: RemoteFetch | null;
+  /**
+   * The collection ID its commits must be bound to (`ostree.collection-binding`): a remote's
+   * configured `collection-id`, or a local source repository's own; null or absent for none.
+   */
+  readonly collectionId?: string | null;
   metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null>;
   /**
    * A content object to hand to the import task, or null when the source is known to lack it.
@@ -52,15 +57,18 @@ export class HttpSource implements ObjectSource {
   readonly remote: RemoteFetch;
   private readonly fetcher: Fetcher;
 
-  private constructor(readonly description: string, fetcher: Fetcher, remote: RemoteFetch) {
+  private constructor(readonly description: string, fetcher: Fetcher, remote: RemoteFetch, readonly collectionId: string | null) {
     this.fetcher = fetcher;
     this.remote = remote;
   }
 
-  /** Connects and checks the remote is an archive repository (the only kind served over HTTP). */
-  static async open(url: string, description: string, opts: FetcherOptions): Promise<HttpSource> {
+  /**
+   * Connects and checks the remote is an archive repository (the only kind served over HTTP).
+   * `description` goes into messages: it must not carry the URL's credentials (see redactUrl).
+   */
+  static async open(url: string, description: string, opts: FetcherOptions, collectionId: string | null = null): Promise<HttpSource> {
     const fetcher = new Fetcher(url, opts);
-    const src = new HttpSource(description, fetcher, { id: `${process.pid}-${++sourcesOpened}`, url: fetcher.url, options: opts });
+    const src = new HttpSource(description, fetcher, { id: `${process.pid}-${++sourcesOpened}`, url: fetcher.url, options: opts }, collectionId);
     try {
       const config = await src.fetcher.get('config', { maxBytes: 1 << 20, what: `the config of ${description}` });
       if (config === null) throw new GroveError('GROVE_NO_REPO', `${description} has no config: not an ostree repository`);
@@ -114,9 +122,12 @@ export class LocalSource implements ObjectSource {
   readonly stats = { requests: 0, bytes: 0, retries: 0 };
   readonly local: { objectsDir: string; mode: RepoMode };
   readonly remote = null;
+  readonly collectionId: string | null;
 
   private constructor(private readonly repo: Repo, readonly description: string) {
     this.local = { objectsDir: repo.objectsDir, mode: repo.mode };
+    const c = repo.config.get('core', 'collection-id');
+    this.collectionId = c === undefined || c === '' ? null : c;
   }
 
   static async open(location: string, description?: string): Promise<LocalSource> {
@@ -128,12 +139,12 @@ export class LocalSource implements ObjectSource {
   async metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
     this.stats.requests++;
     try {
-      const b = await fs.readFile(path.join(this.repo.objectsDir, objectRelPath(checksum, type, this.repo.mode)));
-      if (b.length > MAX_METADATA_SIZE) throw new GroveError('GROVE_TOO_LARGE', `${type} object ${checksum} in ${this.description} is ${b.length} bytes, more than the ${MAX_METADATA_SIZE} allowed`);
+      // Through the store's reader: never through a symlink, never a FIFO, at most MAX_METADATA_SIZE.
+      const b = readMetadataSync(this.repo, checksum, type);
       this.stats.bytes += b.length;
       return b;
     } catch (e) {
-      if (isErrno(e, 'ENOENT')) return null;
+      if (e instanceof GroveError && e.code === 'GROVE_MISSING_OBJECT') return null;
       throw e;
     }
   }
@@ -144,12 +155,17 @@ export class LocalSource implements ObjectSource {
   }
 
   async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
-    const read = (n: string) => fs.readFile(path.join(this.repo.path, n)).catch((e: unknown) => {
-      if (isErrno(e, 'ENOENT')) return null;
-      throw e;
-    });
-    const bytes = await read('summary');
-    return bytes === null ? null : { bytes, sig: await read('summary.sig') };
+    // Bounded, and never through a symlink or from a FIFO: the source may be anyone's directory.
+    const read = (n: string, max: number): Buffer | null => {
+      try {
+        return readObjectFile(path.join(this.repo.path, n), `${n} of ${this.description}`, max);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return null;
+        throw e;
+      }
+    };
+    const bytes = read('summary', MAX_SUMMARY_SIZE);
+    return bytes === null ? null : { bytes, sig: read('summary.sig', MAX_METADATA_SIZE) };
   }
 
   ref(name: string): Promise<string | null> {

@@ -1,10 +1,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import type { Piscina as PiscinaClass } from 'piscina';
-import { GroveError } from '../errors.js';
-import type {
-  CheckoutResult, CheckoutTask, ImportContentResult, ImportContentTask, Reply, Task, VerifyResult, VerifyTask, WriteContentResult, WriteContentTask,
-} from './protocol.js';
+import { errorOf, type Reply, type TaskEnvelope } from './protocol.js';
 
 const WORKER_FILE = new URL('../../workers/entry.cjs', import.meta.url).href;
 
@@ -14,15 +11,10 @@ const WORKER_FILE = new URL('../../workers/entry.cjs', import.meta.url).href;
  */
 const { Piscina } = createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaClass };
 
-type ResultOf<T extends Task> =
-  T extends WriteContentTask ? WriteContentResult :
-  T extends CheckoutTask ? CheckoutResult :
-  T extends VerifyTask ? VerifyResult :
-  T extends ImportContentTask ? ImportContentResult : never;
-
 /**
  * The one worker pool: a Piscina pool sized to the cores. Callers submit coarse tasks (a batch of
- * files each); a failed task rejects with a GroveError rebuilt from the worker's reply. The
+ * files each), declared by each feature next to its code (the pool knows none of them); a failed
+ * task rejects with the error rebuilt from the worker's reply (see protocol.ts). The
  * threads start with the first task, so work that never needs them (a re-commit the stat cache
  * answers whole) does not pay for starting them.
  */
@@ -56,10 +48,11 @@ export class WorkerPool {
     });
   }
 
-  async run<T extends Task>(task: T): Promise<ResultOf<T>> {
+  /** Runs `task` on a thread; `R` is what the task's kind returns (see the feature's task type). */
+  async run<R>(task: TaskEnvelope): Promise<R> {
     this.start();
-    const reply = (await this.piscina!.run(task)) as Reply<ResultOf<T>>;
-    if (!reply.ok) throw GroveError.fromJSON(reply.error);
+    const reply = (await this.piscina!.run(task)) as Reply<R>;
+    if (!reply.ok) throw errorOf(reply);
     return reply.value;
   }
 

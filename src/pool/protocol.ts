@@ -1,149 +1,72 @@
-import type { SerializedError } from '../errors.js';
-import type { CompressBackend } from '../format/compress.js';
-import type { HashBackend } from '../format/hash.js';
-import type { DirMeta } from '../format/objects.js';
-import type { RepoMode } from '../repo/mode.js';
-import type { FetcherOptions, FetchStats } from '../net/fetcher.js';
+import { GroveError, type SerializedError } from '../errors.js';
 
 /**
- * What crosses the thread boundary. Tasks are coarse (a batch of files), replies are plain data;
- * errors travel as {code, message, path} and are re-wrapped into GroveError on the main thread,
- * because structured clone does not keep classes.
+ * What crosses the thread boundary, whatever the task: each feature declares its own task type
+ * (a `kind` tag and plain data) next to its code, and the worker entry dispatches on `kind`.
+ * Replies are plain data too, because structured clone does not keep classes; a failure keeps
+ * its kind across the boundary: a user's error (a GroveError, or an errno failure of the
+ * machine's) stays a one-line message, a bug stays a bug with the worker's stack.
  */
+export interface TaskEnvelope { kind: string }
 
-export interface RepoContext {
-  repoMode: RepoMode;
-  objectsDir: string;
-  hash: HashBackend;
-  compress: CompressBackend;
+export type WorkerFailure =
+  | { kind: 'user'; error: SerializedError }
+  | { kind: 'internal'; name: string; message: string; stack: string };
+
+/** A failed task may still report what it completed before the failure (`partial`). */
+export type Reply<T> = { ok: true; value: T } | { ok: false; failure: WorkerFailure; partial?: T };
+
+/**
+ * Thrown by a task that failed after completing part of its work, so that the caller keeps the
+ * part (a pull publishes the objects a failed task had already stored, and a rerun does not
+ * fetch them again). The caller sees `failure`, with `partial` attached (see {@link partialOf}).
+ */
+export class PartialFailure<T> extends Error {
+  constructor(readonly failure: unknown, readonly partial: T) {
+    super('task failed after completing part of its work');
+  }
 }
 
-/** One file of a commit: where it is and the metadata to record (after overrides). */
-export interface CommitItem {
-  path: string;
-  uid: number;
-  gid: number;
-  mode: number;
-  size: number;
-  readXattrs: boolean;
+const PARTIAL = Symbol('partial');
+
+/** What a failed task completed before it failed, if it said. */
+export function partialOf<T>(e: unknown): T | undefined {
+  return typeof e === 'object' && e !== null ? (e as { [PARTIAL]?: T })[PARTIAL] : undefined;
 }
 
-export interface WriteContentTask {
-  kind: 'write-content';
-  ctx: RepoContext & { stagingDir: string; zlibLevel: number };
-  items: CommitItem[];
+/** The reply for what a task returned or threw, on the worker's side. */
+export function replyOf<T>(run: () => Promise<T>): Promise<Reply<T>> {
+  return run().then(
+    (value) => ({ ok: true, value }),
+    (e: unknown) => (e instanceof PartialFailure ? { ok: false, failure: failureOf(e.failure), partial: e.partial as T } : { ok: false, failure: failureOf(e) }),
+  );
 }
 
-export interface WriteContentResult {
-  checksums: string[];
-  written: number;
-  bytesWritten: number;
+/** What a task threw, as it crosses the boundary. */
+function failureOf(e: unknown): WorkerFailure {
+  if (e instanceof GroveError) return { kind: 'user', error: e.toJSON() };
+  const err = e as NodeJS.ErrnoException;
+  // A failed system call (ENOSPC, EIO, EACCES …) is the machine's, not grove's: one line.
+  if (err instanceof Error && typeof err.code === 'string' && typeof err.syscall === 'string') {
+    return { kind: 'user', error: { code: `GROVE_${err.code}`, message: err.message, path: err.path } };
+  }
+  const asError = err instanceof Error ? err : new Error(String(e));
+  return { kind: 'internal', name: asError.name, message: asError.message, stack: asError.stack ?? `${asError.name}: ${asError.message}` };
 }
 
-export type Overwrite = 'none' | 'union' | 'add';
-
-/** A directory of the commit to check out, with everything under it; its parent exists. */
-export interface CheckoutRoot { tree: string; meta: string; dest: string }
-
-/** A directory a worker made but could not finish, because part of it went back to the queue. */
-export interface UnfinishedDir { dir: string; meta: DirMeta }
-
-export interface CheckoutTask {
-  kind: 'checkout';
-  ctx: RepoContext & {
-    userMode: boolean;
-    requireHardlink: boolean;
-    forceCopy: boolean;
-    overwrite: Overwrite;
-    whiteouts: boolean;
-    /** grove's index of the repository, whose object catalogue saves a stat per file; or null. */
-    indexDir: string | null;
-  };
-  roots: CheckoutRoot[];
-  /** Single files to place into existing directories (a checkout of one file's subpath). */
-  files: Array<{ checksum: string; dest: string }>;
-  /** Milliseconds after which the worker, at the next directory, hands back what is left. */
-  budgetMs: number;
+/** An internal error of a worker thread, rethrown on the main thread with the worker's stack. */
+export class WorkerBug extends Error {
+  constructor(f: Extract<WorkerFailure, { kind: 'internal' }>) {
+    super(f.message);
+    this.name = f.name;
+    this.stack = `${f.stack}\n    (in a worker thread)`;
+  }
 }
 
-export interface CheckoutResult {
-  linked: number;
-  copied: number;
-  skipped: number;
-  /** Directories made (not counting those that already existed in a union checkout). */
-  directories: number;
-  /** Subtrees not started for lack of budget, for the main thread to hand out again. */
-  deferred: CheckoutRoot[];
-  /** Made directories whose final mode waits for the deferred subtrees. */
-  unfinished: UnfinishedDir[];
-  /** Objects the catalogue did not know, as [checksum, mode, size], for the main thread to record. */
-  learned: Array<[string, number, number]>;
+/** Rebuilds the error a failed reply reports, on the main thread, with its partial result. */
+export function errorOf<T>(reply: Extract<Reply<T>, { ok: false }>): Error {
+  const f = reply.failure;
+  const e = f.kind === 'user' ? GroveError.fromJSON(f.error) : new WorkerBug(f);
+  if (reply.partial !== undefined) Object.defineProperty(e, PARTIAL, { value: reply.partial });
+  return e;
 }
-
-export interface VerifyTask {
-  kind: 'verify-content';
-  ctx: RepoContext;
-  checksums: string[];
-}
-
-export interface VerifyResult {
-  /** Objects that failed, with a one-line reason each. */
-  bad: Array<{ checksum: string; message: string }>;
-  bytes: number;
-}
-
-/** One content object arriving from elsewhere, with the checksum it must have. */
-export interface ImportItem {
-  checksum: string;
-  /** An archive (`.filez`) object fetched whole. */
-  bytes?: Uint8Array;
-  /** An archive object downloaded to this file (large ones); the file is consumed. */
-  archivePath?: string;
-  /** Neither: the worker fetches it from the task's `remote`, or reads it from the source repository of a local pull. */
-}
-
-/** An archive repository behind HTTP(S) that workers fetch content objects from themselves. */
-export interface RemoteFetch {
-  /** Names this source for the workers, which keep one fetcher (and its connections) per id. */
-  id: string;
-  /** The repository's URL. */
-  url: string;
-  /** Retries, time-outs; `maxInFlight` is per thread. */
-  options: FetcherOptions;
-}
-
-export interface ImportContentTask {
-  kind: 'import-content';
-  ctx: RepoContext & {
-    stagingDir: string;
-    zlibLevel: number;
-    /** The repository a local pull reads from, or null for objects fetched from a server. */
-    source: { objectsDir: string; mode: RepoMode } | null;
-    /** Where the objects come from, for error messages ("remote origin"). */
-    origin: string;
-  };
-  /** Set when the worker is to fetch the items (checksums only) from this server. */
-  remote?: RemoteFetch;
-  /**
-   * Shared with the main thread, which sets element 0 when the pull has failed: a worker then
-   * starts no more fetches and returns what it has stored.
-   */
-  cancelled?: Int32Array;
-  items: ImportItem[];
-}
-
-export interface ImportContentResult {
-  /** Checksums of the objects this task wrote into the staging directory. */
-  written: string[];
-  /** Uncompressed bytes of the objects written. */
-  bytes: number;
-  /** What a task with a `remote` fetched. */
-  fetched?: FetchedTotals;
-}
-
-/** Objects fetched, with the requests made, bytes received and retries. */
-export type FetchedTotals = FetchStats & { objects: number };
-
-export type Task = WriteContentTask | CheckoutTask | VerifyTask | ImportContentTask;
-
-export type Reply<T> = { ok: true; value: T } | { ok: false; error: SerializedError };

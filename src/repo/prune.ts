@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
-import type { ObjectType } from '../format/objects.js';
-import { listRefs } from './refs.js';
+import { ALL_REF_KINDS, listRefEntries } from './refs.js';
 import { RepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 import { objectExists } from '../store/paths.js';
+import { objectKey, traverse } from '../store/traverse.js';
+import { isCommitPartial } from './partial.js';
 
 /**
  * Deletes the objects no kept commit reaches, as `ostree prune --refs-only` does: the kept
@@ -17,14 +18,14 @@ import { objectExists } from '../store/paths.js';
 export interface PruneResult { total: number; pruned: number; freedBytes: number }
 
 export async function pruneRepo(repo: Repo, opts: { depth?: number; commits?: string[] } = {}): Promise<PruneResult> {
-  const lock = await RepoLock.acquire(repo.path, 'exclusive');
+  const lock = await RepoLock.acquire(repo, 'exclusive');
   try {
     const keep = await reachable(repo, opts.depth ?? -1, opts.commits ?? []);
     const result: PruneResult = { total: 0, pruned: 0, freedBytes: 0 };
     for await (const o of repo.looseObjects()) {
       result.total++;
       // commitmeta (detached signatures) lives and dies with its commit.
-      const key = o.type === 'commitmeta' ? `${o.checksum}.commit` : `${o.checksum}.${o.type}`;
+      const key = objectKey(o.checksum, o.type === 'commitmeta' ? 'commit' : o.type);
       if (keep.has(key)) continue;
       const p = repo.objectPath(o.checksum, o.type);
       try {
@@ -43,30 +44,14 @@ export async function pruneRepo(repo: Repo, opts: { depth?: number; commits?: st
   }
 }
 
+/**
+ * What the kept commits reach, by the store's one traversal. Refs whose commit is not here keep
+ * nothing; below a partial commit, what is missing is simply not kept. Anything else the walk
+ * cannot read stops the prune before it deletes a thing.
+ */
 async function reachable(repo: Repo, depth: number, extra: string[]): Promise<Set<string>> {
-  const keep = new Set<string>();
-  const has = (c: string, t: ObjectType) => objectExists(repo.objectsDir, c, t, repo.mode);
-  const trees: Array<[string, string]> = [];
-  const visitCommit = async (checksum: string, generations: number) => {
-    for (let c: string | null = checksum, left = generations; c !== null; left--) {
-      if (keep.has(`${c}.commit`) || !has(c, 'commit')) return;
-      keep.add(`${c}.commit`);
-      const commit = await repo.loadCommit(c);
-      trees.push([commit.rootTree, commit.rootMeta]);
-      if (left === 0) return;
-      c = commit.parent;
-    }
-  };
-  for (const checksum of new Set([...(await listRefs(repo.path, { remotes: true })).values(), ...extra])) await visitCommit(checksum, depth);
-  while (trees.length > 0) {
-    const [tree, meta] = trees.pop()!;
-    keep.add(`${meta}.dirmeta`);
-    if (keep.has(`${tree}.dirtree`)) continue;
-    keep.add(`${tree}.dirtree`);
-    if (!has(tree, 'dirtree')) continue;
-    const t = await repo.loadDirTree(tree);
-    for (const [, file] of t.files) keep.add(`${file}.file`);
-    for (const [, sub, subMeta] of t.dirs) trees.push([sub, subMeta]);
-  }
-  return keep;
+  // Every kind of ref keeps its commit: heads, remotes and mirrors, as ostree's prune.
+  const refs = await listRefEntries(repo.path, { kinds: ALL_REF_KINDS });
+  const roots = [...new Set([...refs.map((r) => r.checksum), ...extra])].filter((c) => objectExists(repo.objectsDir, c, 'commit', repo.mode));
+  return traverse(repo, roots, { depth, mayLack: (c) => isCommitPartial(repo.path, c) });
 }

@@ -1,9 +1,12 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE, validateChecksum } from '../format/checksum.js';
 import { isValidRef, parseRefspec, validateRemoteName } from '../format/names.js';
 import { ensureDir, fsyncDir, writeFileAtomic } from './fsutil.js';
+import { RepoLock } from './lock.js';
+import type { Repo } from './repo.js';
 
 /**
  * Refs are files under `refs/heads/`, `refs/remotes/REMOTE/` and `refs/mirrors/`, each holding a
@@ -58,31 +61,73 @@ export async function lookupRef(repoPath: string, rev: string): Promise<string |
   return null;
 }
 
-/** Every ref under refs/heads (local) and refs/remotes (as `REMOTE:REF`), sorted. */
-export async function listRefs(repoPath: string, opts: { prefix?: string; remotes?: boolean } = {}): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  await walkRefs(path.join(repoPath, 'refs', 'heads'), '', async (name, file) => {
-    const c = await readRefFile(file, name);
-    if (c !== null) out.set(name, c);
-  });
-  if (opts.remotes !== false) {
-    let remotes: string[] = [];
+/**
+ * The kinds of ref: `head` (refs/heads/REF), `remote` (refs/remotes/REMOTE/REF) and `mirror`
+ * (refs/mirrors/COLLECTION-ID/REF, what a pull with collection IDs writes). Anything that decides
+ * what to keep or check (prune, fsck) lists all three, as libostree's traversal of reachable
+ * refs does.
+ */
+export type RefKind = 'head' | 'remote' | 'mirror';
+export const ALL_REF_KINDS: readonly RefKind[] = ['head', 'remote', 'mirror'];
+
+export interface RefEntry {
+  kind: RefKind;
+  /** The remote of a `remote` ref, else null. */
+  remote: string | null;
+  /** The collection ID of a `mirror` ref, else null. */
+  collectionId: string | null;
+  ref: string;
+  /** As `ostree refs` prints it: `REF`, `REMOTE:REF`, or `(COLLECTION-ID, REF)` for a mirror. */
+  name: string;
+  checksum: string;
+}
+
+const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The one listing of refs: every ref of the `kinds` asked for (ostree's aliases, symlinks
+ * between refs, included), heads first, then remotes, then mirrors, each sorted by name; with
+ * `prefix`, only those whose name is the prefix or lies below it.
+ */
+export async function listRefEntries(repoPath: string, opts: { kinds: readonly RefKind[]; prefix?: string }): Promise<RefEntry[]> {
+  const out: RefEntry[] = [];
+  const collect = async (kind: RefKind, base: string, owner: string | null) => {
+    const found: RefEntry[] = [];
+    await walkRefs(base, '', async (ref, file) => {
+      const name = kind === 'head' ? ref : kind === 'remote' ? `${owner}:${ref}` : `(${owner}, ${ref})`;
+      const checksum = await readRefFile(file, name);
+      if (checksum === null) return;
+      found.push({ kind, remote: kind === 'remote' ? owner : null, collectionId: kind === 'mirror' ? owner : null, ref, name, checksum });
+    });
+    out.push(...found.sort((a, b) => byName(a.name, b.name)));
+  };
+  const subdirs = async (dir: string): Promise<string[]> => {
     try {
-      remotes = await fs.readdir(path.join(repoPath, 'refs', 'remotes'));
+      return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort(byName);
     } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+      throw e;
     }
-    for (const remote of remotes) {
-      await walkRefs(path.join(repoPath, 'refs', 'remotes', remote), '', async (name, file) => {
-        const c = await readRefFile(file, `${remote}:${name}`);
-        if (c !== null) out.set(`${remote}:${name}`, c);
-      });
-    }
+  };
+  if (opts.kinds.includes('head')) await collect('head', path.join(repoPath, 'refs', 'heads'), null);
+  for (const [kind, dir] of [['remote', 'remotes'], ['mirror', 'mirrors']] as const) {
+    if (!opts.kinds.includes(kind)) continue;
+    for (const owner of await subdirs(path.join(repoPath, 'refs', dir))) await collect(kind, path.join(repoPath, 'refs', dir, owner), owner);
   }
-  const sorted = new Map([...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  if (opts.prefix === undefined) return sorted;
+  if (opts.prefix === undefined) return out;
   const p = opts.prefix;
-  return new Map([...sorted].filter(([k]) => k === p || k.startsWith(p.endsWith('/') ? p : `${p}/`)));
+  const below = p.endsWith('/') ? p : `${p}/`;
+  return out.filter((e) => e.name === p || e.name.startsWith(below));
+}
+
+/**
+ * Heads and (unless `remotes: false`) remote refs by refspec, sorted: the view `ostree refs`
+ * prints. Mirror refs have no refspec; whatever must see every ref uses {@link listRefEntries}.
+ */
+export async function listRefs(repoPath: string, opts: { prefix?: string; remotes?: boolean } = {}): Promise<Map<string, string>> {
+  const kinds: RefKind[] = opts.remotes === false ? ['head'] : ['head', 'remote'];
+  const entries = await listRefEntries(repoPath, { kinds, ...(opts.prefix !== undefined && { prefix: opts.prefix }) });
+  return new Map(entries.map((e) => [e.name, e.checksum] as const).sort(([a], [b]) => byName(a, b)));
 }
 
 async function walkRefs(dir: string, prefix: string, visit: (name: string, file: string) => Promise<void>): Promise<void> {
@@ -96,32 +141,62 @@ async function walkRefs(dir: string, prefix: string, visit: (name: string, file:
   for (const e of entries) {
     const name = prefix + e.name;
     if (e.isDirectory()) await walkRefs(path.join(dir, e.name), `${name}/`, visit);
-    else if (e.isFile() && isValidRef(name)) await visit(name, path.join(dir, e.name));
+    else if ((e.isFile() || e.isSymbolicLink()) && isValidRef(name)) await visit(name, path.join(dir, e.name));
   }
 }
 
+/** Ref moves for {@link updateRefs}: refspec (`REF` or `REMOTE:REF`) to a commit, or null to delete. */
+export type RefUpdates = Iterable<readonly [refspec: string, checksum: string | null]>;
+
 /**
- * Points a ref at `checksum` (or deletes it with null) atomically: a temp file renamed over the
- * ref, then the directory synced. The caller has made the commit and everything it reaches
- * durable first.
+ * The one way refs move. Under the repository's shared lock (prune takes it exclusive and reads
+ * refs under it, so no ref can come to name a commit that prune is deleting), checks every
+ * update first — a ref to delete exists, a commit to point at is in the store at this moment —
+ * then writes each ref atomically (temp file, fsync, rename) and syncs their directories. The
+ * caller has made each commit and everything it reaches durable first.
+ * @throws GroveError GROVE_BAD_REF, GROVE_NO_REF (deleting a missing ref) or GROVE_NO_COMMIT
+ *   (the commit object is not there), before anything is written.
  */
-export async function writeRef(repoPath: string, refspec: string, checksum: string | null): Promise<void> {
-  const loc = parseRefspec(refspec);
-  const file = refFilePath(repoPath, loc);
-  if (checksum === null) {
-    try {
-      await fs.unlink(file);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NO_REF', `ref '${refspec}' not found`);
-      throw e;
+export async function updateRefs(repo: Repo, updates: RefUpdates): Promise<void> {
+  const moves = [...updates].map(([refspec, checksum]) => ({
+    refspec,
+    checksum: checksum === null ? null : validateChecksum(checksum),
+    file: refFilePath(repo.path, parseRefspec(refspec)),
+  }));
+  if (moves.length === 0) return;
+  const lock = await RepoLock.acquire(repo, 'shared');
+  try {
+    for (const m of moves) {
+      if (m.checksum === null) {
+        if (fsSync.lstatSync(m.file, { throwIfNoEntry: false }) === undefined) throw new GroveError('GROVE_NO_REF', `ref '${m.refspec}' not found`);
+      } else if (!(await repo.hasObject(m.checksum, 'commit'))) {
+        throw new GroveError('GROVE_NO_COMMIT', `cannot point ref '${m.refspec}' at commit ${m.checksum}: it is not in ${repo.path}`);
+      }
     }
-    await fsyncDir(path.dirname(file));
-    return;
+    const dirs = new Set<string>();
+    for (const m of moves) {
+      if (m.checksum === null) {
+        try {
+          await fs.unlink(m.file);
+        } catch (e) {
+          if (!isErrno(e, 'ENOENT')) throw e; // another writer deleted it meanwhile, as asked
+        }
+      } else {
+        await ensureDir(path.dirname(m.file));
+        await writeFileAtomic(m.file, `${m.checksum}\n`, repo.tmpDir);
+      }
+      dirs.add(path.dirname(m.file));
+    }
+    await Promise.all([...dirs].map((d) => fsyncDir(d)));
+  } finally {
+    await lock.release();
   }
-  validateChecksum(checksum);
-  await ensureDir(path.dirname(file));
-  await writeFileAtomic(file, `${checksum}\n`, path.join(repoPath, 'tmp'));
-  await fsyncDir(path.dirname(file));
+}
+
+/** One ref move through {@link updateRefs}, for callers that hold only the repository's path. */
+export async function writeRef(repoPath: string, refspec: string, checksum: string | null): Promise<void> {
+  const { Repo: RepoClass } = await import('./repo.js');
+  await updateRefs(await RepoClass.open(repoPath), [[refspec, checksum]]);
 }
 
 /**

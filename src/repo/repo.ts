@@ -2,8 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
-import { sha256 } from '../format/hash.js';
-import { toHex, validateChecksum } from '../format/checksum.js';
+import { validateChecksum } from '../format/checksum.js';
 import {
   decodeCommit, decodeDirMeta, decodeDirTree,
   type Commit, type DirMeta, type DirTree, type ObjectType,
@@ -119,11 +118,7 @@ export class Repo {
    * checksum (fsck and anything read from a foreign source).
    */
   async readMetadata(checksum: string, type: ObjectType, opts: { verify?: boolean } = {}): Promise<Uint8Array> {
-    const bytes = readMetadataSync(this.objectsDir, this.mode, checksum, type);
-    if (opts.verify && toHex(sha256(bytes)) !== checksum) {
-      throw new GroveError('GROVE_CORRUPT_OBJECT', `${type} object ${checksum} is corrupt (checksum mismatch)`, { path: this.objectPath(checksum, type) });
-    }
-    return bytes;
+    return readMetadataSync(this, checksum, type, opts);
   }
 
   async loadCommit(checksum: string): Promise<Commit> {

@@ -6,16 +6,20 @@ import { sha256 } from '../format/hash.js';
 import { toHex } from '../format/checksum.js';
 import type { ObjectType } from '../format/objects.js';
 import { objectPath } from '../store/paths.js';
+import { checkMetadata, stageMetadata, type MetadataWrite } from '../store/write-metadata.js';
+import type { StoreTarget } from '../store/write-content.js';
+import type { CompressBackend } from '../format/compress.js';
 import { RepoLock } from './lock.js';
 import { ATOMIC_TEMP_PREFIX, ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
-import { writeRef } from './refs.js';
+import { updateRefs } from './refs.js';
 import type { Repo } from './repo.js';
 
 /**
  * Not ostree's `staging-` prefix: at the end of each transaction ostree removes every
- * `tmp/staging-*` directory it can lock, and it locks with OFD locks grove cannot take (Node
- * has no fcntl), so it would delete a running grove commit's staging directory. Other names in
- * `tmp/` it leaves alone until they are a day old (`[core] tmp-expiry-secs`).
+ * `tmp/staging-*` directory whose own lock file (`staging-*.lock`) it can lock, and grove does
+ * not take those per-directory locks, so ostree would delete a running grove commit's staging
+ * directory. Other names in `tmp/` it leaves alone until they are a day old
+ * (`[core] tmp-expiry-secs`).
  */
 const STAGING_PREFIX = 'grove-staging-';
 
@@ -40,7 +44,7 @@ export class Transaction {
   private constructor(readonly repo: Repo, readonly stagingDir: string, private readonly lock: RepoLock) {}
 
   static async begin(repo: Repo): Promise<Transaction> {
-    const lock = await RepoLock.acquire(repo.path, 'shared');
+    const lock = await RepoLock.acquire(repo, 'shared');
     try {
       await removeStaleStaging(repo.tmpDir);
       const dir = await fs.mkdtemp(path.join(repo.tmpDir, `${STAGING_PREFIX}${process.pid}-`));
@@ -51,26 +55,31 @@ export class Transaction {
     }
   }
 
+  /** Where this transaction's content objects go, as the store's writers (and worker threads) take it. */
+  storeTarget(compress: CompressBackend): StoreTarget {
+    return { objectsDir: this.repo.objectsDir, mode: this.repo.mode, stagingDir: this.stagingDir, zlibLevel: this.repo.zlibLevel, compress };
+  }
+
   /** Where a new object of this transaction is written before commit. */
   stagedPath(checksum: string, type: ObjectType): string {
     return objectPath(this.stagingDir, checksum, type, this.repo.mode);
   }
 
-  /** Writes a metadata object (unless the repository or this transaction has it); returns its checksum. */
-  async writeMetadata(type: ObjectType, bytes: Uint8Array): Promise<string> {
-    const checksum = toHex(sha256(bytes));
+  /**
+   * Writes a metadata object (unless the repository or this transaction has it), checked by the
+   * store (valid for its type, and with `expected`, of that checksum); returns its checksum.
+   */
+  async writeMetadata(type: ObjectType, bytes: Uint8Array, opts: MetadataWrite = {}): Promise<string> {
     this.stats.metadataTotal++;
+    const checksum = opts.expected ?? toHex(sha256(bytes));
     const key = `${checksum}.${type}`;
-    if (this.staged.has(key) || (await this.repo.hasObject(checksum, type))) return checksum;
-    // Synchronous calls: a commit writes thousands of these tiny objects from the main thread,
-    // and an async round trip per call cost more than the calls themselves.
-    const dest = this.stagedPath(checksum, type);
-    const dir = path.dirname(dest);
-    if (!this.stagedDirs.has(dir)) {
-      fsSync.mkdirSync(dir, { recursive: true });
-      this.stagedDirs.add(dir);
+    if (this.staged.has(key) || (await this.repo.hasObject(checksum, type))) {
+      // Already stored: an expected checksum still has to be these bytes'.
+      if (opts.expected !== undefined) checkMetadata(type, bytes, opts);
+      return checksum;
     }
-    fsSync.writeFileSync(dest, bytes, { mode: 0o644 });
+    checkMetadata(type, bytes, opts);
+    stageMetadata(this.stagingDir, this.repo.mode, checksum, type, bytes, this.stagedDirs);
     this.staged.add(key);
     this.stats.metadataWritten++;
     return checksum;
@@ -112,9 +121,8 @@ export class Transaction {
    * the commit's checksum, not its own, and replaces any detached metadata already there.
    */
   async stageDetachedMetadata(commit: string, bytes: Uint8Array): Promise<void> {
-    const dest = this.stagedPath(commit, 'commitmeta');
-    await ensureDir(path.dirname(dest));
-    await fs.writeFile(dest, bytes, { mode: 0o644 });
+    checkMetadata('commitmeta', bytes, { where: `detached metadata of commit ${commit}` });
+    stageMetadata(this.stagingDir, this.repo.mode, commit, 'commitmeta', bytes, this.stagedDirs);
   }
 
   /** Queues a ref move (or deletion with null) for {@link commit}. */
@@ -137,7 +145,8 @@ export class Transaction {
       //    disk before the next step (and any ref) depends on them.
       await this.syncDirs(await this.publishStaged((name) => !isCommitName(name)));
       await this.syncDirs(await this.publishStaged(isCommitName));
-      for (const [ref, csum] of this.refUpdates) await writeRef(this.repo.path, ref, csum);
+      // Nested in this transaction's shared lock: only counted, and each new commit checked.
+      await updateRefs(this.repo, this.refUpdates);
     } finally {
       await this.finish();
     }

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { decode, encode, Variant } from '../format/gvariant.js';
 import type { Repo } from '../repo/repo.js';
-import { writeFileAtomic } from '../repo/fsutil.js';
+import { ensureDir, fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
+import { RepoLock } from '../repo/lock.js';
 import { ED25519_KEY, ED25519_TYPE, parseSecretKey, signEd25519, verifyEd25519 } from './ed25519.js';
 import { GPG_KEY, GPG_TYPE, gpgSign, gpgVerify } from './gpg.js';
 
@@ -101,17 +102,31 @@ export async function readDetached(repo: Repo, commit: string): Promise<Dict | n
   }
 }
 
-/** Replaces a commit's detached metadata atomically (it is not content-addressed). */
+/**
+ * Replaces a commit's detached metadata (it is not content-addressed), durably and under the
+ * repository's shared lock, so that prune cannot be deleting the commit meanwhile: temp file in
+ * `tmp/`, fsync, rename into `objects/XX/`, that directory synced.
+ * @throws GroveError GROVE_NO_COMMIT when the commit is not in the store.
+ */
 export async function writeDetached(repo: Repo, commit: string, d: Dict): Promise<void> {
-  const p = repo.objectPath(commit, 'commitmeta');
-  await fs.mkdir(path.dirname(p), { recursive: true });
-  await writeFileAtomic(p, encodeDict(d), repo.tmpDir);
+  await RepoLock.with(repo, 'shared', async () => {
+    if (!(await repo.hasObject(commit, 'commit'))) throw new GroveError('GROVE_NO_COMMIT', `commit ${commit} is not in ${repo.path}`);
+    const p = repo.objectPath(commit, 'commitmeta');
+    await ensureDir(path.dirname(p));
+    await writeFileAtomic(p, encodeDict(d), repo.tmpDir);
+    await fsyncDir(path.dirname(p));
+  });
 }
 
-/** Signs an existing commit (`grove sign`, `grove gpg-sign`). */
+/**
+ * Signs an existing commit (`grove sign`, `grove gpg-sign`): reads the commit and its detached
+ * metadata, adds the signatures and writes it back, all under one shared lock.
+ */
 export async function signCommit(repo: Repo, commit: string, keys: SignWith): Promise<void> {
-  const bytes = await repo.readMetadata(commit, 'commit');
-  await writeDetached(repo, commit, await addSignatures(await readDetached(repo, commit), bytes, keys));
+  await RepoLock.with(repo, 'shared', async () => {
+    const bytes = await repo.readMetadata(commit, 'commit');
+    await writeDetached(repo, commit, await addSignatures(await readDetached(repo, commit), bytes, keys));
+  });
 }
 
 /** Signs the repository's summary into `summary.sig` (adding to signatures already there). */

@@ -3,6 +3,12 @@ import type { ObjectType } from '../format/objects.js';
 import type { RepoMode } from '../repo/mode.js';
 
 /**
+ * A repository's object store as plain data: its `objects/` directory and its mode. It crosses
+ * to worker threads as it is, and every reader and writer of objects takes it.
+ */
+export interface StoreRef { objectsDir: string; mode: RepoMode }
+
+/**
  * The one place that knows where objects live: `objects/XX/YYYY….TYPE`, first two hex digits of
  * the checksum as the directory. Content objects are `.filez` in archive repositories and
  * `.file` otherwise.

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { toHex } from '../../src/format/checksum.js';
 import { sha256 } from '../../src/format/hash.js';
-import { decodeCommit, encodeCommit, encodeDirTreeGeneric } from '../../src/format/objects.js';
+import { Variant, decodeCommit, encodeCommit, encodeDirTreeGeneric } from '../../src/format/objects.js';
 
 /**
  * Writes into archive repository `repo` a commit whose root dirtree holds a file named `name`
@@ -23,7 +23,8 @@ export async function craftCommit(repo: string, name: string, alsoDir: boolean):
     dirs: alsoDir ? [[name, base.rootTree, base.rootMeta]] : [],
   });
   const treeCsum = await store(repo, tree, 'dirtree');
-  const commit = encodeCommit({ ...base, parent: null, rootTree: treeCsum, subject: 'evil' });
+  // Bound to the ref it is served as, so that only the dirtree checks can refuse it.
+  const commit = encodeCommit({ ...base, parent: null, rootTree: treeCsum, subject: 'evil', metadata: [['ostree.ref-binding', new Variant('as', ['evil'])]] });
   const csum = await store(repo, commit, 'commit');
   await fs.writeFile(path.join(repo, 'refs/heads/evil'), `${csum}\n`);
   return csum;

@@ -284,7 +284,7 @@ describe('grove pull from a server that is hostile or fails', needsOstree(), () 
       const r = await grove(['pull', `--repo=${repo}`, 'origin', 'evil']);
       await server.close();
       assert.equal(r.code, 1, `name ${JSON.stringify(bad[0])}`);
-      assert.match(r.stderr, /^error: .*dirtree [0-9a-f]{64} from remote origin.*(invalid file name|both a file and a directory)/, r.stderr);
+      assert.match(r.stderr, /^error: .*dirtree object [0-9a-f]{64} from remote origin.*(invalid file name|both a file and a directory)/, r.stderr);
       await assert.rejects(fs.access(path.join(repo, 'refs/remotes/origin/evil')));
       await assert.rejects(fs.access(path.join(repo, 'objects', evilCommit.slice(0, 2), `${evilCommit.slice(2)}.commit`)));
     }

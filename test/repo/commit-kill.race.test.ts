@@ -107,7 +107,7 @@ async function verifyLooseObjects(repoPath: string, mode: RepoMode, known: Set<s
     known.add(key);
   }
   const res = await verifyContentBatch(
-    { kind: 'verify-content', ctx: { repoMode: mode, objectsDir, hash: 'node', compress: 'node' }, checksums: content },
+    { kind: 'verify-content', ctx: { mode, objectsDir, hash: 'node', compress: 'node' }, checksums: content },
     await sha256Factory('node'),
   );
   assert.deepEqual(res.bad, [], 'every content object is complete');

@@ -51,6 +51,9 @@ describe('refs', () => {
     const { dir, cleanup } = await tempDir();
     try {
       const r = await Repo.init(path.join(dir, 'r'), { mode: 'bare-user' });
+      // A ref may only name a commit the store has (its bytes do not matter here).
+      await assert.rejects(writeRef(r.path, 'os/x86_64/main', C1), { code: 'GROVE_NO_COMMIT' });
+      for (const c of [C1, C2]) await fs.mkdir(path.dirname(r.objectPath(c, 'commit')), { recursive: true }).then(() => fs.writeFile(r.objectPath(c, 'commit'), ''));
       await writeRef(r.path, 'os/x86_64/main', C1);
       await writeRef(r.path, 'origin:os/stable', C2);
       assert.equal(await fs.readFile(path.join(r.path, 'refs/heads/os/x86_64/main'), 'utf8'), `${C1}\n`);

@@ -54,7 +54,7 @@ export function registerInspect(program: Command): void {
       for (const p of paths) {
         const e = await resolvePath(repo, commit, p);
         if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);
-        const obj = await openContent(repo.objectsDir, repo.mode, e.checksum, { xattrs: false });
+        const obj = await openContent(repo, e.checksum, { xattrs: false });
         if (isLink(obj.header.mode)) throw new GroveError('GROVE_NOT_FILE', `${p} is a symbolic link`);
         for await (const chunk of obj.chunks()) {
           if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));

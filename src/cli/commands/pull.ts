@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { validateRef } from '../../format/names.js';
+import type { FetcherOptions } from '../../net/fetcher.js';
 import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
+import { parseUint } from '../parse.js';
 import { ProgressLine } from '../progress.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
-interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string; json?: boolean }
+interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string; disableVerifyBindings?: boolean; json?: boolean }
+
+interface NetworkOpts { networkRetries?: number; lowSpeedLimitBytes?: number; lowSpeedTimeSeconds?: number }
 
 function parseDepth(v: string | undefined): number {
   if (v === undefined) return 0;
@@ -44,6 +48,17 @@ function sharedOptions(opts: CommonOpts): PullOptions {
     depth: parseDepth(opts.depth),
     commitMetadataOnly: opts.commitMetadataOnly === true,
     ...(opts.subpath !== undefined && { subpath: opts.subpath }),
+    disableVerifyBindings: opts.disableVerifyBindings === true,
+  };
+}
+
+/** ostree's --network-retries counts retries; the fetcher counts attempts, the first included. */
+function fetcherOptions(opts: NetworkOpts, inFlight: number): FetcherOptions {
+  return {
+    maxInFlight: inFlight,
+    ...(opts.networkRetries !== undefined && { attempts: opts.networkRetries + 1 }),
+    ...(opts.lowSpeedLimitBytes !== undefined && { lowSpeedLimitBytes: opts.lowSpeedLimitBytes }),
+    ...(opts.lowSpeedTimeSeconds !== undefined && { lowSpeedTimeSeconds: opts.lowSpeedTimeSeconds }),
   };
 }
 
@@ -66,8 +81,12 @@ export function registerPull(program: Command): void {
     .option('--mirror', 'write refs/heads/REF instead of refs/remotes/REMOTE/REF')
     .option('--subpath <path>', 'fetch only this directory of each commit')
     .option('--max-outstanding-fetcher-requests <n>', 'requests in flight at most', '32')
+    .option('--network-retries <n>', 'times each download is retried upon error (default: 4)', parseUint('--network-retries'))
+    .option('--low-speed-limit-bytes <n>', 'a download slower than N bytes/s for --low-speed-time-seconds fails (default: 1000; 0: off)', parseUint('--low-speed-limit-bytes'))
+    .option('--low-speed-time-seconds <n>', 'seconds below --low-speed-limit-bytes before a download fails (default: 30; 0: off)', parseUint('--low-speed-time-seconds'))
+    .option('--disable-verify-bindings', 'do not verify commit bindings')
     .option('--json', 'print the result as JSON')
-    .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & { mirror?: boolean; maxOutstandingFetcherRequests: string }) => {
+    .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & NetworkOpts & { mirror?: boolean; maxOutstandingFetcherRequests: string }) => {
       // The library loads on use: every grove command pays for what the CLI imports up front.
       const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
         import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
@@ -84,7 +103,7 @@ export function registerPull(program: Command): void {
       if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 1024) throw new GroveError('GROVE_BAD_OPTION', '--max-outstanding-fetcher-requests must be 1..1024');
       const remote = getRemote(repo, name);
       const policy = remotePolicy(repo, remote);
-      const source = await openSource(remote, { maxInFlight: inFlight });
+      const source = await openSource(remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
         const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
@@ -103,6 +122,7 @@ export function registerPull(program: Command): void {
     .option('--commit-metadata-only', 'copy commit objects only')
     .option('--subpath <path>', 'copy only this directory of each commit')
     .option('--remote <name>', 'write the refs as REMOTE:REF')
+    .option('--disable-verify-bindings', 'do not verify commit bindings')
     .option('--json', 'print the result as JSON')
     .action(async (src: string, refArgs: string[], opts: CommonOpts & { remote?: string }) => {
       const [{ pullInto, sourceRefs }, { LocalSource }] = await Promise.all([import('../../net/pull.js'), import('../../net/sources.js')]);

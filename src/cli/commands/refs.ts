@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { listRefs, listRefsUnder, writeRef } from '../../repo/refs.js';
+import { listRefs, listRefsUnder, updateRefs } from '../../repo/refs.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface RefsOpts { repo?: string; create?: string; delete?: boolean; list?: boolean; force?: boolean }
@@ -21,14 +21,17 @@ export function registerRefs(program: Command): void {
         if (!opts.force && (await repo.resolveRev(opts.create, { allowMissing: true })) !== null) {
           throw new GroveError('GROVE_EXISTS', `--create specified but ref ${opts.create} already exists`, { hint: 'use --force to replace it' });
         }
-        await writeRef(repo.path, opts.create, csum);
+        // A checksum resolves to itself: updateRefs refuses it, under the lock, if the commit is not there.
+        await updateRefs(repo, [[opts.create, csum]]);
         return;
       }
       if (opts.delete) {
         if (args.length === 0) throw new GroveError('GROVE_BAD_OPTION', '--delete needs at least one ref prefix');
+        const doomed = new Set<string>();
         for (const prefix of args) {
-          for (const { refspec } of (await listRefsUnder(repo.path, prefix)).values()) await writeRef(repo.path, refspec, null);
+          for (const { refspec } of (await listRefsUnder(repo.path, prefix)).values()) doomed.add(refspec);
         }
+        await updateRefs(repo, [...doomed].map((refspec) => [refspec, null] as const));
         return;
       }
       const names: string[] = [];

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { LowSpeedGuard, type LowSpeedLimit, type SpeedWatch } from './low-speed.js';
 import { HttpParseError, ResponseParser, type ResponseHead } from './response-parser.js';
 
 /**
@@ -28,6 +29,10 @@ export interface ClientOptions {
   idleTimeoutMs: number;
   /** An unused connection is closed after this long. */
   keepAliveMs?: number;
+  /** A request fails when it stays slower than this (see LowSpeedGuard). */
+  lowSpeed?: LowSpeedLimit;
+  /** The `Authorization` header of every request (`Basic …` from the URL's user info). */
+  authorization?: string;
   tls?: TlsOptions;
 }
 
@@ -54,13 +59,17 @@ export class HttpClient {
   private closed = false;
   private readonly host: string;
   private readonly port: number;
-  private readonly hostHeader: string;
+  private readonly headers: string;
+  private readonly lowSpeed: LowSpeedGuard | null;
 
   constructor(private readonly origin: URL, private readonly opts: ClientOptions) {
     if (origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`unsupported scheme ${origin.protocol}`);
     this.host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
     this.port = origin.port !== '' ? Number(origin.port) : origin.protocol === 'https:' ? 443 : 80;
-    this.hostHeader = origin.host;
+    // `host` never holds user info; an Authorization value with a line break would add headers.
+    if (opts.authorization !== undefined && /[\r\n]/.test(opts.authorization)) throw new Error('bad Authorization header');
+    this.headers = `Host: ${origin.host}\r\n${opts.authorization !== undefined ? `Authorization: ${opts.authorization}\r\n` : ''}User-Agent: grove\r\nAccept: */*\r\n\r\n`;
+    this.lowSpeed = LowSpeedGuard.create(opts.lowSpeed);
   }
 
   /**
@@ -69,7 +78,7 @@ export class HttpClient {
    */
   async get(target: string, sink: ResponseSink): Promise<void> {
     if (!/^\/[\x21-\x7e]*$/.test(target)) throw new Error(`bad request target '${target}'`);
-    const request = `GET ${target} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nUser-Agent: grove\r\nAccept: */*\r\n\r\n`;
+    const request = `GET ${target} HTTP/1.1\r\n${this.headers}`;
     const conn = await this.acquire();
     try {
       await conn.exchange(request, sink);
@@ -109,7 +118,7 @@ export class HttpClient {
       ? tls.connect({ host: this.host, port: this.port, servername: net.isIP(this.host) ? undefined : this.host, ...this.opts.tls })
       : net.connect({ host: this.host, port: this.port });
     socket.setNoDelay(true);
-    return new Connection(socket, this.opts, (c, reusable) => this.release(c, reusable));
+    return new Connection(socket, this.opts, this.lowSpeed, (c, reusable) => this.release(c, reusable));
   }
 
   /** A connection finished a request: to the next waiter, to the idle list, or closed. */
@@ -150,10 +159,12 @@ class Connection {
   } | null = null;
   private onIdleClose: (() => void) | null = null;
   private error: Error | null = null;
+  private watch: SpeedWatch | null = null;
 
   constructor(
     private readonly socket: net.Socket,
     private readonly opts: ClientOptions,
+    private readonly lowSpeed: LowSpeedGuard | null,
     private readonly release: (c: Connection, reusable: boolean) => void,
   ) {
     socket.on('data', (d: Buffer) => this.onData(d));
@@ -184,6 +195,9 @@ class Connection {
         end: (keepAlive) => { cur.reusable = keepAlive; },
       });
       this.current = cur;
+      this.watch = this.lowSpeed?.watch((message) => {
+        if (this.current === cur) this.fail(new HttpError(message, true));
+      }) ?? null;
       if (this.socket.destroyed) return this.onClose();
       this.socket.write(request, 'latin1');
     });
@@ -207,6 +221,7 @@ class Connection {
       this.socket.destroy();
       return;
     }
+    this.watch?.add(d.length);
     let extra: Buffer;
     try {
       extra = cur.parser.feed(d);
@@ -235,14 +250,21 @@ class Connection {
   private complete(reusable: boolean): void {
     const cur = this.current!;
     this.current = null;
+    this.unwatch();
     this.socket.setTimeout(0);
     this.release(this, reusable);
     cur.resolve();
   }
 
+  private unwatch(): void {
+    this.watch?.stop();
+    this.watch = null;
+  }
+
   private fail(e: unknown): void {
     const cur = this.current!;
     this.current = null;
+    this.unwatch();
     this.socket.destroy();
     this.release(this, false);
     cur.reject(e);
