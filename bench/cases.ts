@@ -7,7 +7,13 @@ import { cli, discard } from './workdirs.js';
  * What the benchmark times. Every case is run by every tool on the same tree; the physical
  * references (cp, tar, sha256sum) bound what the machine can do at all.
  */
-export interface Tool { name: string; kind: 'ostree' | 'grove' | 'reference'; env?: NodeJS.ProcessEnv }
+export interface Tool {
+  name: string;
+  kind: 'ostree' | 'grove' | 'reference';
+  env?: NodeJS.ProcessEnv;
+  /** Another build of grove's CLI (`--compare`), instead of this one. */
+  bin?: string;
+}
 
 export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy';
 export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy'];
@@ -24,7 +30,7 @@ export interface Case {
   setup(tool: Tool, w: Workdirs): string;
 }
 
-export interface Workdirs { tree: string; scratch: string; grove: string }
+export interface Workdirs { tree: string; scratch: string; grove: string; tools: Tool[] }
 
 const repo = (tool: Tool, w: Workdirs, mode: string) => path.join(w.scratch, `${tool.name}-${mode}-repo`);
 const dest = (tool: Tool, w: Workdirs) => path.join(w.scratch, `${tool.name}-checkout`);
@@ -125,7 +131,7 @@ function deployCase(): Case {
       run(`rm -rf ${s} && ostree init --repo=${s} --mode=bare && ostree commit --repo=${s} -b bench --add-metadata-string=version=1 ${t} >/dev/null`);
     },
     async after(w) {
-      run([...['ostree', 'grove', 'grove wasm+fflate'].map((n) => unlockAndRemove(sysroot({ name: n, kind: 'grove' }, w))), `rm -rf ${quote(tree(w))} ${quote(source(w))} ${quote(path.join(w.scratch, 'cp-al-deploy'))}`].join('; '));
+      run([...w.tools.filter((x) => x.kind !== 'reference').map((x) => unlockAndRemove(sysroot(x, w))), `rm -rf ${quote(tree(w))} ${quote(source(w))} ${quote(path.join(w.scratch, 'cp-al-deploy'))}`].join('; '));
     },
     setup: (t, w) => {
       if (t.kind === 'reference') return discard(path.join(w.scratch, 'cp-al-deploy'), w);

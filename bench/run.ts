@@ -10,16 +10,20 @@ import { printTable, type Row } from './report.js';
 import { trashDir } from './workdirs.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy] [--runs N] [--json FILE]`
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy] [--runs N] [--json FILE]
+ *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]…`
+ *
+ * `--compare` adds another build of grove (say, the previous commit's) as a tool of its own, run
+ * in the same rounds, so that a change is measured against what it replaces under the same noise.
  *
  * Times the real ostree, grove with each backend, and the physical references on the same tree
  * in one run, alternating tools within each round so that machine noise hits all alike. Reports
  * medians, the ratio to ostree, and peak RSS.
  */
-interface Args { tree?: string; files: number; modes: BenchMode[]; runs: number; json?: string; scratch?: string }
+interface Args { tree?: string; files: number; modes: BenchMode[]; runs: number; json?: string; scratch?: string; compare: Array<[string, string]> }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { files: 6000, modes: [...BENCH_MODES], runs: 3 };
+  const a: Args = { files: 6000, modes: [...BENCH_MODES], runs: 3, compare: [] };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const v = () => inline ?? argv[++i] ?? '';
@@ -29,6 +33,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--runs') a.runs = Number(v());
     else if (k === '--json') a.json = v();
     else if (k === '--scratch') a.scratch = v();
+    else if (k === '--compare') {
+      const [name, bin] = v().split(/=(.*)/s) as [string, string | undefined];
+      if (!name || !bin) throw new Error('--compare takes NAME=PATH (a built grove CLI, dist/src/cli/main.js)');
+      a.compare.push([name, bin]);
+    }
     else throw new Error(`unknown option ${k}; see bench/run.ts`);
   }
   for (const m of a.modes) if (!BENCH_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (${BENCH_MODES.join(', ')})`);
@@ -52,18 +61,19 @@ async function main(): Promise<void> {
     run(`cp -a ${JSON.stringify(tree)} ${JSON.stringify(copy)}`);
     tree = copy;
   }
-  const w: Workdirs = { tree, scratch, grove: groveBin };
   const haveOstree = spawnSync('ostree', ['--version']).status === 0;
   const tools: Tool[] = [
     ...(haveOstree ? [{ name: 'ostree', kind: 'ostree' as const }] : []),
     { name: 'grove', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } },
     { name: 'grove wasm+fflate', kind: 'grove', env: { GROVE_HASH: 'wasm', GROVE_COMPRESS: 'fflate' } },
+    ...args.compare.map(([name, bin]): Tool => ({ name, kind: 'grove', bin: path.resolve(bin), env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } })),
     { name: 'cp -a', kind: 'reference' },
     { name: 'cp -al', kind: 'reference' },
     { name: 'tar|gzip -6', kind: 'reference' },
     { name: 'sha256sum', kind: 'reference' },
     { name: 'curl -Z', kind: 'reference' },
   ];
+  const w: Workdirs = { tree, scratch, grove: groveBin, tools };
   const facts = machineFacts();
   console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}`);
   // What the second grove column really runs: fflate's streaming Deflate is broken, so files

@@ -3,7 +3,7 @@ import { quote } from './measure.js';
 import type { Tool, Workdirs } from './cases.js';
 
 /** The command line of a tool under test. */
-export const cli = (tool: Tool, w: Workdirs) => (tool.kind === 'ostree' ? 'ostree' : `node ${quote(w.grove)}`);
+export const cli = (tool: Tool, w: Workdirs) => (tool.kind === 'ostree' ? 'ostree' : `node ${quote(tool.bin ?? w.grove)}`);
 
 /** Where outputs of earlier runs wait to be deleted at the end of the benchmark. */
 export const trashDir = (w: Workdirs) => path.join(w.scratch, '.trash');
