@@ -9,6 +9,7 @@ import { WorkerPool } from '../pool/pool.js';
 import type { CommitItem, WriteContentTask } from './task.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
+import { RepoLock } from '../repo/lock.js';
 import { checkAllMatched, type CommitFilters } from './filters.js';
 import { walkTree, type WalkDir, type WalkResult } from './walk.js';
 import { Batcher } from './batcher.js';
@@ -88,6 +89,8 @@ export interface CommitResult {
  */
 export async function commitTree(repo: Repo, opts: CommitOptions): Promise<CommitResult> {
   const started = process.hrtime.bigint();
+  // The transaction's lock holder starts while the options are checked and the index opens.
+  RepoLock.prepare(repo);
   if (!opts.orphan && opts.branch === undefined) {
     throw new GroveError('GROVE_BAD_OPTION', 'a branch must be specified with --branch, or use --orphan');
   }

@@ -5,11 +5,11 @@ import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.
 import { WorkerPool } from '../pool/pool.js';
 import type { ImportContentTask, RemoteFetch } from './import-task.js';
 import { readMetadataSync } from '../store/read-metadata.js';
-import { checkMetadata } from '../store/write-metadata.js';
 import { clearCommitPartial, isCommitPartial, markCommitPartial } from '../repo/partial.js';
 import { objectExists } from '../store/paths.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
+import { RepoLock } from '../repo/lock.js';
 import { DEFAULT_IN_FLIGHT } from './fetcher.js';
 import { ImportQueue } from './import-queue.js';
 import { RefBindings } from './ref-binding.js';
@@ -88,6 +88,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
   const subpath = opts.subpath === undefined ? null : normalizeSubpath(opts.subpath);
   const progress: PullProgress = { metadataFetched: 0, contentFetched: 0, objectsNeeded: 0, bytesFetched: 0, done: false };
 
+  // The transaction's lock holder starts while the targets are resolved (the summary fetched).
+  RepoLock.prepare(repo);
   const resolved = await resolveTargets(source, targets, opts.policy);
   const bindings = new RefBindings(targets, resolved, source.collectionId ?? null, opts.disableVerifyBindings === true);
   // Threads that fetch hold two tasks each, so one's network waits are filled by the other's work.
@@ -135,25 +137,22 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
 
     const have = (checksum: string, type: ObjectType): boolean => objectExists(repo.objectsDir, checksum, type, repo.mode);
 
-    const fetchedWhere = (checksum: string, type: ObjectType) => `${type} object ${checksum} from ${source.description}`;
-
-    /** A metadata object this repository lacks, from the source, its checksum verified. */
+    /**
+     * A metadata object this repository lacks, from the source, into the transaction on arrival:
+     * the store checks it there, before anything of it is used (its checksum, and that it is a
+     * valid object of its type: a dirmeta that is not a directory, say, is refused). A staged
+     * commit becomes visible only when the transaction commits, so one that fails its
+     * signature or binding checks below is never published; all else may be published early.
+     */
     const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
       const bytes = await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
-      // Checked on arrival, before anything of it is used: its checksum, and that it is a valid
-      // object of its type (a dirmeta that is not a directory, say, is refused here).
-      checkMetadata(type, bytes, { expected: checksum, where: fetchedWhere(checksum, type) });
+      await t.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from ${source.description}` });
+      if (type !== 'commit') ready.push({ checksum, type });
       progress.metadataFetched++;
       progress.bytesFetched += bytes.length;
       return bytes;
-    };
-
-    /** A fetched metadata object into the transaction; all but commits may be published early. */
-    const stage = async (checksum: string, type: ObjectType, bytes: Uint8Array): Promise<void> => {
-      await t.writeMetadata(type, bytes, { expected: checksum, where: fetchedWhere(checksum, type) });
-      if (type !== 'commit' && type !== 'commitmeta') ready.push({ checksum, type });
     };
 
     const process1 = async (w: Work): Promise<void> => {
@@ -169,7 +168,6 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
             if (detached !== null) progress.bytesFetched += detached.length;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
             if (!present) bindings.verify(w.checksum, commit);
-            if (!present) await stage(w.checksum, 'commit', bytes);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
             if (partial) commitsToMark.push(w.checksum);
             else commitsCompleted.push(w.checksum);
@@ -184,7 +182,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           return;
         }
         case 'dirmeta': {
-          if (!have(w.checksum, 'dirmeta')) await stage(w.checksum, 'dirmeta', await fetchMetadata(w.checksum, 'dirmeta'));
+          if (!have(w.checksum, 'dirmeta')) await fetchMetadata(w.checksum, 'dirmeta');
           return;
         }
         case 'dirtree': {
@@ -193,7 +191,6 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           const present = have(w.checksum, 'dirtree');
           const bytes = present ? readMetadataSync(repo, w.checksum, 'dirtree') : await fetchMetadata(w.checksum, 'dirtree');
           const tree = decodeDirTree(bytes, `dirtree ${w.checksum} from ${source.description}`);
-          if (!present) await stage(w.checksum, 'dirtree', bytes);
           const inside = subpath === null || isWithin(w.path, subpath);
           if (inside) for (const [, c] of tree.files) enqueue({ kind: 'content', checksum: c });
           for (const [name, treeCsum, metaCsum] of tree.dirs) {

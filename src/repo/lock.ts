@@ -55,6 +55,22 @@ export class RepoLock {
     return new RepoLock(holder, kind);
   }
 
+  /**
+   * Starts the repository's lock holder now, without locking anything, so that the lock taken
+   * later is ready at once: python3 takes about 15 ms to start, which a command can spend on
+   * other start-up work meanwhile. Failures are left for {@link acquire} to report.
+   */
+  static prepare(repo: LockTarget): void {
+    const repoPath = typeof repo === 'string' ? repo : repo.path;
+    try {
+      const config = typeof repo === 'string' ? readConfig(repoPath) : repo.config;
+      if (lockTimeout(config, repoPath) === null || !objectsWritable(repoPath)) return;
+      Holder.for(repoPath).prepare();
+    } catch {
+      // acquire() meets the same problem and names it.
+    }
+  }
+
   /** Runs `fn` with a `kind` lock held. */
   static async with<T>(repo: LockTarget, kind: LockKind, fn: () => Promise<T>): Promise<T> {
     const lock = await RepoLock.acquire(repo, kind);
@@ -175,6 +191,8 @@ class Holder {
   private static readonly all = new Map<string, Holder>();
 
   private proc: Proc | null = null;
+  /** The holder being started, by {@link prepare} or a first command. */
+  private starting: Promise<Proc> | null = null;
   private shared = 0;
   private exclusive = 0;
   /** Pushes and pops run one at a time, in order. */
@@ -244,10 +262,28 @@ class Holder {
     });
   }
 
+  /** Starts the holder process unless it runs; it stays up for IDLE_MS unless a lock is taken. */
+  prepare(): void {
+    if (this.proc !== null || this.starting !== null) return;
+    this.startOnce().then(() => this.scheduleIdleIfUnused(), () => undefined);
+  }
+
+  private startOnce(): Promise<Proc> {
+    this.starting ??= this.start().finally(() => { this.starting = null; });
+    return this.starting;
+  }
+
+  /** Idles a holder no command is using (prepare's, if no lock came). */
+  private scheduleIdleIfUnused(): void {
+    if (this.proc !== null && this.proc.waiting.length === 0 && this.exclusive + this.shared === 0) this.scheduleIdle();
+  }
+
   private scheduleIdle(): void {
+    if (this.idle !== null) clearTimeout(this.idle);
     this.idle = setTimeout(() => {
       this.idle = null;
-      if (this.exclusive + this.shared > 0 || this.proc === null) return;
+      // Not while a lock is held or a command awaits its reply (a lock being waited for).
+      if (this.exclusive + this.shared > 0 || this.proc === null || this.proc.waiting.length > 0) return;
       this.proc.child.stdin!.end();
       this.proc = null;
     }, IDLE_MS);
@@ -260,7 +296,7 @@ class Holder {
       clearTimeout(this.idle);
       this.idle = null;
     }
-    const proc = this.proc ?? (await this.start());
+    const proc = this.proc ?? (await this.startOnce());
     const stdout = proc.child.stdout as unknown as { ref(): void; unref(): void };
     const reply = new Promise<string>((resolve, reject) => proc.waiting.push({ resolve, reject }));
     // Awaiting the reply keeps the process alive; an idle holder does not.

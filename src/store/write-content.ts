@@ -46,6 +46,11 @@ export interface StoreOptions {
   expected?: string;
   /** The object's archive (`.filez`) bytes as they arrived: kept as they are in an archive repository. */
   archive?: Uint8Array;
+  /**
+   * The caller found `expected` absent from the store just before (a pull checks before it
+   * fetches), so the store need not look again: one lstat per object of a pull.
+   */
+  checkedAbsent?: boolean;
 }
 
 export function isStored(t: StoreTarget, checksum: string): boolean {
@@ -64,7 +69,7 @@ export function storeContent(t: StoreTarget, sha: Sha256Factory, header: FileHea
   const link = isLink(header.mode);
   const checksum = link ? contentChecksum(sha, header) : contentChecksum(sha, header, data);
   checkExpected(checksum, opts);
-  if (isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
+  if (!opts.checkedAbsent && isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
   let written: boolean;
   if (opts.archive !== undefined && t.mode === 'archive') written = createExclusive(stagedPath(t, checksum), (fd) => writeAll(fd, opts.archive!));
   else if (link) written = writeSymlinkObject(t, checksum, header);
@@ -89,7 +94,7 @@ export async function storeContentStream(
     // Archive into archive: check the stream, then keep the bytes as they came.
     const { checksum } = await contentChecksumOf(sha, header, chunks);
     checkExpected(checksum, opts);
-    if (isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
+    if (!opts.checkedAbsent && isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
     const dest = stagedPath(t, checksum);
     const written = typeof keep === 'string' ? linkIn(keep, dest) : createExclusive(dest, (fd) => writeAll(fd, keep));
     return { checksum, written, bytes: written ? size : 0 };
@@ -282,7 +287,7 @@ async function writeStreamed(t: StoreTarget, header: FileHeader, size: number, c
   try {
     const checksum = toHex(h.digest());
     checkExpected(checksum, opts);
-    if (isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
+    if (!opts.checkedAbsent && isStored(t, checksum)) return { checksum, written: false, bytes: 0 };
     const written = linkIn(tmp, stagedPath(t, checksum));
     return { checksum, written, bytes: written ? size : 0 };
   } finally {

@@ -83,6 +83,9 @@ describe('committing a tree that changes under the commit', () => {
         const tree = path.join(tmp.dir, `tree-${what}-${t}`);
         await fs.mkdir(path.join(tree, 'd'), { recursive: true });
         for (let i = 0; i < FILES; i++) await fs.writeFile(path.join(tree, 'd', `f${i}`), `public ${i}\n`);
+        // A tree that another user can write: the walk must not trust its paths.
+        await fs.chmod(tree, 0o777);
+        await fs.chmod(path.join(tree, 'd'), 0o777);
         const repo = path.join(tmp.dir, `repo-${what}-${t}`);
         assert.equal((await run(process.execPath, [GROVE_BIN, 'init', `--repo=${repo}`, '--mode=bare-user'])).code, 0);
         const child = spawn(process.execPath, [attacker, tree, secretFile, secretDir, what], { stdio: ['ignore', 'pipe', 'inherit'] });
