@@ -7,9 +7,14 @@ const WORKER_FILE = new URL('../../workers/entry.cjs', import.meta.url).href;
 
 /**
  * Piscina through require(): its CommonJS build loads in about half the time of its ES module
- * build, and every grove command pays the load on start.
+ * build. And only when threads start: commands that never start them (a small checkout, refs,
+ * an unchanged re-commit) do not pay its load.
  */
-const { Piscina } = createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaClass };
+let piscinaClass: typeof PiscinaClass | undefined;
+function Piscina(): typeof PiscinaClass {
+  piscinaClass ??= (createRequire(import.meta.url)('piscina') as { Piscina: typeof PiscinaClass }).Piscina;
+  return piscinaClass;
+}
 
 /**
  * The one worker pool: a Piscina pool sized to the cores. Callers submit coarse tasks (a batch of
@@ -43,7 +48,7 @@ export class WorkerPool {
 
   /** Starts the threads now, for a caller that knows work is coming. */
   start(): void {
-    this.piscina ??= new Piscina({
+    this.piscina ??= new (Piscina())({
       filename: WORKER_FILE, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000, concurrentTasksPerWorker: this.tasksPerThread,
     });
   }
