@@ -11,6 +11,6 @@ export interface VerifyTask {
 
 export interface VerifyResult {
   /** Objects that failed, with a one-line reason each. */
-  bad: Array<{ checksum: string; message: string }>;
+  bad: Array<{ checksum: string; message: string; missing?: boolean }>;
   bytes: number;
 }

@@ -32,10 +32,15 @@ export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): 
         actual = r.checksum;
         res.bytes += r.bytes;
       }
-      if (actual !== checksum) res.bad.push({ checksum, message: `corrupted file object ${checksum}: actual checksum ${actual}` });
+      // ostree's words (fsck_content_object), which scripts and logs match on.
+      if (actual !== checksum) res.bad.push({ checksum, message: `fsck content object ${checksum}: Corrupted file object; checksum expected='${checksum}' actual='${actual}'` });
     } catch (e) {
+      if (e instanceof GroveError && e.code === 'GROVE_MISSING_OBJECT') {
+        res.bad.push({ checksum, missing: true, message: `Object missing: ${checksum}.file` });
+        continue;
+      }
       const message = e instanceof GroveError ? e.message : (e as Error).message ?? String(e);
-      res.bad.push({ checksum, message: namingObject('file', checksum, message) });
+      res.bad.push({ checksum, message: `fsck content object ${checksum}: ${message}` });
     }
   }
   return res;

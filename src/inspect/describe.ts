@@ -31,7 +31,12 @@ function indented(text: string): string {
 
 /** The text `ostree show` and `ostree log` print for one commit, byte for byte as 2022.7. */
 export function describeCommit(checksum: string, c: Commit): string {
-  let out = `commit ${checksum}\n`;
+  return `commit ${checksum}\n${describeCommitBody(c)}`;
+}
+
+/** {@link describeCommit} without its `commit CHECKSUM` line. */
+export function describeCommitBody(c: Commit): string {
+  let out = '';
   if (c.parent !== null) out += `Parent:  ${c.parent}\n`;
   out += `ContentChecksum:  ${contentChecksum(c)}\n`;
   out += `Date:  ${formatCommitDate(c.timestamp)}\n`;

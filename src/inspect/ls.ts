@@ -3,6 +3,7 @@ import { S_IFMT, isDir, isLink, isReg } from '../format/mode.js';
 import type { Xattr } from '../format/objects.js';
 import { resolvePath, type TreeEntry } from '../checkout/resolve-path.js';
 import { openContent } from '../store/read-content.js';
+import { resolveSubpath } from '../export/export.js';
 import type { Repo } from '../repo/repo.js';
 
 export interface LsOptions {
@@ -11,6 +12,8 @@ export interface LsOptions {
   dirOnly?: boolean;
   /** Called with each entry's xattrs when set (`-X`); its result is printed before the path. */
   formatXattrs?: (xattrs: Xattr[]) => string;
+  /** Only the path of each entry (`--nul-filenames-only`, which ends each with a NUL). */
+  pathsOnly?: boolean;
 }
 
 interface Info { mode: number; uid: number; gid: number; size: number; target: string; xattrs: Xattr[] }
@@ -24,7 +27,21 @@ export async function* lsLines(repo: Repo, rev: string, paths: string[], opts: L
   const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
   for (const arg of paths.length > 0 ? paths : ['/']) {
     const norm = '/' + arg.split('/').filter((s) => s.length > 0).join('/');
-    const entry = await resolvePath(repo, commit, norm);
+    let entry: TreeEntry;
+    try {
+      entry = await resolvePath(repo, commit, norm);
+    } catch (e) {
+      if (!(e instanceof GroveError) || e.code !== 'GROVE_NOT_FOUND') throw e;
+      // ostree's words: libostree's own resolution of the path names what is missing.
+      let why = e.message;
+      try {
+        await resolveSubpath(repo, commit, arg);
+      } catch (quirk) {
+        if (!(quirk instanceof GroveError)) throw quirk;
+        why = quirk.message;
+      }
+      throw new GroveError('GROVE_NOT_FOUND', `Inspecting path '${arg}': ${why}`, { cause: e });
+    }
     yield await line(repo, entry, norm, opts);
     if (entry.kind === 'dir') {
       if (opts.recursive) yield* listDir(repo, entry, norm, -1, opts, []);
@@ -61,6 +78,7 @@ async function info(repo: Repo, e: TreeEntry, wantXattrs: boolean): Promise<Info
 }
 
 async function line(repo: Repo, e: TreeEntry, p: string, opts: LsOptions): Promise<string> {
+  if (opts.pathsOnly) return p;
   const i = await info(repo, e, opts.formatXattrs !== undefined);
   const type = isDir(i.mode) ? 'd' : isLink(i.mode) ? 'l' : isReg(i.mode) ? '-' : '?';
   let s = `${type}0${(i.mode & ~S_IFMT).toString(8).padStart(4, '0')} ${i.uid} ${i.gid} ${String(i.size).padStart(6)} `;

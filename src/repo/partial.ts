@@ -17,11 +17,28 @@ export function isCommitPartial(repoPath: string, checksum: string): boolean {
   return fsSync.existsSync(commitPartialPath(repoPath, checksum));
 }
 
-/** Marks a commit partial, durably, before the commit object itself becomes visible. */
-export async function markCommitPartial(repoPath: string, checksum: string): Promise<void> {
+/**
+ * Why a commit is partial, as ostree records it in the mark: `f` when fsck found part of it
+ * missing or corrupt (`OSTREE_REPO_COMMIT_STATE_FSCK_PARTIAL`), empty for a partial pull; null
+ * when it is not partial.
+ */
+export function commitPartialReason(repoPath: string, checksum: string): string | null {
+  try {
+    return fsSync.readFileSync(commitPartialPath(repoPath, checksum), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/**
+ * Marks a commit partial, durably, before the commit object itself becomes visible; `reason`
+ * `f` is fsck's mark.
+ */
+export async function markCommitPartial(repoPath: string, checksum: string, reason: '' | 'f' = ''): Promise<void> {
   const p = commitPartialPath(repoPath, checksum);
   await fs.mkdir(path.dirname(p), { recursive: true });
-  await fs.writeFile(p, '');
+  await fs.writeFile(p, reason);
   await fsyncDir(path.dirname(p));
 }
 

@@ -158,11 +158,15 @@ export type RefUpdates = Iterable<readonly [refspec: string, checksum: string | 
  *   (the commit object is not there), before anything is written.
  */
 export async function updateRefs(repo: Repo, updates: RefUpdates): Promise<void> {
-  const moves = [...updates].map(([refspec, checksum]) => ({
-    refspec,
-    checksum: checksum === null ? null : validateChecksum(checksum),
-    file: refFilePath(repo.path, parseRefspec(refspec)),
-  }));
+  await moveRefFiles(repo, [...updates].map(([refspec, checksum]) => ({ refspec, checksum, file: refFilePath(repo.path, parseRefspec(refspec)) })));
+}
+
+/**
+ * {@link updateRefs} for refs named by their file (`refs/mirrors/COLLECTION-ID/REF`, which no
+ * refspec names); `refspec` is what messages call it. Same lock, checks and durability.
+ */
+export async function moveRefFiles(repo: Repo, updates: Array<{ refspec: string; file: string; checksum: string | null }>): Promise<void> {
+  const moves = updates.map((u) => ({ ...u, checksum: u.checksum === null ? null : validateChecksum(u.checksum) }));
   if (moves.length === 0) return;
   const lock = await RepoLock.acquire(repo, 'shared');
   try {

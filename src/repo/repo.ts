@@ -151,13 +151,12 @@ export class Repo {
     csum ??= await lookupRef(this.path, base);
     if (csum === null) {
       if (opts.allowMissing && parents === 0) return null;
-      // All hex but not 64 digits: most likely a mistyped or truncated checksum.
-      const hint = /^[0-9a-fA-F]+$/.test(base) ? `a commit checksum has 64 hex digits, '${base}' has ${base.length}` : undefined;
-      throw new GroveError('GROVE_NO_REF', `ref '${base}' not found in ${this.path}`, hint === undefined ? {} : { hint });
+      // ostree's words, without a hint: scripts compare what `ostree rev-parse` prints.
+      throw new GroveError('GROVE_NO_REF', `Refspec '${base}' not found`, { path: this.path });
     }
     for (let i = 0; i < parents; i++) {
       const commit = await this.loadCommit(csum);
-      if (commit.parent === null) throw new GroveError('GROVE_NO_REF', `commit ${csum} has no parent`);
+      if (commit.parent === null) throw new GroveError('GROVE_NO_REF', `Commit ${csum} has no parent`);
       csum = commit.parent;
     }
     return validateChecksum(csum);

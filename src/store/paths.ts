@@ -25,6 +25,14 @@ export function objectPath(objectsDir: string, checksum: string, type: ObjectTyp
   return objectsDir.endsWith('/') ? objectsDir + objectRelPath(checksum, type, mode) : `${objectsDir}/${objectRelPath(checksum, type, mode)}`;
 }
 
+/**
+ * Where ostree puts the tombstone of a deleted commit (`core.tombstone-commits`): a
+ * `.tombstone-commit` object named by the commit's checksum, holding `{'commit': <checksum>}`.
+ */
+export function tombstonePath(objectsDir: string, checksum: string): string {
+  return `${objectsDir.replace(/\/$/, '')}/${checksum.slice(0, 2)}/${checksum.slice(2)}.tombstone-commit`;
+}
+
 /** Parses a loose object file name back into (checksum, type); null for anything else. */
 export function parseObjectName(dir: string, file: string): { checksum: string; type: ObjectType } | null {
   const m = /^([0-9a-f]{62})\.(file|filez|dirtree|dirmeta|commit|commitmeta)$/.exec(file);

@@ -38,6 +38,12 @@ export interface TraverseOptions {
   onProblem?: (checksum: string, type: ObjectType, error: GroveError) => void;
   /** Objects found by earlier walks, not walked again; the new ones are added to it. */
   into?: Reachable;
+  /**
+   * Hears of every edge of the graph walked, `CHECKSUM.TYPE` keys of parent (a commit or a
+   * dirtree) and child, also when the child was found before: fsck names the commits an object
+   * belongs to from these, as ostree's traversal with parents does.
+   */
+  onEdge?: (parent: string, child: string) => void;
 }
 
 /** What a walk found: `CHECKSUM.TYPE` keys (content objects as `.file`). */
@@ -69,7 +75,10 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
     await opts.onObject?.(checksum, type);
     return true;
   };
-  const walkTree = async (root: string, rootMeta: string): Promise<void> => {
+  const edge = opts.onEdge ?? (() => undefined);
+  const walkTree = async (commitKey: string, root: string, rootMeta: string): Promise<void> => {
+    edge(commitKey, objectKey(rootMeta, 'dirmeta'));
+    edge(commitKey, objectKey(root, 'dirtree'));
     if (!found.has(objectKey(rootMeta, 'dirmeta')) && load(rootMeta, 'dirmeta', decodeDirMeta) !== null) await see(rootMeta, 'dirmeta');
     // Depth first with an explicit stack; `open` holds the dirtrees on the current path, so a
     // dirtree met again while it is open contains itself.
@@ -99,9 +108,15 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
       }
       await see(top.tree, 'dirtree');
       open.add(top.tree);
-      for (const [, c] of tree.files) await see(c, 'file');
+      const treeKey = objectKey(top.tree, 'dirtree');
+      for (const [, c] of tree.files) {
+        edge(treeKey, objectKey(c, 'file'));
+        await see(c, 'file');
+      }
       for (let i = tree.dirs.length - 1; i >= 0; i--) {
         const [, sub, meta] = tree.dirs[i]!;
+        edge(treeKey, objectKey(meta, 'dirmeta'));
+        edge(treeKey, objectKey(sub, 'dirtree'));
         if (!found.has(objectKey(meta, 'dirmeta')) && load(meta, 'dirmeta', decodeDirMeta) !== null) await see(meta, 'dirmeta');
         if (open.has(sub)) problem(sub, 'dirtree', new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${sub} contains itself`));
         else stack.push({ tree: sub, entered: false });
@@ -120,7 +135,7 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
       if (commit === null) break;
       await see(c, 'commit');
       lacking = opts.mayLack?.(c) === true;
-      if (!opts.skipTree?.(c)) await walkTree(commit.rootTree, commit.rootMeta);
+      if (!opts.skipTree?.(c)) await walkTree(objectKey(c, 'commit'), commit.rootTree, commit.rootMeta);
       if (left === 0) break;
       c = commit.parent;
     }

@@ -167,27 +167,41 @@ for (const mode of REPO_MODES) {
               await damage.apply(objPath);
             }
             if (viaCli) {
+              // ostree's report: the problem lines name the object, the last line is the error.
               const r = grove(['fsck', `--repo=${repoPath}`]);
               assert.equal(r.code, 1, `fsck exit status (stderr: ${r.stderr})`);
-              assert.match(r.stderr, new RegExp(`^error: .*${checksum}`, 'm'), `the message names ${kind} ${checksum}`);
-              for (const line of r.stderr.trimEnd().split('\n')) assert.match(line, /^error: /);
-              assert.match(r.stderr, /fsck found \d+ corrupt or missing object/);
+              assert.match(r.stderr, new RegExp(checksum), `the message names ${kind} ${checksum}`);
+              assert.match(r.stderr.trimEnd().split('\n').at(-1)!, /^error: /);
             } else {
-              const res = await fsckRepo(repo, { pool });
-              const mine = res.problems.filter((p) => p.object === checksum);
-              assert.ok(mine.length > 0, `a problem for ${kind} ${checksum}, got ${JSON.stringify(res.problems)}`);
-              for (const p of mine) assert.match(p.message, new RegExp(checksum));
+              // Some damage ends the run as it ends ostree's (a commit or dirtree that cannot be
+              // read); what was reported up to there, or the error, names the object.
+              const warned: string[] = [];
+              let said: string;
+              try {
+                const res = await fsckRepo(repo, { pool, warn: (l) => warned.push(l) });
+                assert.ok(res.failure !== null, 'fsck fails');
+                const mine = res.problems.filter((p) => p.object === checksum);
+                assert.ok(mine.length > 0, `a problem for ${kind} ${checksum}, got ${JSON.stringify(res.problems)}`);
+                said = warned.join('\n');
+              } catch (e) {
+                said = `${warned.join('\n')}\n${(e as Error).message}`;
+              }
+              assert.match(said, new RegExp(checksum));
             }
           } finally {
             await fs.rm(objPath, { force: true });
             await fs.rename(saved, objPath);
+            // fsck marks the commits holding a missing object partial, as ostree does.
+            await fs.rm(path.join(repoPath, 'state', `${objects.commit.checksum}.commitpartial`), { force: true });
           }
         });
       }
     }
 
     it('passes again once every object is restored', async () => {
-      assert.deepEqual((await fsckRepo(repo, { pool })).problems, []);
+      const res = await fsckRepo(repo, { pool });
+      assert.deepEqual(res.problems, []);
+      assert.equal(res.failure, null);
     });
   });
 }

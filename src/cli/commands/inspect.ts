@@ -2,26 +2,70 @@ import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { isLink } from '../../format/mode.js';
 import { resolvePath } from '../../checkout/resolve-path.js';
-import { describeCommit } from '../../inspect/describe.js';
 import { logText } from '../../inspect/log.js';
 import { openRepo, withRepo } from '../repo-option.js';
+
+interface ShowOpts {
+  repo?: string;
+  printRelated?: boolean;
+  printVariantType?: string;
+  printMetadataKey?: string;
+  printDetachedMetadataKey?: string;
+  printSizes?: boolean;
+  raw?: boolean;
+  byteswap?: boolean;
+  gpgHomedir?: string;
+  gpgVerifyRemote?: string;
+}
+
+interface LsOpts { repo?: string; recursive?: boolean; checksum?: boolean; dironly?: boolean; xattrs?: boolean; nulFilenamesOnly?: boolean }
 
 export function registerInspect(program: Command): void {
   withRepo(program.command('log'))
     .description('show a commit and its history')
-    .argument('<rev>', 'ref or commit checksum')
-    .action(async (rev: string, opts: { repo?: string }) => {
+    .argument('[rev]', 'ref or commit checksum')
+    .option('--raw', 'show raw variant data')
+    .action(async (rev: string | undefined, opts: { repo?: string; raw?: boolean }) => {
+      if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'A rev argument is required');
       const repo = await openRepo(opts);
-      process.stdout.write(await logText(repo, rev));
+      process.stdout.write(await logText(repo, rev, { raw: opts.raw === true }));
     });
 
   withRepo(program.command('show'))
-    .description('show a commit')
-    .argument('<rev>', 'ref or commit checksum')
-    .action(async (rev: string, opts: { repo?: string }) => {
+    .description('show a commit, or any metadata or content object by checksum')
+    .argument('[object]', 'ref, commit checksum, or checksum of a dirtree, dirmeta or content object')
+    .option('--print-related', 'show the "related" commits')
+    .option('--print-variant-type <type>', 'read OBJECT (in this case a filename) as a GVariant of TYPE')
+    .option('--print-metadata-key <key>', 'print the value of metadata key KEY')
+    .option('--print-detached-metadata-key <key>', 'print the value of detached metadata key KEY')
+    .option('--print-sizes', 'show the commit size metadata (ostree.sizes)')
+    .option('--raw', 'show raw variant data')
+    .option('-B, --no-byteswap', 'do not convert variant data from big endian')
+    // GPG options are accepted as ostree accepts them; a commit without GPG signatures shows the
+    // same either way. grove does not print ostree's "Found N signatures" block.
+    .option('--gpg-homedir <dir>', 'GPG home directory to use when looking for keyrings')
+    .option('--gpg-verify-remote <remote>', 'use REMOTE for GPG configuration')
+    .action(async (rev: string | undefined, opts: ShowOpts) => {
+      if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'An object argument is required');
       const repo = await openRepo(opts);
-      const csum = (await repo.resolveRev(rev))!;
-      process.stdout.write(describeCommit(csum, await repo.loadCommit(csum)));
+      const show = await import('../../inspect/show.js');
+      const noByteswap = opts.byteswap === false;
+      const key = opts.printDetachedMetadataKey ?? opts.printMetadataKey;
+      let out: string;
+      // ostree's order: a metadata key, else related, else a variant file, else sizes.
+      if (key !== undefined) {
+        const csum = (await repo.resolveRev(rev))!;
+        out = await show.metadataKeyText(repo, csum, key, { detached: opts.printDetachedMetadataKey !== undefined, noByteswap });
+      } else if (opts.printRelated) {
+        out = await show.relatedText(repo, (await repo.resolveRev(rev))!);
+      } else if (opts.printVariantType !== undefined) {
+        out = await show.variantFileText(opts.printVariantType, rev);
+      } else if (opts.printSizes) {
+        out = await show.sizesText(repo, (await repo.resolveRev(rev))!);
+      } else {
+        out = await show.showObject(repo, rev, { raw: opts.raw === true, noByteswap });
+      }
+      process.stdout.write(out);
     });
 
   withRepo(program.command('ls'))
@@ -31,13 +75,23 @@ export function registerInspect(program: Command): void {
     .option('-R, --recursive', 'list directories recursively')
     .option('-C, --checksum', 'print checksums')
     .option('-d, --dironly', 'list a directory itself, not its contents')
-    .action(async (rev: string, paths: string[], opts: { repo?: string; recursive?: boolean; checksum?: boolean; dironly?: boolean }) => {
+    .option('-X, --xattrs', 'print extended attributes')
+    .option('--nul-filenames-only', 'print only filenames, each followed by a NUL')
+    .action(async (rev: string, paths: string[], opts: LsOpts) => {
       const repo = await openRepo(opts);
       const out: string[] = [];
       const flush = () => { process.stdout.write(out.join('')); out.length = 0; };
-      const { lsLines } = await import('../../inspect/ls.js');
-      for await (const line of lsLines(repo, rev, paths, { recursive: opts.recursive === true, checksums: opts.checksum === true, dirOnly: opts.dironly === true })) {
-        out.push(`${line}\n`);
+      const [{ lsLines }, { formatXattrs }] = await Promise.all([import('../../inspect/ls.js'), import('../../inspect/show.js')]);
+      const end = opts.nulFilenamesOnly ? '\0' : '\n';
+      const lsOpts = {
+        recursive: opts.recursive === true,
+        checksums: opts.checksum === true,
+        dirOnly: opts.dironly === true,
+        pathsOnly: opts.nulFilenamesOnly === true,
+        ...(opts.xattrs && { formatXattrs }),
+      };
+      for await (const line of lsLines(repo, rev, paths, lsOpts)) {
+        out.push(`${line}${end}`);
         if (out.length >= 1024) flush();
       }
       flush();

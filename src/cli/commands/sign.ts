@@ -2,21 +2,27 @@ import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
-interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean }
+interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean; delete?: boolean }
 
 export function registerSign(program: Command): void {
   withRepo(program.command('sign'))
     .description('sign a commit (ed25519), or verify its signatures with --verify')
-    .argument('<commit>', 'ref or checksum of the commit')
+    .argument('[commit]', 'ref or checksum of the commit')
     .argument('[keys...]', 'base64 keys: secret keys to sign with, or public keys with --verify')
-    .option('--sign-type <type>', 'signature type', 'ed25519')
-    .option('--keys-file <file>', 'file of base64 keys, one per line')
+    // ostree 2022.7 (and later) parses -d/--delete but never reads it: the command signs as it
+    // would without it. grove does the same, so a script behaves as it does under ostree.
+    .option('-d, --delete', 'accepted as ostree accepts it, and ignored as ostree ignores it: the commit is signed')
     .option('--verify', 'verify the commit\'s signatures instead of signing')
-    .action(async (rev: string, keyArgs: string[], opts: SignOpts) => {
+    .option('-s, --sign-type <type>', 'signature type', 'ed25519')
+    .option('--keys-file <file>', 'file of base64 keys, one per line')
+    .action(async (rev: string | undefined, keyArgs: string[], opts: SignOpts) => {
       const [{ ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 }, { readDetached, signCommit, signaturesOf }] = await Promise.all([import('../../sign/ed25519.js'), import('../../sign/signatures.js')]);
-      if (opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+      // ostree's checks, in its order and words.
+      if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'Need a COMMIT to sign or verify');
+      if (!opts.verify && opts.keysFile === undefined && keyArgs.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'Need at least one KEY-ID to sign with');
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
+      if (opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', 'Requested signature type is not implemented');
       const keys = [...keyArgs, ...(opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : [])];
       if (keys.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'no keys given: pass them as arguments or with --keys-file');
       if (opts.verify) {
