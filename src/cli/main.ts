@@ -16,6 +16,7 @@ import { registerRemote } from './commands/remote.js';
 import { registerPull } from './commands/pull.js';
 import { registerSign } from './commands/sign.js';
 import { registerAdmin } from './commands/admin.js';
+import { registerPrune } from './commands/prune.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerPull(program);
   registerSign(program);
   registerAdmin(program);
+  registerPrune(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }
