@@ -38,5 +38,6 @@ export { deploy, undeploy, setDefault, cleanup as cleanupSysroot, kargsEditInPla
 export { upgrade, switchRef, type UpgradeOptions, type UpgradeResult } from './deploy/upgrade.js';
 export { KernelArgs } from './deploy/kargs.js';
 export { pruneRepo, type PruneOptions, type PruneResult } from './repo/prune.js';
+export { resetRef } from './repo/reset.js';
 export { resolveRevAsOstree } from './repo/resolve-rev.js';
 export { parseDateTime } from './format/datetime.js';

@@ -17,6 +17,7 @@ import { registerPull } from './commands/pull.js';
 import { registerSign } from './commands/sign.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerPrune } from './commands/prune.js';
+import { registerReset } from './commands/reset.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerSign(program);
   registerAdmin(program);
   registerPrune(program);
+  registerReset(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }
