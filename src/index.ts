@@ -40,4 +40,5 @@ export { KernelArgs } from './deploy/kargs.js';
 export { pruneRepo, type PruneOptions, type PruneResult } from './repo/prune.js';
 export { resetRef } from './repo/reset.js';
 export { resolveRevAsOstree } from './repo/resolve-rev.js';
+export { checksumPath, type LocalChecksumOptions } from './commit/checksum-path.js';
 export { parseDateTime } from './format/datetime.js';

@@ -18,6 +18,7 @@ import { registerSign } from './commands/sign.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerPrune } from './commands/prune.js';
 import { registerReset } from './commands/reset.js';
+import { registerChecksum } from './commands/checksum.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerAdmin(program);
   registerPrune(program);
   registerReset(program);
+  registerChecksum(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }
