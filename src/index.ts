@@ -41,4 +41,5 @@ export { pruneRepo, type PruneOptions, type PruneResult } from './repo/prune.js'
 export { resetRef } from './repo/reset.js';
 export { resolveRevAsOstree } from './repo/resolve-rev.js';
 export { checksumPath, type LocalChecksumOptions } from './commit/checksum-path.js';
+export { diffSide, diffTrees, diffStats, formatDiff, type DiffNode, type DiffOptions, type DiffResult } from './inspect/diff.js';
 export { parseDateTime } from './format/datetime.js';

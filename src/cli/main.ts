@@ -19,6 +19,7 @@ import { registerAdmin } from './commands/admin.js';
 import { registerPrune } from './commands/prune.js';
 import { registerReset } from './commands/reset.js';
 import { registerChecksum } from './commands/checksum.js';
+import { registerDiff } from './commands/diff.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerPrune(program);
   registerReset(program);
   registerChecksum(program);
+  registerDiff(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }
