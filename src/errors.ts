@@ -46,3 +46,29 @@ export interface SerializedError {
 export function isErrno(e: unknown, ...codes: string[]): e is NodeJS.ErrnoException {
   return typeof e === 'object' && e !== null && codes.includes((e as NodeJS.ErrnoException).code ?? '');
 }
+
+/**
+ * glibc's strerror(3) text for an errno code, for messages that must read as libostree's and
+ * GLib's do (Node's own say `ENOENT: no such file or directory, …`).
+ */
+export function strerror(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code ?? '';
+  return STRERROR[code] ?? (e as Error)?.message ?? String(e);
+}
+
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ELOOP: 'Too many levels of symbolic links',
+  ENAMETOOLONG: 'File name too long',
+  EROFS: 'Read-only file system',
+  EIO: 'Input/output error',
+  EBUSY: 'Device or resource busy',
+  ENOSPC: 'No space left on device',
+  EEXIST: 'File exists',
+  ENOTEMPTY: 'Directory not empty',
+  EMFILE: 'Too many open files',
+};

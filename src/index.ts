@@ -37,4 +37,9 @@ export { listDeployments, loadSysroot, describeStatus, type Deployment, type Sys
 export { deploy, undeploy, setDefault, cleanup as cleanupSysroot, kargsEditInPlace, type DeployOptions, type DeployResult } from './deploy/operations.js';
 export { upgrade, switchRef, type UpgradeOptions, type UpgradeResult } from './deploy/upgrade.js';
 export { KernelArgs } from './deploy/kargs.js';
-export { pruneRepo, type PruneResult } from './repo/prune.js';
+export { pruneRepo, type PruneOptions, type PruneResult } from './repo/prune.js';
+export { resetRef } from './repo/reset.js';
+export { resolveRevAsOstree } from './repo/resolve-rev.js';
+export { checksumPath, type LocalChecksumOptions } from './commit/checksum-path.js';
+export { diffSide, diffTrees, diffStats, formatDiff, type DiffNode, type DiffOptions, type DiffResult } from './inspect/diff.js';
+export { parseDateTime } from './format/datetime.js';

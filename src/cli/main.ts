@@ -17,6 +17,10 @@ import { registerPull } from './commands/pull.js';
 import { registerSign } from './commands/sign.js';
 import { registerAdmin } from './commands/admin.js';
 import { registerExport } from './commands/export.js';
+import { registerPrune } from './commands/prune.js';
+import { registerReset } from './commands/reset.js';
+import { registerChecksum } from './commands/checksum.js';
+import { registerDiff } from './commands/diff.js';
 
 /**
  * The `grove` command: a thin commander front over the library. Every failure ends as one line
@@ -43,6 +47,10 @@ export function buildProgram(): Command {
   registerSign(program);
   registerAdmin(program);
   registerExport(program);
+  registerPrune(program);
+  registerReset(program);
+  registerChecksum(program);
+  registerDiff(program);
   for (const cmd of program.commands) configure(cmd);
   return program;
 }

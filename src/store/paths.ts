@@ -48,3 +48,15 @@ export function parseObjectName(dir: string, file: string): { checksum: string; 
 export function objectExists(objectsDir: string, checksum: string, type: ObjectType, mode: RepoMode): boolean {
   return fs.lstatSync(objectPath(objectsDir, checksum, type, mode), { throwIfNoEntry: false }) !== undefined;
 }
+
+/**
+ * Files libostree keeps among the objects that grove does not read as objects: a
+ * `.tombstone-commit` records a deleted commit (`core.tombstone-commits`), a `.payload-link`
+ * links a large bare file by its payload checksum. Prune lists, keeps and deletes them as
+ * ostree does.
+ */
+export type SideFileType = 'tombstone-commit' | 'payload-link';
+
+export function sideFilePath(objectsDir: string, checksum: string, type: SideFileType): string {
+  return `${objectsDir.endsWith('/') ? objectsDir : `${objectsDir}/`}${checksum.slice(0, 2)}/${checksum.slice(2)}.${type}`;
+}

@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { resetRef } from '../../repo/reset.js';
+import { openRepo, withRepo } from '../repo-option.js';
+import { usageError, type VerbHelp } from '../ostree-usage.js';
+
+const HELP: VerbHelp = { verb: 'reset', params: 'REF COMMIT', summary: 'Reset a REF to a previous COMMIT', options: [] };
+
+/** `grove reset REF COMMIT`: `ostree reset`, with its messages. */
+export function registerReset(program: Command): void {
+  withRepo(program.command('reset'))
+    .description('point an existing ref (REF or REMOTE:REF) at COMMIT (any rev: checksum, prefix, REF, REV^)')
+    .argument('[args...]', 'REF COMMIT')
+    .action(async (args: string[], opts: { repo?: string }) => {
+      const repo = await openRepo(opts);
+      // ostree takes the first two arguments and ignores any more.
+      if (args.length < 2) throw usageError(HELP, 'A REF and COMMIT argument is required');
+      await resetRef(repo, args[0]!, args[1]!);
+    });
+}
