@@ -4,10 +4,11 @@ import { isLink } from '../../format/mode.js';
 import { resolvePath } from '../../checkout/resolve-path.js';
 import { describeCommit } from '../../inspect/describe.js';
 import { logText } from '../../inspect/log.js';
+import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 export function registerInspect(program: Command): void {
-  withRepo(program.command('log'))
+  verb(withRepo(program.command('log')), { params: 'REV', missing: ['A rev argument is required'] })
     .description('show a commit and its history')
     .argument('<rev>', 'ref or commit checksum')
     .action(async (rev: string, opts: { repo?: string }) => {
@@ -15,7 +16,7 @@ export function registerInspect(program: Command): void {
       process.stdout.write(await logText(repo, rev));
     });
 
-  withRepo(program.command('show'))
+  verb(withRepo(program.command('show')), { params: 'OBJECT', missing: ['An object argument is required'] })
     .description('show a commit')
     .argument('<rev>', 'ref or commit checksum')
     .action(async (rev: string, opts: { repo?: string }) => {
@@ -24,7 +25,7 @@ export function registerInspect(program: Command): void {
       process.stdout.write(describeCommit(csum, await repo.loadCommit(csum)));
     });
 
-  withRepo(program.command('ls'))
+  verb(withRepo(program.command('ls')), { params: 'COMMIT [PATH...]', missing: ['An COMMIT argument is required'] })
     .description('list paths of a commit')
     .argument('<rev>', 'ref or commit checksum')
     .argument('[paths...]', 'paths inside the commit (default: /)')
@@ -43,7 +44,8 @@ export function registerInspect(program: Command): void {
       flush();
     });
 
-  withRepo(program.command('cat'))
+  const catMissing = 'A COMMIT and at least one PATH argument are required';
+  verb(withRepo(program.command('cat')), { params: 'COMMIT PATH...', missing: [catMissing, catMissing] })
     .description('print the content of files in a commit')
     .argument('<rev>', 'ref or commit checksum')
     .argument('<paths...>', 'files inside the commit')
