@@ -1,11 +1,37 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
+import { GroveError } from '../errors.js';
 import { Repo } from '../repo/repo.js';
+import { UsageError } from './invocation.js';
 
-/** `--repo`, defaulting to $OSTREE_REPO as ostree does. */
+/** `--repo`; without it, the default repository ostree picks (see defaultRepoPath). */
 export function withRepo(cmd: Command): Command {
-  return cmd.option('--repo <path>', 'path to the repository (default: $OSTREE_REPO)');
+  return cmd.option('--repo <path>', 'path to the repository (default: the current directory if it is one, else $OSTREE_REPO, else /ostree/repo)');
 }
 
-export function openRepo(opts: { repo?: string }): Promise<Repo> {
-  return Repo.open(opts.repo ?? process.env['OSTREE_REPO']);
+/**
+ * The repository ostree uses when no `--repo` is given: the current directory when it holds
+ * `objects/` and a `config` file, else `$OSTREE_REPO` when set and not empty, else the system's
+ * `/ostree/repo`.
+ */
+export function defaultRepoPath(): string {
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  const isFile = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isFile() === true;
+  if (isDir('objects') && isFile('config')) return '.';
+  const env = process.env['OSTREE_REPO'];
+  return env ? env : '/ostree/repo';
+}
+
+/**
+ * Opens `--repo`, or the default repository. When there is no default repository, ostree prints
+ * the verb's usage and `Command requires a --repo argument`; so does grove.
+ */
+export async function openRepo(opts: { repo?: string | undefined }): Promise<Repo> {
+  if (opts.repo !== undefined) return Repo.open(opts.repo);
+  try {
+    return await Repo.open(defaultRepoPath());
+  } catch (e) {
+    if (e instanceof GroveError && e.code === 'GROVE_NO_REPO') throw new UsageError('Command requires a --repo argument', { blankLine: false });
+    throw e;
+  }
 }

@@ -30,6 +30,14 @@ async function snapshot(repo: string): Promise<Snapshot> {
   return { files, refs };
 }
 
+/** ostree's usage errors: the verb's usage on stderr, then one `error: …` line, exit 1. */
+function assertUsageError(r: RunResult, verb: string, message: string): void {
+  assert.equal(r.code, 1, `exit status 1 (stderr: ${r.stderr})`);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+  assert.match(r.stderr, new RegExp(`^Usage:\\n {2}grove ${verb} \\[OPTION…\\]`), 'the usage first');
+  assert.ok(r.stderr.endsWith(`\nerror: ${message}\n`), `then the error: ${r.stderr}`);
+}
+
 function assertOneLineError(r: RunResult, names: Array<string | RegExp>): void {
   assert.equal(r.code, 1, `exit status 1 (stderr: ${r.stderr})`);
   assert.match(r.stderr, /^error: [^\n]+\n$/, 'stderr is exactly one line starting "error: "');
@@ -103,8 +111,9 @@ describe('bad input: one-line errors, nothing left behind', () => {
     });
 
     it('no --repo and no $OSTREE_REPO', () => {
+      // As ostree: the verb's usage, then the error (the current directory is not a repository, and there is no /ostree/repo).
       const r = grove(['refs'], { env: { OSTREE_REPO: '' } });
-      assertOneLineError(r, ['--repo']);
+      assertUsageError(r, 'refs', 'Command requires a --repo argument');
     });
   });
 
@@ -289,14 +298,21 @@ describe('bad input: one-line errors, nothing left behind', () => {
     });
 
     it('config get of a missing key', async () => {
-      await rejects(['config', 'get', `--repo=${repo}`, 'core.no-such-key'], ['no-such-key', 'core']);
-      await rejects(['config', 'get', `--repo=${repo}`, 'nogroup.key'], ["'nogroup'"]);
-      await rejects(['config', 'get', `--repo=${repo}`, 'nodot'], ["'nodot'"]);
+      // ostree's messages, which name the key and group (GLib's quotes), or the form a key must have.
+      await rejects(['config', 'get', `--repo=${repo}`, 'core.no-such-key'], ['“no-such-key”', '“core”']);
+      await rejects(['config', 'get', `--repo=${repo}`, 'nogroup.key'], ['“nogroup”']);
+      await rejects(['config', 'get', `--repo=${repo}`, 'nodot'], ['"sectionname.keyname"']);
     });
 
     it('an unknown verb and a missing argument', async () => {
-      await rejects(['frobnicate', `--repo=${repo}`], ["'frobnicate'"]);
-      await rejects(['rev-parse', `--repo=${repo}`], ['REV must be specified']);
+      // As ostree: the usage, then the error. `--repo` is unknown until a verb is named.
+      const beforeSnap = await snapshot(repo);
+      const unknown = grove(['frobnicate']);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^Usage:\n {2}grove \[OPTION…\] COMMAND\n[^]*\nerror: Unknown command 'frobnicate'\n$/);
+      assert.match(grove(['frobnicate', `--repo=${repo}`]).stderr, /\nerror: Unknown option --repo=\S+\n$/);
+      assertUsageError(grove(['rev-parse', `--repo=${repo}`]), 'rev-parse', 'REV must be specified');
+      assert.deepEqual(await snapshot(repo), beforeSnap, 'the repository is unchanged');
     });
   });
 
@@ -322,7 +338,9 @@ describe('bad input: one-line errors, nothing left behind', () => {
         const r = grove([...verb, '--help']);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stderr, '');
-        assert.match(r.stdout, new RegExp(`^Usage: grove ${verb.join(' ')} `));
+        // `config` is one verb whose first operand is the operation, as in ostree: its help is the one of `config`.
+        const usage = verb[0] === 'config' ? ['config'] : verb;
+        assert.match(r.stdout, new RegExp(`^Usage:\\n {2}grove ${usage.join(' ')} \\[OPTION…\\]`));
         for (const o of options) assert.ok(r.stdout.includes(o), `help of ${verb.join(' ')} mentions ${o}`);
       });
     }

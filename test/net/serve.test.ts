@@ -434,7 +434,7 @@ describe('grove serve', () => {
         assert.match(r.stderr, names);
         assert.equal(r.stdout, '');
       }
-      assert.match(grove(['serve', '--help']).stdout, /--port <n>.*default: 8080/s);
+      assert.match(grove(['serve', '--help']).stdout, /--port=N .*default: 8080/s);
     });
   });
 });

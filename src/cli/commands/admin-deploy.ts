@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import type { DeployResult } from '../../deploy/operations.js';
+import { verb } from '../invocation.js';
 import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs that change deployments; each loads the deploy library on use. */
@@ -33,10 +34,9 @@ interface DeployCliOpts extends AdminOpts {
 }
 
 export function registerDeployVerbs(admin: Command): void {
-  admin.command('deploy')
+  verb(admin.command('deploy'), { params: 'REFSPEC', missing: ['REF/REV must be specified'] })
     .description('check out a commit as a new deployment and make it the default boot entry')
     .argument('<refspec>', 'a ref (REF or REMOTE:REF) or commit checksum in the sysroot repository')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--os <osname>', 'the stateroot to deploy into (default: the booted one)')
     .option('--karg <k=v>', 'set a kernel argument, replacing any with that key (repeatable)', collect)
     .option('--karg-append <k=v>', 'append a kernel argument (repeatable)', collect)
@@ -66,7 +66,6 @@ export function registerDeployVerbs(admin: Command): void {
   admin.command('undeploy')
     .description('remove the deployment at INDEX (0 is the default)')
     .argument('<index>', 'deployment index, as admin status lists them')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .action(async function (this: Command, index: string, opts: AdminOpts) {
       const { undeploy } = await import('../../deploy/operations.js');
       const r = await undeploy(sysrootOf(this, opts), parseIndex(index));
@@ -79,7 +78,6 @@ export function registerDeployVerbs(admin: Command): void {
   admin.command('set-default')
     .description('make the deployment at INDEX the default (a rollback when INDEX is 1)')
     .argument('<index>', 'deployment index, as admin status lists them')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .action(async function (this: Command, index: string, opts: AdminOpts) {
       const { setDefault } = await import('../../deploy/operations.js');
       const r = await setDefault(sysrootOf(this, opts), parseIndex(index));
@@ -87,10 +85,9 @@ export function registerDeployVerbs(admin: Command): void {
       process.stdout.write(r.changed ? `New default deployment: ${r.deployment.checksum}.${r.deployment.deploySerial}\n` : `Deployment ${index} is already the default\n`);
     });
 
-  admin.command('pin')
+  verb(admin.command('pin'), { params: 'INDEX' })
     .description('keep deployments through later deploys (or stop keeping them with --unpin)')
     .argument('<index...>', 'deployment indexes, as admin status lists them')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('-u, --unpin', 'remove the pin')
     .action(async function (this: Command, indexes: string[], opts: AdminOpts & { unpin?: boolean }) {
       const { pin } = await import('../../deploy/operations.js');
@@ -99,7 +96,6 @@ export function registerDeployVerbs(admin: Command): void {
 
   admin.command('cleanup')
     .description('delete deployments, boot files and objects the boot configuration no longer uses')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .action(async function (this: Command, opts: AdminOpts) {
       const { cleanup } = await import('../../deploy/operations.js');
       await printFreed(await cleanup(sysrootOf(this, opts)));
@@ -108,7 +104,6 @@ export function registerDeployVerbs(admin: Command): void {
   const kargs = admin.command('kargs').description('change the kernel arguments of deployments');
   kargs.command('edit-in-place')
     .description('add kernel arguments to every deployment\'s boot entry, in place')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--append-if-missing <k=v>', 'append this argument unless its key is present (repeatable)', collect)
     .action(async function (this: Command, opts: AdminOpts & { appendIfMissing?: string[] }) {
       const { kargsEditInPlace } = await import('../../deploy/operations.js');
@@ -117,7 +112,6 @@ export function registerDeployVerbs(admin: Command): void {
 
   admin.command('upgrade')
     .description('pull the origin of the current deployment and deploy it if it changed')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--os <osname>', 'the stateroot to upgrade (default: the booted one)')
     .option('--allow-downgrade', 'permit deploying a commit older than the current one')
     .option('--pull-only', 'pull, but do not deploy')
@@ -138,7 +132,6 @@ export function registerDeployVerbs(admin: Command): void {
   admin.command('switch')
     .description('follow another ref (REMOTE:REF, REF, or REMOTE:) and deploy it')
     .argument('<refspec>', 'the new origin')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--os <osname>', 'the stateroot to switch (default: the booted one)')
     .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string }) {
       const { switchRef } = await import('../../deploy/upgrade.js');

@@ -1,10 +1,30 @@
-import type { Command } from 'commander';
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { GroveError } from '../../errors.js';
+import { verb } from '../invocation.js';
 import { registerDeployVerbs } from './admin-deploy.js';
 import { sysrootOf, type AdminOpts } from './admin-options.js';
 
+/** `admin --print-current-dir`: the directory of the first deployment, as an absolute path. */
+async function currentDir(sysroot: string): Promise<string> {
+  const { loadSysroot, deploymentDir } = await import('../../deploy/deployments.js');
+  const first = loadSysroot(sysroot).deployments[0];
+  if (!first) throw new GroveError('GROVE_NO_DEPLOYMENT', 'Unable to find a deployment in sysroot');
+  return `${deploymentDir(path.resolve(sysroot), first.osname, first.checksum, first.deploySerial)}\n`;
+}
+
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin')
+  // As in ostree, --sysroot and --print-current-dir belong to admin itself, so every admin verb takes them.
+  const admin = verb(program.command('admin'), {
+    params: '--print-current-dir|COMMAND',
+    intercept: async (value) => {
+      if (value('print-current-dir') === undefined) return null;
+      const sysroot = value('sysroot');
+      return currentDir(typeof sysroot === 'string' ? sysroot : '/');
+    },
+  })
     .description('manage an ostree sysroot: stateroots, deployments, boot entries')
+    .addOption(new Option('--print-current-dir', 'print the directory of the first deployment, then exit').hideHelp())
     .option('--sysroot <path>', 'the physical root to manage (default: /)');
 
   admin.command('init-fs')
@@ -19,8 +39,7 @@ export function registerAdmin(program: Command): void {
   for (const name of ['os-init', 'stateroot-init']) {
     admin.command(name)
       .description(name === 'os-init' ? 'initialize the state of an operating system (a stateroot)' : 'the same as os-init')
-      .argument('<os>', 'stateroot name, e.g. debian')
-      .option('--sysroot <path>', 'the physical root to manage (default: /)')
+      .argument('<osname>', 'stateroot name, e.g. debian')
       .action(async function (this: Command, os: string, opts: AdminOpts) {
         const { initOs } = await import('../../deploy/sysroot.js');
         await initOs(sysrootOf(this, opts), os);
@@ -30,7 +49,6 @@ export function registerAdmin(program: Command): void {
 
   admin.command('status')
     .description('list the deployments of the sysroot, default first')
-    .option('--sysroot <path>', 'the physical root to manage (default: /)')
     .option('--json', 'print the deployments as JSON')
     .action(async function (this: Command, opts: AdminOpts & { json?: boolean }) {
       const { loadSysroot, describeStatus, isPinned } = await import('../../deploy/deployments.js');

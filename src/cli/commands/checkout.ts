@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
+import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { describeCheckoutProgress, ProgressLine } from '../progress.js';
 
@@ -16,7 +17,7 @@ interface Opts {
 }
 
 export function registerCheckout(program: Command): void {
-  withRepo(program.command('checkout'))
+  verb(withRepo(program.command('checkout')), { params: 'COMMIT [DESTINATION]', missing: ['COMMIT must be specified'] })
     .description('check out a commit into a new directory')
     .argument('<rev>', 'ref or commit checksum')
     .argument('[destination]', 'directory to create (default: the ref name)')

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { checksumPath } from '../../commit/checksum-path.js';
+import { verb } from '../invocation.js';
 
 /** `grove checksum PATH`: `ostree checksum`, the checksum a commit would give PATH. */
 export function registerChecksum(program: Command): void {
-  program.command('checksum')
+  verb(program.command('checksum'), { params: 'PATH' })
     .description('print the checksum ostree gives PATH: its content object, or a directory\'s dirmeta')
     .argument('[path...]', 'the file, symlink or directory (ostree reads the first and ignores any more)')
     .option('--ignore-xattrs', "don't include xattrs in checksum")

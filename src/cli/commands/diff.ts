@@ -4,6 +4,7 @@ import { formatSize } from '../../net/summary.js';
 import { diffSide, diffStats, diffTrees, formatDiff } from '../../inspect/diff.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
+import { verb } from '../invocation.js';
 
 const HELP: VerbHelp = {
   verb: 'diff',
@@ -22,7 +23,7 @@ interface DiffCliOpts { repo?: string; stats?: boolean; fsDiff?: boolean; xattrs
 
 /** `grove diff [REV_OR_DIR] REV_OR_DIR`: `ostree diff`, its `M`/`D`/`A` lines and `--stats`. */
 export function registerDiff(program: Command): void {
-  withRepo(program.command('diff'))
+  verb(withRepo(program.command('diff')), { params: 'REV_OR_DIR REV_OR_DIR' })
     .description('list what differs between two commits or directories (one REV: its parent and it)')
     .argument('[rev-or-dir...]', 'a commit (any rev) or a directory (starting with / or ./); one REV means REV^ REV')
     .option('--stats', 'print object counts and the size of what the two commits share')

@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { openRepo, withRepo } from '../repo-option.js';
+import { verb } from '../invocation.js';
 
 interface ExportOpts { repo?: string; output?: string; subpath?: string; prefix?: string; xattrs?: boolean }
 
@@ -61,7 +62,7 @@ class BufferedSink {
 }
 
 export function registerExport(program: Command): void {
-  withRepo(program.command('export'))
+  verb(withRepo(program.command('export')), { params: 'COMMIT' })
     .description('stream COMMIT to stdout in tar format (GNU tar, as ostree export)')
     .argument('[commit]', 'ref or commit checksum')
     .allowExcessArguments(true)

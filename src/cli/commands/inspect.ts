@@ -3,6 +3,7 @@ import { GroveError } from '../../errors.js';
 import { isLink } from '../../format/mode.js';
 import { resolvePath } from '../../checkout/resolve-path.js';
 import { logText } from '../../inspect/log.js';
+import { UsageError, verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface ShowOpts {
@@ -21,17 +22,17 @@ interface ShowOpts {
 interface LsOpts { repo?: string; recursive?: boolean; checksum?: boolean; dironly?: boolean; xattrs?: boolean; nulFilenamesOnly?: boolean }
 
 export function registerInspect(program: Command): void {
-  withRepo(program.command('log'))
+  verb(withRepo(program.command('log')), { params: 'REV', missing: ['A rev argument is required'] })
     .description('show a commit and its history')
     .argument('[rev]', 'ref or commit checksum')
     .option('--raw', 'show raw variant data')
     .action(async (rev: string | undefined, opts: { repo?: string; raw?: boolean }) => {
-      if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'A rev argument is required');
+      if (rev === undefined) throw new UsageError('A rev argument is required');
       const repo = await openRepo(opts);
       process.stdout.write(await logText(repo, rev, { raw: opts.raw === true }));
     });
 
-  withRepo(program.command('show'))
+  verb(withRepo(program.command('show')), { params: 'OBJECT', missing: ['An object argument is required'] })
     .description('show a commit, or any metadata or content object by checksum')
     .argument('[object]', 'ref, commit checksum, or checksum of a dirtree, dirmeta or content object')
     .option('--print-related', 'show the "related" commits')
@@ -46,7 +47,7 @@ export function registerInspect(program: Command): void {
     .option('--gpg-homedir <dir>', 'GPG home directory to use when looking for keyrings')
     .option('--gpg-verify-remote <remote>', 'use REMOTE for GPG configuration')
     .action(async (rev: string | undefined, opts: ShowOpts) => {
-      if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'An object argument is required');
+      if (rev === undefined) throw new UsageError('An object argument is required');
       const repo = await openRepo(opts);
       const show = await import('../../inspect/show.js');
       const noByteswap = opts.byteswap === false;
@@ -68,7 +69,7 @@ export function registerInspect(program: Command): void {
       process.stdout.write(out);
     });
 
-  withRepo(program.command('ls'))
+  verb(withRepo(program.command('ls')), { params: 'COMMIT [PATH...]', missing: ['An COMMIT argument is required'] })
     .description('list paths of a commit')
     .argument('<rev>', 'ref or commit checksum')
     .argument('[paths...]', 'paths inside the commit (default: /)')
@@ -97,7 +98,8 @@ export function registerInspect(program: Command): void {
       flush();
     });
 
-  withRepo(program.command('cat'))
+  const catMissing = 'A COMMIT and at least one PATH argument are required';
+  verb(withRepo(program.command('cat')), { params: 'COMMIT PATH...', missing: [catMissing, catMissing] })
     .description('print the content of files in a commit')
     .argument('<rev>', 'ref or commit checksum')
     .argument('<paths...>', 'files inside the commit')

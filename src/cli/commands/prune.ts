@@ -4,6 +4,7 @@ import { formatSize } from '../../net/summary.js';
 import { collect } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
+import { verb } from '../invocation.js';
 
 const HELP: VerbHelp = {
   verb: 'prune',
@@ -29,7 +30,7 @@ interface PruneCliOpts {
 
 /** `grove prune`: `ostree prune`, with its options, output lines and messages. */
 export function registerPrune(program: Command): void {
-  withRepo(program.command('prune'))
+  verb(withRepo(program.command('prune')), { params: '' })
     .description('delete objects no commit (or, with --refs-only, no ref) reaches')
     .option('--no-prune', "only display unreachable objects; don't delete")
     .option('--refs-only', 'only compute reachability via refs (heads, remotes and mirrors)')

@@ -5,6 +5,7 @@ import type { FetcherOptions } from '../../net/fetcher.js';
 import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
 import { parseUint } from '../parse.js';
 import { ProgressLine } from '../progress.js';
+import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string; disableVerifyBindings?: boolean; json?: boolean }
@@ -72,7 +73,7 @@ function targetsFor(refs: string[], dest: (ref: string) => string): PullTarget[]
 }
 
 export function registerPull(program: Command): void {
-  withRepo(program.command('pull'))
+  verb(withRepo(program.command('pull')), { params: 'REMOTE [BRANCH...]' })
     .description('download refs and the objects they reach from a remote')
     .argument('<remote>', 'REMOTE, or REMOTE:REF')
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: the remote\'s branches, else every ref in its summary')
@@ -114,7 +115,8 @@ export function registerPull(program: Command): void {
       }
     });
 
-  withRepo(program.command('pull-local'))
+  // "DESTINATION" is what ostree 2022.7 says when SRC_REPO is missing.
+  verb(withRepo(program.command('pull-local')), { params: 'SRC_REPO [REFS...]', missing: ['DESTINATION must be specified'] })
     .description('copy refs and the objects they reach from another repository on this machine')
     .argument('<src-repo>', 'path of the source repository (any mode)')
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: every ref of the source')

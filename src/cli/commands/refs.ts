@@ -4,6 +4,7 @@ import { GroveError } from '../../errors.js';
 import { isValidRef, parseRefspec } from '../../format/names.js';
 import { listRefs, listRefsUnder, moveRefFiles, updateRefs } from '../../repo/refs.js';
 import type { Repo } from '../../repo/repo.js';
+import { UsageError, verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface RefsOpts { repo?: string; create?: string; delete?: boolean; list?: boolean; force?: boolean; alias?: boolean; collections?: boolean }
@@ -14,7 +15,7 @@ interface RefsOpts { repo?: string; create?: string; delete?: boolean; list?: bo
  * ostree lists from a hash table, so the order of listed lines is not something to rely on.
  */
 export function registerRefs(program: Command): void {
-  withRepo(program.command('refs'))
+  verb(withRepo(program.command('refs')), { params: '[PREFIX]' })
     .description('list, create or delete refs')
     .argument('[prefix...]', 'list refs under PREFIX (REF-PREFIX, REMOTE: or REMOTE:REF-PREFIX), named relative to it; with --collections, a collection ID')
     .option('--list', 'do not remove the prefix from listed refs')
@@ -36,7 +37,7 @@ export function registerRefs(program: Command): void {
       await doRef(repo, undefined, opts);
     });
 
-  withRepo(program.command('rev-parse'))
+  verb(withRepo(program.command('rev-parse')), { params: 'REV' })
     .description('print the commit checksum each REV names')
     .argument('[revs...]', 'ref, REMOTE:REF, checksum, optionally followed by ^ for parents')
     .option('-S, --single', 'if the repository has exactly one commit, print it; any other case is an error')
@@ -54,7 +55,7 @@ export function registerRefs(program: Command): void {
         process.stdout.write(`${found}\n`);
         return;
       }
-      if (revs.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'REV must be specified');
+      if (revs.length === 0) throw new UsageError('REV must be specified');
       // Each is printed as it resolves: the ones before a failing rev are printed, as by ostree.
       for (const rev of revs) process.stdout.write(`${await repo.resolveRev(rev)}\n`);
     });

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { parseKeyValue } from '../parse.js';
+import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface AddOpts {
@@ -17,7 +18,8 @@ async function lib() {
 export function registerRemote(program: Command): void {
   const remote = program.command('remote').description('manage remote repositories');
 
-  withRepo(remote.command('add'))
+  // ostree checks the arguments of add and delete before it opens the repository.
+  verb(withRepo(remote.command('add')), { params: 'NAME URL [BRANCH...]', missing: ['NAME and URL must be specified', 'NAME and URL must be specified'], repoCheck: false })
     .description('add a remote repository')
     .argument('<name>')
     .argument('<url>')
@@ -49,7 +51,7 @@ export function registerRemote(program: Command): void {
       if (opts.gpgImport !== undefined) await l.importRemoteGpgKeys(repo, name, opts.gpgImport);
     });
 
-  withRepo(remote.command('gpg-import'))
+  verb(withRepo(remote.command('gpg-import')), { params: 'NAME [KEY-ID...]' })
     .description('trust GPG public keys for a remote')
     .argument('<name>')
     .requiredOption('-k, --keyring <file>', 'file of public keys (armored or binary)')
@@ -58,7 +60,7 @@ export function registerRemote(program: Command): void {
       await l.importRemoteGpgKeys(await openRepo(opts), name, opts.keyring);
     });
 
-  withRepo(remote.command('delete'))
+  verb(withRepo(remote.command('delete')), { repoCheck: false })
     .description('delete a remote repository')
     .argument('<name>')
     .option('--if-exists', 'do nothing if the remote does not exist')

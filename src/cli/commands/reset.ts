@@ -2,12 +2,13 @@ import type { Command } from 'commander';
 import { resetRef } from '../../repo/reset.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { usageError, type VerbHelp } from '../ostree-usage.js';
+import { verb } from '../invocation.js';
 
 const HELP: VerbHelp = { verb: 'reset', params: 'REF COMMIT', summary: 'Reset a REF to a previous COMMIT', options: [] };
 
 /** `grove reset REF COMMIT`: `ostree reset`, with its messages. */
 export function registerReset(program: Command): void {
-  withRepo(program.command('reset'))
+  verb(withRepo(program.command('reset')), { params: 'REF COMMIT' })
     .description('point an existing ref (REF or REMOTE:REF) at COMMIT (any rev: checksum, prefix, REF, REV^)')
     .argument('[args...]', 'REF COMMIT')
     .action(async (args: string[], opts: { repo?: string }) => {

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
+import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean; delete?: boolean }
 
 export function registerSign(program: Command): void {
-  withRepo(program.command('sign'))
+  verb(withRepo(program.command('sign')), { params: 'COMMIT KEY-ID...', missing: ['Need a COMMIT to sign or verify'] })
     .description('sign a commit (ed25519), or verify its signatures with --verify')
     .argument('[commit]', 'ref or checksum of the commit')
     .argument('[keys...]', 'base64 keys: secret keys to sign with, or public keys with --verify')
@@ -36,7 +37,7 @@ export function registerSign(program: Command): void {
       await signCommit(repo, commit, { ed25519: keys });
     });
 
-  withRepo(program.command('gpg-sign'))
+  verb(withRepo(program.command('gpg-sign')), { params: 'COMMIT KEY-ID...', missing: ['Need a COMMIT to sign', 'Need at least one GPG KEY-ID to sign with'] })
     .description('sign a commit with GPG keys')
     .argument('<commit>', 'ref or checksum of the commit')
     .argument('<keyids...>', 'GPG key ids')
