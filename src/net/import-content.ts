@@ -34,7 +34,7 @@ type Ctx = ImportContentTask['ctx'];
 
 /** Checks and stores one object. */
 export function importItem(ctx: Ctx, item: ImportItem, sha: Sha256Factory): Promise<Stored> {
-  const opts = { where: `file object ${item.checksum} from ${ctx.origin}`, expected: item.checksum };
+  const opts = { where: `file object ${item.checksum} from ${ctx.origin}`, expected: item.checksum, ...(ctx.bareUserOnlyFiles && { bareUserOnlyFiles: true }) };
   if (item.bytes !== undefined) return importBytes(ctx, item.bytes, opts, sha);
   if (item.archivePath !== undefined) return importDownload(ctx, item.archivePath, opts, sha);
   return importLocal(ctx, item.checksum, opts, sha);
@@ -46,7 +46,7 @@ export function importItem(ctx: Ctx, item: ImportItem, sha: Sha256Factory): Prom
  */
 const MAX_INFLATED_IN_MEMORY = SMALL_OBJECT_LIMIT * 4;
 
-async function importBytes(ctx: Ctx, bytes: Uint8Array, opts: { where: string; expected: string }, sha: Sha256Factory): Promise<Stored> {
+async function importBytes(ctx: Ctx, bytes: Uint8Array, opts: { where: string; expected: string; bareUserOnlyFiles?: boolean }, sha: Sha256Factory): Promise<Stored> {
   const obj = inflateArchiveObject(bytes, opts.where, { maxInflated: MAX_INFLATED_IN_MEMORY, compress: ctx.compress });
   if (obj.data !== null) return storeContent(ctx, sha, obj.header, obj.data, { ...opts, archive: bytes });
   const chunks = inflateStream(once(bytes.subarray(obj.dataOffset)), obj.size, opts.where, undefined, ctx.compress);
@@ -58,7 +58,7 @@ async function* once(b: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 /** A large object downloaded to a file: streamed from it, and the file removed either way. */
-async function importDownload(ctx: Ctx, file: string, opts: { where: string; expected: string }, sha: Sha256Factory): Promise<Stored> {
+async function importDownload(ctx: Ctx, file: string, opts: { where: string; expected: string; bareUserOnlyFiles?: boolean }, sha: Sha256Factory): Promise<Stored> {
   try {
     const obj = openArchive(file, opts.where, ctx.compress);
     return await storeContentStream(ctx, sha, obj.header, obj.size, obj.chunks(), { ...opts, adopt: file });
@@ -68,7 +68,7 @@ async function importDownload(ctx: Ctx, file: string, opts: { where: string; exp
 }
 
 /** An object of the source repository of a local pull, in any mode. */
-async function importLocal(ctx: Ctx, checksum: string, opts: { where: string; expected: string }, sha: Sha256Factory): Promise<Stored> {
+async function importLocal(ctx: Ctx, checksum: string, opts: { where: string; expected: string; bareUserOnlyFiles?: boolean }, sha: Sha256Factory): Promise<Stored> {
   const src = ctx.source;
   if (src === null) throw new Error(`import of ${checksum}: no bytes, file or source repository`);
   const small = readContentSync(src, checksum, { compress: ctx.compress });
