@@ -10,7 +10,7 @@ import type { CommitItem, WriteContentTask } from './task.js';
 import type { Repo } from '../repo/repo.js';
 import { Transaction } from '../repo/transaction.js';
 import { checkAllMatched, type CommitFilters } from './filters.js';
-import { walkTree, type DevinoHook, type WalkDir, type WalkResult } from './walk.js';
+import { walkTree, type WalkDir, type WalkResult } from './walk.js';
 import { MTree, writeMTree } from './mtree.js';
 import { importTar, mergeStored, mergeWalk, type LayerContext } from './layers.js';
 import { SizeTable } from './sizes.js';
@@ -350,7 +350,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       const load = async (c: string) => decodeDirTree(objectExists(staged.objectsDir, c, 'dirtree', repo.mode) ? readMetadataSync(staged, c, 'dirtree') : await repo.readMetadata(c, 'dirtree'), `dirtree ${c}`);
       metadata = glibDictOrder([...metadata, ...(await bootableMetadata(load, rootTree))]);
     }
-    const sizesValue = sizes?.encode(repo.objectsDir, t.stagingDir);
+    const sizesValue = sizes ? await sizes.encode(repo.objectsDir, t.stagingDir, repo.zlibLevel) : null;
     if (sizesValue) metadata.push(['ostree.sizes', sizesValue]);
     const commit: Commit = {
       metadata,

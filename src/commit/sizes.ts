@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { fromHex } from '../format/checksum.js';
 import { isLink } from '../format/mode.js';
-import { parseArchiveHeader, Variant } from '../format/objects.js';
+import { archiveHeader, Variant } from '../format/objects.js';
+import { ZlibSizer } from '../format/zlib-size.js';
 import { objectPath } from '../store/paths.js';
+import { openArchive } from '../store/read-content.js';
 
 /**
  * `--generate-sizes`: ostree's `ostree.sizes` commit metadata, an `aay` with one entry per
@@ -12,8 +14,9 @@ import { objectPath } from '../store/paths.js';
  * for the objects of the last `--tree=` layer plus the dirtrees it writes at the end: each
  * layer starts the table afresh.
  *
- * A content object's archived size is the size of its `.filez`; grove's deflate must therefore
- * produce zlib's bytes for these to match ostree's (test/interop covers it).
+ * A content object's archived size is the size of the `.filez` ostree writes: its header and
+ * zlib's deflate of the bytes. grove's own objects are compressed by Node's zlib, whose output
+ * differs, so the size is computed by zlib's algorithm (format/zlib-size.ts), not read off disk.
  */
 export class SizeTable {
   private readonly entries = new Map<string, { type: 1 | 2 | 3; unpacked?: number; archived?: number }>();
@@ -32,50 +35,36 @@ export class SizeTable {
   }
 
   /**
-   * The metadata value, or null when nothing was recorded. Content sizes are read from the
-   * objects now (staged in `stagingDir`, or already in `objectsDir`).
+   * The metadata value, or null when nothing was recorded. Content sizes come from the objects
+   * (staged in `stagingDir`, or already in `objectsDir`): the unpacked size, and the size of the
+   * `.filez` ostree would write at zlib `level`.
    */
-  encode(objectsDir: string, stagingDir: string): Variant | null {
+  async encode(objectsDir: string, stagingDir: string, level: number): Promise<Variant | null> {
     if (this.entries.size === 0) return null;
     const out: Uint8Array[] = [];
     for (const checksum of [...this.entries.keys()].sort()) {
       const e = this.entries.get(checksum)!;
       let { unpacked, archived } = e;
-      if (e.type === 1) [unpacked, archived] = contentSizes(checksum, objectsDir, stagingDir);
+      if (e.type === 1) [unpacked, archived] = await contentSizes(checksum, objectsDir, stagingDir, level);
       out.push(Uint8Array.from([...fromHex(checksum), ...varint(archived!), ...varint(unpacked!), e.type]));
     }
     return new Variant('aay', out);
   }
 }
 
-/** [unpacked, archived] of an archive-mode content object: bytes (or symlink target length), and its .filez size. */
-function contentSizes(checksum: string, objectsDir: string, stagingDir: string): [number, number] {
-  let p = objectPath(stagingDir, checksum, 'file', 'archive');
-  let st = fs.statSync(p, { throwIfNoEntry: false });
-  if (st === undefined) {
-    p = objectPath(objectsDir, checksum, 'file', 'archive');
-    st = fs.statSync(p);
-  }
-  const fd = fs.openSync(p, 'r');
-  try {
-    const head = Buffer.alloc(Math.min(st.size, 1 << 16));
-    fs.readSync(fd, head, 0, head.length, 0);
-    let h = parseArchiveHeaderSafe(head, checksum);
-    if (h === null) {
-      const all = fs.readFileSync(p);
-      h = parseArchiveHeader(all, `file object ${checksum}`);
-    }
-    const unpacked = isLink(h.header.mode) ? Buffer.byteLength(h.header.symlinkTarget) : Number(h.size);
-    return [unpacked, st.size];
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function parseArchiveHeaderSafe(head: Uint8Array, checksum: string): ReturnType<typeof parseArchiveHeader> | null {
-  const len = head.length >= 4 ? new DataView(head.buffer, head.byteOffset).getUint32(0) : Infinity;
-  if (8 + len > head.length) return null;
-  return parseArchiveHeader(head, `file object ${checksum}`);
+/**
+ * [unpacked, archived] of a content object: its bytes (a symlink: its target's length), and the
+ * archive header plus zlib's deflate of the bytes (a symlink's `.filez` is the header alone).
+ */
+async function contentSizes(checksum: string, objectsDir: string, stagingDir: string, level: number): Promise<[number, number]> {
+  const staged = objectPath(stagingDir, checksum, 'file', 'archive');
+  const p = fs.existsSync(staged) ? staged : objectPath(objectsDir, checksum, 'file', 'archive');
+  const obj = openArchive(p, `file object ${checksum}`);
+  const head = archiveHeader(obj.header, BigInt(obj.size)).length;
+  if (isLink(obj.header.mode)) return [Buffer.byteLength(obj.header.symlinkTarget), head];
+  const z = new ZlibSizer(level);
+  for await (const c of obj.chunks()) z.update(c);
+  return [obj.size, head + z.finish()];
 }
 
 /** Protobuf-style unsigned varint (ostree's _ostree_write_varuint64). */

@@ -210,7 +210,11 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           // As ostree: signatures first, then bindings, also of a commit already here.
           if (present) bindings.verify(w.checksum, commit);
           if (!present || isCommitPartial(repo.path, w.checksum)) {
-            const detached = await source.metadata(w.checksum, 'commitmeta');
+            // A commit taken from a local cache brings its detached metadata from there, as ostree's import does.
+            const cache = caches.find((c) => objectExists(c.repo.objectsDir, w.checksum, 'commit', c.repo.mode));
+            const detached = cache !== undefined
+              ? (objectExists(cache.repo.objectsDir, w.checksum, 'commitmeta', cache.repo.mode) ? readMetadataSync(cache.repo, w.checksum, 'commitmeta') : null)
+              : await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
             if (!present) bindings.verify(w.checksum, commit);

@@ -1,6 +1,6 @@
-import { glibDictOrder } from '../format/glib-dict.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { glibDictOrder } from '../format/glib-dict.js';
 import { GroveError, isErrno } from '../errors.js';
 import { decode, encode, Variant } from '../format/gvariant.js';
 import type { Repo } from '../repo/repo.js';

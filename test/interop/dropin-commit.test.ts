@@ -49,8 +49,9 @@ describe('commit drop-in options against ostree', needsOstreeAsRoot(), () => {
       const d = await sameCommit(repos, ['-b', 'det', '--add-detached-metadata-string=zkey=last', '--add-detached-metadata-string=akey=first', T, tree]);
       assert.deepEqual(await detachedOf(repos.g, d), await detachedOf(repos.o, d));
       assert.notEqual(await detachedOf(repos.o, d), null);
-      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', `--body-file=${dir}/no-such-file`, T, tree], { stderr: false });
-      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--add-detached-metadata-string=novalue', T, tree], { stderr: false });
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', `--body-file=${dir}/no-such-file`, T, tree]);
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--add-detached-metadata-string=novalue', T, tree]);
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--add-metadata-string=novalue', T, tree]);
     } finally {
       await cleanup();
     }

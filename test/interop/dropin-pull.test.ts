@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { ostree, tempDir } from '../helpers.js';
 import { startRepoServer, type TestServer } from '../net/repo-server.js';
@@ -53,6 +54,11 @@ async function setup(): Promise<Setup> {
   }
   return { dir, src, repos, server, headers, older, newer, cleanup: async () => { await server.close(); await cleanup(); } };
 }
+
+/** Every object file of a repository, sorted (what a partial pull kept). */
+const objectsOf = (repo: string): string => spawnSync('find', [path.join(repo, 'objects'), '-type', 'f', '-printf', '%P\\n'], { encoding: 'utf8' }).stdout.split('\n').sort().join('\n');
+
+const lsAt = (repo: string, rev: string, p: string): string => ostree(['ls', `--repo=${repo}`, '-R', '-C', rev, p]).stdout;
 
 const refOf = (repo: string, ref: string) => ostree(['rev-parse', `--repo=${repo}`, ref], { allowFail: true }).stdout.trim();
 
@@ -152,7 +158,11 @@ describe('pull drop-in options against ostree', needsOstreeAsRoot(), () => {
       assert.equal(lsRC(s.repos.g, 'origin:main'), lsRC(s.repos.o, 'origin:main'));
       assert.deepEqual(s.server.requests.filter((q) => q.startsWith('objects/')), [], 'objects were fetched despite the local cache');
       await reset(s);
-      await samePull(s, ['--subpath=/usr/bin', '--subpath=/etc', 'origin', 'main']);
+      const r2 = await both(s.repos, (repo) => ['pull', `--repo=${repo}`, '--subpath=/usr/bin', '--subpath=/etc', 'origin', 'main']);
+      assertSame(r2, s.repos, 'pull --subpath twice', { stdout: false, stderr: false });
+      assert.equal(r2.o.code, 0, r2.o.stderr);
+      for (const sub of ['/usr/bin', '/etc']) assert.equal(lsAt(s.repos.g, 'origin:main', sub), lsAt(s.repos.o, 'origin:main', sub));
+      assert.equal(objectsOf(s.repos.g), objectsOf(s.repos.o), 'pull --subpath twice: the repositories hold different objects');
 
       const tree = path.join(s.dir, 'suid');
       await buildTree(tree, [{ path: 'usr/bin/su', type: 'file', content: 'su\n', mode: 0o4755 }]);

@@ -137,7 +137,8 @@ async function readSkipList(file: string): Promise<string[]> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `--skip-list file ${file} does not exist`, { path: file });
+    // ostree's words, which scripts may match.
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `openat(${file}): No such file or directory`, { path: file });
     throw e;
   }
   return text.split('\n').filter((l) => l.length > 0);

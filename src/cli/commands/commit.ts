@@ -5,7 +5,7 @@ import { Variant } from '../../format/objects.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import type { CommitOptions, TreeLayer } from '../../commit/commit.js';
 import { validateChecksum } from '../../format/checksum.js';
-import { collect, parseBoolean, parseKeyValue, parseTimestamp, parseUint } from '../parse.js';
+import { collect, parseBoolean, parseTimestamp, parseUint } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { ProgressLine, describeCommitProgress } from '../progress.js';
 
@@ -75,10 +75,10 @@ export function registerCommit(program: Command): void {
     .option('--no-xattrs', 'do not store extended attributes')
     .option('--selinux-policy <path>', 'label files with the SELinux policy of root filesystem PATH (grove refuses a policy that labels)')
     .option('-P, --selinux-policy-from-base', 'label files with the SELinux policy of the first --tree (or --base)')
-    .option('--add-metadata-string <key=value>', 'add a string to the commit metadata (repeatable)', parseKeyValue('--add-metadata-string'))
-    .option('--add-metadata <key=value>', 'add commit metadata, VALUE in GVariant text format (repeatable)', parseKeyValue('--add-metadata'))
+    .option('--add-metadata-string <key=value>', 'add a string to the commit metadata (repeatable)', metadataKeyValue)
+    .option('--add-metadata <key=value>', 'add commit metadata, VALUE in GVariant text format (repeatable)', metadataKeyValue)
     .option('--keep-metadata <key>', "keep this key of the parent commit's metadata (repeatable)", collect)
-    .option('--add-detached-metadata-string <key=value>', 'add a string to the detached metadata (repeatable)', parseKeyValue('--add-detached-metadata-string'))
+    .option('--add-detached-metadata-string <key=value>', 'add a string to the detached metadata (repeatable)', metadataKeyValue)
     .option('--bootable', 'flag the commit bootable: record ostree.bootable and ostree.linux (needs one kernel in /usr/lib/modules)')
     .option('--generate-sizes', 'record the size of every object written (ostree.sizes; archive repositories)')
     .option('--sign <key>', 'sign the commit with this secret key (base64 for ed25519; repeatable)', collect)
@@ -183,6 +183,14 @@ export function registerCommit(program: Command): void {
     });
 }
 
+/** `KEY=VALUE` of the metadata options (repeatable), refused in ostree's words. */
+function metadataKeyValue(v: string, prev: Array<[string, string]> | undefined): Array<[string, string]> {
+  const eq = v.indexOf('=');
+  if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `Missing '=' in KEY=VALUE metadata '${v}'`);
+  if (eq === 0) throw new GroveError('GROVE_BAD_OPTION', `Empty key in KEY=VALUE metadata '${v}'`);
+  return [...(prev ?? []), [v.slice(0, eq), v.slice(eq + 1)]];
+}
+
 /** `--add-metadata` values, through the GVariant text parser (loaded only when needed). */
 async function parsedVariants(kv: Array<[string, string]>): Promise<Array<[string, Variant]>> {
   const { parseVariantText } = await import('../../format/gvariant.js');
@@ -213,7 +221,8 @@ async function readBodyFile(file: string): Promise<string> {
   try {
     bytes = await fs.readFile(file);
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `Opening file ${file}: No such file or directory`, { path: file });
+    // ostree's words, which scripts may match.
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `openat(${file}): No such file or directory`, { path: file });
     throw e;
   }
   try {
