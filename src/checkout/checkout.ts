@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { GroveError } from '../errors.js';
 import { recordObject, type CatalogueReader } from '../index/catalogue.js';
 import { RepoIndex } from '../index/index.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
@@ -23,6 +24,14 @@ export interface CheckoutOptions {
   subpath?: string;
   /** `--whiteouts`: a file `.wh.NAME` deletes NAME instead of being checked out. */
   whiteouts?: boolean;
+  /** `--process-passthrough-whiteouts`: a file `.ostree-wh.NAME` becomes the overlayfs whiteout NAME. */
+  passthroughWhiteouts?: boolean;
+  /** `-M`: directory modes masked to 0775 (always so for bare-user-only). */
+  bareUserOnlyDirs?: boolean;
+  /** `--skip-list`: paths below the checked-out root to leave out, directories with a trailing `/`. */
+  skipList?: Iterable<string>;
+  /** `--allow-noent`: a subpath the commit lacks checks out nothing, successfully. */
+  allowNoent?: boolean;
   pool?: WorkerPool;
   compress?: CompressBackend;
   /** Called as tasks finish. */
@@ -67,7 +76,14 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   const started = process.hrtime.bigint();
   const commitId = (await repo.resolveRev(rev))!;
   const commit = await repo.loadCommit(commitId);
-  const target = await resolvePath(repo, commit, opts.subpath ?? '/');
+  let target;
+  try {
+    target = await resolvePath(repo, commit, opts.subpath ?? '/');
+  } catch (e) {
+    if (opts.allowNoent && e instanceof GroveError && e.code === 'GROVE_NOT_FOUND') return { linked: 0, copied: 0, skipped: 0, directories: 0, seconds: 0 };
+    throw e;
+  }
+  const skip = opts.skipList === undefined ? null : [...opts.skipList];
   const ctx: CheckoutTask['ctx'] = {
     mode: repo.mode,
     objectsDir: repo.objectsDir,
@@ -77,8 +93,17 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     forceCopy: opts.forceCopy === true,
     overwrite: opts.overwrite ?? 'none',
     whiteouts: opts.whiteouts === true,
+    passthroughWhiteouts: opts.passthroughWhiteouts === true,
+    bareUserOnlyDirs: opts.bareUserOnlyDirs === true || repo.mode === 'bare-user-only',
+    // ostree ignores the skip list when the checkout is of one file.
+    skip: target.kind === 'file' ? null : skip,
+    top: dest,
+    umask: process.umask(),
     indexDir: null,
   };
+  if (opts.overwrite === 'identical' && !ctx.requireHardlink) throw new GroveError('GROVE_BAD_OPTION', '--union-identical requires --require-hardlinks');
+  // A skipped root: ostree makes nothing at all, not even the destination.
+  if (ctx.skip?.includes('/')) return { linked: 0, copied: 0, skipped: 0, directories: 0, seconds: 0 };
   const refusal = hardlinkRefusal(ctx);
   if (refusal) throw refusal;
   const index = await openExistingIndex(repo);
@@ -106,7 +131,7 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     // Deepest first, so a read-only parent is locked only after everything under it is placed.
     const depth = (d: UnfinishedDir) => d.dir.split('/').length;
     unfinished.sort((a, b) => depth(b) - depth(a));
-    const finish = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: repo.mode === 'bare-user-only' };
+    const finish = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.bareUserOnlyDirs };
     for (const d of unfinished) finishDir(d, finish);
   } finally {
     if (!opts.pool) await pool.close();

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { isLink } from '../format/mode.js';
 import { isUserMode } from '../repo/mode.js';
-import { openContent, type ContentObject } from '../store/read-content.js';
+import { contentChecksum, contentChecksumOf, openContent, type ContentObject } from '../store/read-content.js';
+import { sha256Factory } from '../format/hash.js';
+import { readXattrs } from '../xattr/xattrs.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
 import type { CheckoutTask } from './task.js';
@@ -52,11 +54,11 @@ export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlin
   }
   const obj = await openContent(ctx, checksum, readOpts);
   if (linkAllowed(ctx, obj.header.mode, obj.size, hardlinkable)) {
-    const linked = await tryHardlink(ctx, obj.path, dest);
+    const linked = await tryHardlink(ctx, obj.path, dest, checksum);
     if (linked !== 'unsupported') return linked;
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
   }
-  return copyOut(ctx, obj, dest);
+  return copyOut(ctx, obj, dest, checksum);
 }
 
 /** ostree's rules for hardlinking one object, given that the modes allow hardlinks at all. */
@@ -136,7 +138,7 @@ function linkFast(ctx: Ctx, checksum: string, dest: string, env: PlaceEnv): bool
   }
 }
 
-async function tryHardlink(ctx: Ctx, src: string, dest: string): Promise<Outcome | 'unsupported'> {
+async function tryHardlink(ctx: Ctx, src: string, dest: string, checksum: string): Promise<Outcome | 'unsupported'> {
   try {
     await fs.link(src, dest);
     return 'linked';
@@ -148,6 +150,12 @@ async function tryHardlink(ctx: Ctx, src: string, dest: string): Promise<Outcome
   if (ctx.overwrite === 'none') throw existsError(dest);
   const [a, b] = await Promise.all([fs.lstat(src), fs.lstat(dest)]);
   if (a.dev === b.dev && a.ino === b.ino) return 'skipped';
+  if (ctx.overwrite === 'identical') {
+    // As ostree: a file of the same type, size and owner is compared by checksum.
+    const alike = a.mode === b.mode && (!b.isFile() || a.size === b.size) && a.uid === b.uid && a.gid === b.gid;
+    if (alike && (await checksumAt(ctx, dest)) === checksum) return 'skipped';
+    throw differsError(dest);
+  }
   const tmp = path.join(path.dirname(dest), tempName('.grove-union-'));
   await fs.link(src, tmp);
   await renameOver(tmp, dest);
@@ -171,6 +179,46 @@ function copyMode(ctx: Ctx, mode: number): number {
   return ctx.userMode ? (mode & 0o7777 & ~0o6000) | 0o400 : mode & 0o7777;
 }
 
+/** `--union-identical` found another file where the commit has one. */
+function differsError(dest: string): GroveError {
+  return new GroveError('GROVE_EXISTS', `${dest} already exists and differs from the commit's (--union-identical)`, { path: dest });
+}
+
+/**
+ * The content checksum of the file at `p` as it is on disk (ostree_checksum_file_at): owner and
+ * mode from lstat, xattrs unless bare-user-only (which also canonicalises permissions).
+ */
+async function checksumAt(ctx: Ctx, p: string): Promise<string> {
+  const st = await fs.lstat(p);
+  const buo = ctx.mode === 'bare-user-only';
+  let mode = st.mode;
+  if (buo && st.isFile()) mode &= 0o100755;
+  const header: FileHeader = {
+    uid: buo ? 0 : st.uid,
+    gid: buo ? 0 : st.gid,
+    mode,
+    rdev: 0,
+    symlinkTarget: st.isSymbolicLink() ? await fs.readlink(p) : '',
+    xattrs: buo ? [] : readXattrs(p),
+  };
+  const sha = await sha256Factory('node');
+  if (!st.isFile()) return contentChecksum(sha, header);
+  const fh = await fs.open(p, 'r');
+  try {
+    const chunks = (async function* () {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) return;
+        yield buf.subarray(0, bytesRead);
+      }
+    })();
+    return (await contentChecksumOf(sha, header, chunks)).checksum;
+  } finally {
+    await fh.close();
+  }
+}
+
 function existsError(dest: string): GroveError {
   return new GroveError('GROVE_EXISTS', `${dest} already exists`, { path: dest, hint: 'use --union or --union-add to check out over existing files' });
 }
@@ -182,8 +230,15 @@ function checkoutError(e: unknown, dest: string): unknown {
   return e;
 }
 
-async function copyOut(ctx: Ctx, obj: ContentObject, dest: string): Promise<Outcome> {
+async function copyOut(ctx: Ctx, obj: ContentObject, dest: string, checksum: string): Promise<Outcome> {
   const h = obj.header;
+  if (ctx.overwrite === 'identical') {
+    const st = await fs.lstat(dest).catch((e: unknown) => { if (isErrno(e, 'ENOENT')) return null; throw e; });
+    if (st !== null) {
+      if (isLink(h.mode) ? st.isSymbolicLink() && (await fs.readlink(dest)) === h.symlinkTarget : (await checksumAt(ctx, dest)) === checksum) return 'skipped';
+      throw differsError(dest);
+    }
+  }
   // Union writes go to a temp name and are renamed over the old file.
   const union = ctx.overwrite === 'union';
   const target = union ? path.join(path.dirname(dest), tempName('.grove-union-')) : dest;

@@ -23,7 +23,8 @@ export async function resolvePath(repo: Repo, commit: Commit, p: string): Promis
       continue;
     }
     const f = tree.files.find(([n]) => n === part);
-    if (!f) throw new GroveError('GROVE_NOT_FOUND', `no such file or directory '${p}' in the commit`);
+    // ostree's words (naming the first component missing), which scripts may match.
+    if (!f) throw new GroveError('GROVE_NOT_FOUND', `No such file or directory: /${parts.slice(0, i + 1).join('/')}`);
     cur = { kind: 'file', name: part, checksum: f[1] };
   }
   return cur;

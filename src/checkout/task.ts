@@ -4,7 +4,11 @@ import type { StoreRef } from '../store/paths.js';
 
 /** The checkout's worker task: place whole subtrees of a commit (see walk-subtrees.ts). */
 
-export type Overwrite = 'none' | 'union' | 'add';
+/**
+ * What to do with an existing file: refuse (`none`), replace (`--union`), keep (`--union-add`),
+ * or keep it only if it is the very file of the commit and refuse otherwise (`--union-identical`).
+ */
+export type Overwrite = 'none' | 'union' | 'add' | 'identical';
 
 /** A directory of the commit to check out, with everything under it; its parent exists. */
 export interface CheckoutRoot {
@@ -27,6 +31,16 @@ export interface CheckoutTask {
     forceCopy: boolean;
     overwrite: Overwrite;
     whiteouts: boolean;
+    /** `--process-passthrough-whiteouts`: `.ostree-wh.NAME` becomes the overlayfs whiteout NAME (a 0:0 character device). */
+    passthroughWhiteouts: boolean;
+    /** `-M` (and always for bare-user-only): directory modes masked to 0775. */
+    bareUserOnlyDirs: boolean;
+    /** `--skip-list`: paths below the checked-out root (`/a/file`, `/a/dir/`) left out; null for none. */
+    skip: string[] | null;
+    /** The checkout's destination, which `skip` paths are relative to. */
+    top: string;
+    /** This process's umask: a whiteout device made in user mode keeps it, as ostree's mknodat does. */
+    umask: number;
     /** grove's index of the repository, whose object catalogue saves a stat per file; or null. */
     indexDir: string | null;
   };

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError } from '../errors.js';
@@ -8,6 +9,7 @@ import { openContent } from '../store/read-content.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { finishDir, makeDir } from './make-dir.js';
 import { hardlinkable, placeOne, type PlaceEnv } from './place-files.js';
+import { setXattrs } from '../xattr/xattrs.js';
 import type { CatalogueReader } from '../index/catalogue.js';
 
 /**
@@ -24,6 +26,8 @@ import type { CatalogueReader } from '../index/catalogue.js';
  */
 
 const WHITEOUT_PREFIX = '.wh.';
+/** `--process-passthrough-whiteouts`: a regular file `.ostree-wh.NAME` stands for an overlayfs whiteout NAME. */
+const PASSTHROUGH_PREFIX = '.ostree-wh.';
 /** In a directory of the commit, empties the destination's directory first (Docker/OCI layers). */
 const OPAQUE_WHITEOUT = '.wh..wh..opq';
 
@@ -37,7 +41,10 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
   const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [] };
   const env: PlaceEnv = { catalogue, learned: res.learned };
   const canHardlink = hardlinkable(ctx);
-  const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.mode === 'bare-user-only' };
+  const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.bareUserOnlyDirs };
+  const skip = ctx.skip === null ? null : new Set(ctx.skip);
+  /** The path the skip list names a directory by: `/` for the root, else `/a/b/`. */
+  const relDir = (dest: string) => (dest === ctx.top ? '/' : `/${dest.slice(ctx.top.length + 1)}/`);
   const metas = new Map<string, DirMeta>();
   const loadMeta = (c: string) => metas.get(c) ?? metas.set(c, decodeDirMeta(readMetadataSync(ctx, c, 'dirmeta'), `dirmeta ${c}`)).get(c)!;
 
@@ -65,15 +72,25 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
     const meta = loadMeta(root.meta);
     const made = !makeDir(root.dest, meta, ctx.overwrite, ctx.userMode);
     if (made) res.directories++;
-    const frame: Frame = { dir: root.dest, meta, parent, pendingDirs: tree.dirs.length, made, done: false };
+    const rel = skip && relDir(root.dest);
+    const dirs = skip ? tree.dirs.filter(([name]) => !skip.has(`${rel}${name}/`)) : tree.dirs;
+    const frame: Frame = { dir: root.dest, meta, parent, pendingDirs: dirs.length, made, done: false };
     frames.push(frame);
     for (const [name, csum] of await filesToPlace(ctx, tree, root.dest)) {
+      if (skip?.has(`${rel}${name}`)) continue;
       // Names were validated when the dirtree was decoded (no '/', '.', '..'): concatenation is safe.
+      if (ctx.passthroughWhiteouts && name.startsWith(PASSTHROUGH_PREFIX)) {
+        const done = await passthroughWhiteout(ctx, csum, root.dest, name);
+        if (done !== null) {
+          res[done]++;
+          continue;
+        }
+      }
       res[await placeOne(ctx, csum, `${root.dest}/${name}`, canHardlink, env)]++;
     }
     const above = [...root.above, root.tree];
-    for (let i = tree.dirs.length - 1; i >= 0; i--) {
-      const [name, t, m] = tree.dirs[i]!;
+    for (let i = dirs.length - 1; i >= 0; i--) {
+      const [name, t, m] = dirs[i]!;
       stack.push({ root: { tree: t, meta: m, dest: `${root.dest}/${name}`, above }, parent: frame });
     }
     complete(frame);
@@ -105,4 +122,48 @@ async function filesToPlace(ctx: Ctx, tree: DirTree, dest: string): Promise<DirT
   // (`-x` before `.wh.-x`) removes that file again: such a file is left out.
   return tree.files.filter(([name]) => !whiteouts.has(name)
     && !(whiteouts.has(WHITEOUT_PREFIX + name) && compareNames(name, WHITEOUT_PREFIX + name) < 0));
+}
+
+/**
+ * Makes the overlayfs whiteout that `.ostree-wh.NAME` (object `csum`) stands for: a character
+ * device 0:0 named NAME with the file's permission bits and, in system mode, its owner and
+ * xattrs. Null when the object is a symlink (which ostree checks out as it is). Node has no
+ * mknod, so coreutils' does it (this is rare: container layers).
+ */
+async function passthroughWhiteout(ctx: Ctx, csum: string, dir: string, name: string): Promise<'copied' | 'skipped' | null> {
+  const { header } = await openContent(ctx, csum, { xattrs: !ctx.userMode, compress: ctx.compress });
+  if (isLink(header.mode)) return null;
+  const target = name.slice(PASSTHROUGH_PREFIX.length);
+  if (target.length === 0) throw new GroveError('GROVE_CORRUPT_OBJECT', `Invalid empty overlayfs whiteout '${target}'`, { path: dir });
+  const dest = `${dir}/${target}`;
+  const perms = header.mode & 0o7777;
+  const exists = fs.lstatSync(dest, { throwIfNoEntry: false });
+  if (exists !== undefined) {
+    switch (ctx.overwrite) {
+      case 'add':
+        return 'skipped';
+      case 'union':
+        fs.rmSync(dest, { force: true });
+        break;
+      case 'identical': {
+        if (!ctx.userMode) {
+          if (header.gid !== exists.gid) throw new GroveError('GROVE_EXISTS', `existing destination file ${target} does not match gid ${header.gid}`, { path: dest });
+          if (header.uid !== exists.uid) throw new GroveError('GROVE_EXISTS', `existing destination file ${target} does not match uid ${header.uid}`, { path: dest });
+          if ((header.mode & 0o7777) !== (exists.mode & 0o7777)) throw new GroveError('GROVE_EXISTS', `existing destination file ${target} does not match mode ${header.mode.toString(8)}`, { path: dest });
+        }
+        return 'skipped';
+      }
+      default:
+        throw new GroveError('GROVE_EXISTS', `${dest} already exists`, { path: dest });
+    }
+  }
+  const mode = ctx.userMode ? perms & ~ctx.umask : perms;
+  const r = spawnSync('mknod', ['-m', mode.toString(8), dest, 'c', '0', '0'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new GroveError('GROVE_PERMISSION', `Creating whiteout char device: ${(r.stderr || r.error?.message || 'mknod failed').trim()}`, { path: dest });
+  if (!ctx.userMode) {
+    if (header.xattrs.length > 0) setXattrs(dest, header.xattrs);
+    fs.lchownSync(dest, header.uid, header.gid);
+    fs.chmodSync(dest, perms);
+  }
+  return 'copied';
 }

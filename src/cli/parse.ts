@@ -40,3 +40,11 @@ export function parseKeyValue(option: string): (v: string, prev: Array<[string, 
 export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
+
+/** ostree's boolean option values (`--fsync=POLICY`): 1/true/yes and 0/false/no/none, any case. */
+export function parseBoolean(v: string): boolean {
+  const s = v.toLowerCase();
+  if (s === '1' || s === 'true' || s === 'yes') return true;
+  if (s === '0' || s === 'false' || s === 'no' || s === 'none') return false;
+  throw new GroveError('GROVE_BAD_OPTION', `Invalid boolean argument '${v}'`);
+}

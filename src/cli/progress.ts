@@ -10,13 +10,16 @@ export class ProgressLine {
   private shown = false;
   private readonly started = Date.now();
 
-  constructor(private readonly enabled = process.stderr.isTTY === true && process.env['GROVE_NO_PROGRESS'] !== '1') {}
+  constructor(
+    private readonly enabled = process.stderr.isTTY === true && process.env['GROVE_NO_PROGRESS'] !== '1',
+    private readonly intervalMs = 100,
+  ) {}
 
   /** Redraws the line; `text` is called only when the line is due, so callers may call often. */
   show(text: () => string, force = false): void {
     if (!this.enabled) return;
     const now = Date.now();
-    if (!force && now - this.last < 100) return;
+    if (!force && now - this.last < this.intervalMs) return;
     this.last = now;
     this.shown = true;
     process.stderr.write(`\r\x1b[K${text()}`);

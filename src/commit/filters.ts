@@ -4,13 +4,19 @@ import { S_IFDIR, S_IFMT, S_IFREG, isDir, isReg } from '../format/mode.js';
 
 /**
  * Per-path metadata rules of `ostree commit`, applied in ostree's order: owner overrides, then
- * `--statoverride` (`+MODE` bits added or `=MODE` replacing the permission bits), then the skip
- * list, then canonical permissions (`--canonical-permissions`, implied by bare-user-only).
- * Paths are relative to the committed root with a leading `/` (the root itself is `/`).
+ * `--mode-ro-executables`, then `--statoverride` (`+MODE` bits added or `=MODE` replacing the
+ * permission bits), then the skip list, then canonical permissions (`--canonical-permissions`,
+ * implied by bare-user-only). Paths are relative to the committed root with a leading `/` (the
+ * root itself is `/`).
+ *
+ * As in ostree, a `+MODE` line is used up by the first entry it matches, while an `=MODE` line
+ * keeps applying (to the same path in a later `--tree=` layer too).
  */
 export interface CommitFilters {
   ownerUid?: number;
   ownerGid?: number;
+  /** `--mode-ro-executables`: a regular file with any execute bit loses every write bit. */
+  roExecutables?: boolean;
   canonicalPermissions: boolean;
   modeAdds: Map<string, number>;
   modeOverrides: Map<string, number>;
@@ -19,21 +25,24 @@ export interface CommitFilters {
 
 export interface EntryMeta { uid: number; gid: number; mode: number }
 
-/** Applies the rules to one entry; null when the skip list drops it. Consumes matched rules. */
-export function applyFilters(f: CommitFilters, relPath: string, meta: EntryMeta): EntryMeta | null {
+/**
+ * Applies the rules to one entry; null when the skip list drops it. Consumes matched `+MODE` and
+ * skip-list lines. `dropAdd` is for a directory below a tree's root, whose rules ostree applies
+ * twice, the first time only to decide whether to skip it: a `+MODE` line is used up then and
+ * never reaches the directory's metadata.
+ */
+export function applyFilters(f: CommitFilters, relPath: string, meta: EntryMeta, opts: { dropAdd?: boolean } = {}): EntryMeta | null {
   let { uid, gid, mode } = meta;
   if (f.ownerUid !== undefined) uid = f.ownerUid;
   if (f.ownerGid !== undefined) gid = f.ownerGid;
+  if (f.roExecutables && isReg(mode) && (mode & 0o111) !== 0) mode &= ~0o222;
   const add = f.modeAdds.get(relPath);
   if (add !== undefined) {
-    mode |= add;
+    if (!opts.dropAdd) mode |= add;
     f.modeAdds.delete(relPath);
   } else {
     const override = f.modeOverrides.get(relPath);
-    if (override !== undefined) {
-      mode = (mode & S_IFMT) | override;
-      f.modeOverrides.delete(relPath);
-    }
+    if (override !== undefined) mode = (mode & S_IFMT) | override;
   }
   if (f.skip.has(relPath)) {
     f.skip.delete(relPath);

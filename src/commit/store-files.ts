@@ -36,7 +36,7 @@ export async function writeContentBatch(task: WriteContentTask, sha: Sha256Facto
 }
 
 function header(item: CommitItem, symlinkTarget = ''): FileHeader {
-  return { uid: item.uid, gid: item.gid, mode: item.mode, rdev: 0, symlinkTarget, xattrs: item.readXattrs ? readXattrs(item.path) : [] };
+  return { uid: item.uid, gid: item.gid, mode: item.mode, rdev: 0, symlinkTarget, xattrs: item.xattrs ?? (item.readXattrs ? readXattrs(item.path) : []) };
 }
 
 function changed(item: CommitItem, what: string): GroveError {

@@ -16,6 +16,8 @@ export interface CommitItem {
   mode: number;
   size: number;
   readXattrs: boolean;
+  /** The xattrs to record instead of the file's own (a bare-user object's recorded ones). */
+  xattrs?: Array<[string, Uint8Array]>;
 }
 
 export interface WriteContentTask {

@@ -43,7 +43,12 @@ export interface WalkResult {
 export async function walkTree(
   rootPath: string,
   filters: CommitFilters,
-  opts: { xattrs: boolean; onItem?: (item: CommitItem, st: BigIntStats, index: number) => void | Promise<void> },
+  opts: {
+    xattrs: boolean;
+    /** `fixed`: the checksum a hardlink into the repository already has (see {@link DevinoHook}). */
+    onItem?: (item: CommitItem, st: BigIntStats, index: number, fixed?: string) => void | Promise<void>;
+    devino?: DevinoHook;
+  },
 ): Promise<WalkResult> {
   let itemCount = 0;
   const byInode = new Map<string, number>();
@@ -69,7 +74,7 @@ export async function walkTree(
   };
 
   const walkOpen = async (abs: string, here: string, rel: string, st: BigIntStats, trusted: boolean): Promise<WalkDir> => {
-    const m = applyFilters(filters, rel, { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) })!;
+    const m = applyFilters(filters, rel, { uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode) }, { dropAdd: rel !== '/' })!;
     const dir: WalkDir = { meta: { ...m, xattrs: opts.xattrs ? readXattrs(here === abs ? abs : `${here}/.`) : [] }, files: [], dirs: [] };
     let entries: string[];
     try {
@@ -98,15 +103,37 @@ export async function walkTree(
           hint: 'ostree trees hold only regular files, symlinks and directories; remove it or add it to --skip-list',
         });
       }
-      const fm = applyFilters(filters, childRel, { uid: Number(cst.uid), gid: Number(cst.gid), mode });
+      const known = opts.devino?.lookup(cst);
+      if (known?.canonical) {
+        // -I: the object is taken as it is, before any rule (the skip list included), as ostree does.
+        state.fileCount++;
+        const idx = itemCount++;
+        const item: CommitItem = { path: childAbs, id: `${cst.dev}:${cst.ino}`, uid: Number(cst.uid), gid: Number(cst.gid), mode, size: 0, readXattrs: false };
+        const pending = opts.onItem?.(item, cst, idx, known.checksum);
+        if (pending) await pending;
+        dir.files.push([name, idx]);
+        continue;
+      }
+      // A bare-user object keeps the file's real metadata in an xattr: that is what is committed.
+      const seen = known?.meta ?? { uid: Number(cst.uid), gid: Number(cst.gid), mode };
+      const fm = applyFilters(filters, childRel, { uid: seen.uid, gid: seen.gid, mode: seen.mode });
       if (fm === null) continue;
       state.fileCount++;
+      if (known !== undefined && fm.uid === seen.uid && fm.gid === seen.gid && fm.mode === seen.mode) {
+        const idx = itemCount++;
+        const item: CommitItem = { path: childAbs, id: `${cst.dev}:${cst.ino}`, uid: fm.uid, gid: fm.gid, mode: fm.mode, size: 0, readXattrs: false };
+        const pending = opts.onItem?.(item, cst, idx, known.checksum);
+        if (pending) await pending;
+        dir.files.push([name, idx]);
+        continue;
+      }
       const key = `${cst.dev}:${cst.ino}:${fm.uid}:${fm.gid}:${fm.mode}`;
       let idx = cst.nlink > 1n ? byInode.get(key) : undefined;
       if (idx === undefined) {
         idx = itemCount++;
         const size = isReg(fm.mode) ? Number(cst.size) : 0;
         const item: CommitItem = { path: childAbs, id: `${cst.dev}:${cst.ino}`, uid: fm.uid, gid: fm.gid, mode: fm.mode, size, readXattrs: opts.xattrs };
+        if (known?.meta && opts.xattrs) item.xattrs = known.meta.xattrs;
         if (cst.nlink > 1n) byInode.set(key, idx);
         state.totalBytes += size;
         // The callback returns a promise only when it wants the event loop to turn (it has
@@ -145,6 +172,16 @@ function ancestorsOnlyOurs(p: string): boolean {
     if (up === dir) return true;
     dir = up;
   }
+}
+
+/**
+ * `--link-checkout-speedup`: files that are hardlinks to objects of the repository (a checkout)
+ * are known by device and inode. `canonical` (-I) takes the object as it is; otherwise the
+ * object's checksum is used when the commit rules leave its metadata as it is, and in a
+ * bare-user repository that metadata is the object's recorded one (`meta`).
+ */
+export interface DevinoHook {
+  lookup(st: BigIntStats): { checksum: string; canonical: boolean; meta?: { uid: number; gid: number; mode: number; xattrs: Xattr[] } } | undefined;
 }
 
 /** Where this process's open file descriptors can be named as paths, or null without /proc. */

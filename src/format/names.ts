@@ -46,3 +46,20 @@ export function validateFileName(name: string, where: string): string {
   }
   return name;
 }
+
+// GLib's g_dbus_is_interface_name, which ostree uses for collection IDs: two or more elements
+// of [A-Za-z_][A-Za-z0-9_]* joined by '.', 255 characters at most.
+const COLLECTION_ID_RE = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+
+/** True when `id` is a valid collection ID (a reverse DNS name, as ostree requires). */
+export function isValidCollectionId(id: string): boolean {
+  return id.length <= 255 && COLLECTION_ID_RE.test(id);
+}
+
+/** Throws GROVE_BAD_OPTION, in ostree's words, unless `id` is a valid collection ID. */
+export function validateCollectionId(id: string): string {
+  if (!isValidCollectionId(id)) {
+    throw new GroveError('GROVE_BAD_OPTION', `Invalid collection ID ${id}`);
+  }
+  return id;
+}

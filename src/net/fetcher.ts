@@ -23,6 +23,8 @@ export interface FetcherOptions {
   lowSpeedTimeSeconds?: number;
   /** Certificates for https (the remote's tls-ca-path, tls-client-cert-path…). */
   tls?: TlsOptions;
+  /** `pull --http-header NAME=VALUE`: sent with every request, in order. */
+  headers?: Array<[string, string]>;
 }
 
 /** Requests in flight when the caller does not say. */
@@ -73,6 +75,7 @@ export class Fetcher {
       idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
       lowSpeed: { bytesPerSecond: opts.lowSpeedLimitBytes ?? DEFAULT_LOW_SPEED_LIMIT_BYTES, seconds: opts.lowSpeedTimeSeconds ?? DEFAULT_LOW_SPEED_TIME_SECONDS },
       ...(opts.tls && { tls: opts.tls }),
+      ...(opts.headers && { extraHeaders: opts.headers }),
     };
   }
 

@@ -34,7 +34,7 @@ type Ctx = ImportContentTask['ctx'];
 
 /** Checks and stores one object, which the caller has just found absent from the store. */
 export function importItem(ctx: Ctx, item: ImportItem, sha: Sha256Factory): Promise<Stored> {
-  const opts = { where: `file object ${item.checksum} from ${ctx.origin}`, expected: item.checksum, checkedAbsent: true };
+  const opts: ImportOptions = { where: `file object ${item.checksum} from ${ctx.origin}`, expected: item.checksum, checkedAbsent: true, ...(ctx.bareUserOnlyFiles && { bareUserOnlyFiles: true }) };
   if (item.bytes !== undefined) return importBytes(ctx, item.bytes, opts, sha);
   if (item.archivePath !== undefined) return importDownload(ctx, item.archivePath, opts, sha);
   return importLocal(ctx, item.checksum, opts, sha);
@@ -46,7 +46,7 @@ export function importItem(ctx: Ctx, item: ImportItem, sha: Sha256Factory): Prom
  */
 const MAX_INFLATED_IN_MEMORY = SMALL_OBJECT_LIMIT * 4;
 
-type ImportOptions = { where: string; expected: string; checkedAbsent: boolean };
+type ImportOptions = { where: string; expected: string; checkedAbsent: boolean; bareUserOnlyFiles?: boolean };
 
 async function importBytes(ctx: Ctx, bytes: Uint8Array, opts: ImportOptions, sha: Sha256Factory): Promise<Stored> {
   const obj = inflateArchiveObject(bytes, opts.where, { maxInflated: MAX_INFLATED_IN_MEMORY, compress: ctx.compress });

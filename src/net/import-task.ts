@@ -36,6 +36,8 @@ export interface ImportContentTask {
     source: StoreRef | null;
     /** Where the objects come from, for error messages ("remote origin"). */
     origin: string;
+    /** `pull --bareuseronly-files`: refuse regular files with mode bits outside 0775. */
+    bareUserOnlyFiles?: boolean;
   };
   /** Set when the worker is to fetch the items (checksums only) from this server. */
   remote?: RemoteFetch;

@@ -1,4 +1,6 @@
-import { GroveError } from '../errors.js';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { GroveError, isErrno } from '../errors.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { defaultHashBackend, type HashBackend } from '../format/hash.js';
 import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
@@ -34,14 +36,27 @@ export interface PullOptions {
   /** Parent commits to follow: 0 none (default), -1 all. */
   depth?: number;
   commitMetadataOnly?: boolean;
-  /** Only the objects under this path of each commit (the commit is marked partial). */
-  subpath?: string;
+  /** Only the objects under this path (or these paths) of each commit (the commit is marked partial). */
+  subpath?: string | string[];
   pool?: WorkerPool;
   hash?: HashBackend;
   compress?: CompressBackend;
   policy?: PullPolicy;
   /** Accept commits whose `ostree.ref-binding` lacks the ref pulled (ostree's --disable-verify-bindings). */
   disableVerifyBindings?: boolean;
+  /**
+   * `--timestamp-check`: a commit pulled by ref must not be older than the commit that ref names
+   * here now (equal timestamps pass, as in ostree). Only without `depth`.
+   */
+  timestampCheck?: boolean;
+  /** `--timestamp-check-from-rev`: every commit pulled must not be older than this commit of the repository. */
+  timestampCheckFromRev?: string;
+  /** `--bareuseronly-files`: refuse regular files with mode bits outside 0775. */
+  bareUserOnlyFiles?: boolean;
+  /** `--localcache-repo`: repositories to take objects from, when they have them, instead of the source. */
+  localCaches?: Repo[];
+  /** false: `--disable-fsync` (nothing waits for the disk). */
+  fsync?: boolean;
   onProgress?: (p: PullProgress) => void;
 }
 
@@ -85,24 +100,37 @@ const CHECKPOINT_BYTES = 48 << 20;
 export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTarget[], opts: PullOptions = {}): Promise<PullResult> {
   const started = process.hrtime.bigint();
   const partial = opts.commitMetadataOnly === true || opts.subpath !== undefined;
-  const subpath = opts.subpath === undefined ? null : normalizeSubpath(opts.subpath);
+  const subpaths = opts.subpath === undefined ? null : (Array.isArray(opts.subpath) ? opts.subpath : [opts.subpath]).map(normalizeSubpath);
   const progress: PullProgress = { metadataFetched: 0, contentFetched: 0, objectsNeeded: 0, bytesFetched: 0, done: false };
 
+  if (opts.timestampCheck && (opts.depth ?? 0) !== 0) throw new GroveError('GROVE_BAD_OPTION', '--timestamp-check cannot be combined with --depth');
   // The transaction's lock holder starts while the targets are resolved (the summary fetched).
   RepoLock.prepare(repo);
   const resolved = await resolveTargets(source, targets, opts.policy);
   const bindings = new RefBindings(targets, resolved, source.collectionId ?? null, opts.disableVerifyBindings === true);
+  // What each ref pulled by name names here now, for --timestamp-check (ostree looks the remote's
+  // ref name up as a local rev: refs/heads, then refs/remotes, then any remote's).
+  const original = new Map<string, string | null>();
+  if (opts.timestampCheck) {
+    for (const [i, t] of targets.entries()) if (!/^[0-9a-f]{64}$/.test(t.from)) original.set(resolved[i]!.checksum, await localRevOf(repo, t.from));
+  }
+  let fromRev: { checksum: string; timestamp: bigint } | null = null;
+  if (opts.timestampCheckFromRev !== undefined) {
+    const c = (await repo.resolveRev(opts.timestampCheckFromRev))!;
+    fromRev = { checksum: c, timestamp: (await repo.loadCommit(c)).timestamp };
+  }
   // Threads that fetch hold two tasks each, so one's network waits are filled by the other's work.
   const pool = opts.pool ?? new WorkerPool({ tasksPerThread: source.remote ? 2 : 1 });
   let tx: Transaction | undefined;
   try {
-    tx = await Transaction.begin(repo);
+    tx = await Transaction.begin(repo, { fsync: opts.fsync !== false });
     const t = tx;
     const ctx: ImportContentTask['ctx'] = {
       ...t.storeTarget(opts.compress ?? defaultCompressBackend()),
       hash: opts.hash ?? defaultHashBackend(),
       source: source.local,
       origin: source.description,
+      bareUserOnlyFiles: opts.bareUserOnlyFiles === true,
     };
     /** Non-commit objects complete in staging, waiting for the next checkpoint. */
     let ready: Array<{ checksum: string; type: ObjectType }> = [];
@@ -116,6 +144,17 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       writtenSinceCheckpoint += bytes;
       maybeCheckpoint();
     }, remote);
+    // One queue per local cache repository, which the workers read as a local source.
+    const caches = (opts.localCaches ?? []).map((cache) => ({
+      repo: cache,
+      queue: new ImportQueue(pool, { ...ctx, source: { objectsDir: cache.objectsDir, mode: cache.mode }, origin: `local cache ${cache.path}` }, (written, bytes) => {
+        for (const c of written) ready.push({ checksum: c, type: 'file' });
+        progress.contentFetched += written.length;
+        writtenSinceCheckpoint += bytes;
+        maybeCheckpoint();
+      }),
+    }));
+    const queues = [imports, ...caches.map((c) => c.queue)];
     const seen = new Set<string>();
     const metaQueue: Work[] = [];
     const contentQueue: Work[] = [];
@@ -146,7 +185,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
      */
     const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
-      const bytes = await source.metadata(checksum, type);
+      const cached = caches.find((c) => objectExists(c.repo.objectsDir, checksum, type, c.repo.mode));
+      const bytes = cached !== undefined ? readMetadataSync(cached.repo, checksum, type) : await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
       await t.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from ${source.description}` });
       if (type !== 'commit') ready.push({ checksum, type });
@@ -161,10 +201,19 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           const present = have(w.checksum, 'commit');
           const bytes = present ? readMetadataSync(repo, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit');
           const commit = decodeCommit(bytes, `commit ${w.checksum} from ${source.description}`);
+          if (original.has(w.checksum) && w.depth === (opts.depth ?? 0)) {
+            const orig = original.get(w.checksum)!;
+            if (orig !== null) checkNotOlder(orig, (await repo.loadCommit(orig)).timestamp, w.checksum, commit.timestamp);
+          }
+          if (fromRev !== null) checkNotOlder(fromRev.checksum, fromRev.timestamp, w.checksum, commit.timestamp);
           // As ostree: signatures first, then bindings, also of a commit already here.
           if (present) bindings.verify(w.checksum, commit);
           if (!present || isCommitPartial(repo.path, w.checksum)) {
-            const detached = await source.metadata(w.checksum, 'commitmeta');
+            // A commit taken from a local cache brings its detached metadata from there, as ostree's import does.
+            const cache = caches.find((c) => objectExists(c.repo.objectsDir, w.checksum, 'commit', c.repo.mode));
+            const detached = cache !== undefined
+              ? (objectExists(cache.repo.objectsDir, w.checksum, 'commitmeta', cache.repo.mode) ? readMetadataSync(cache.repo, w.checksum, 'commitmeta') : null)
+              : await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
             if (!present) bindings.verify(w.checksum, commit);
@@ -191,17 +240,22 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           const present = have(w.checksum, 'dirtree');
           const bytes = present ? readMetadataSync(repo, w.checksum, 'dirtree') : await fetchMetadata(w.checksum, 'dirtree');
           const tree = decodeDirTree(bytes, `dirtree ${w.checksum} from ${source.description}`);
-          const inside = subpath === null || isWithin(w.path, subpath);
+          const inside = subpaths === null || subpaths.some((sp) => isWithin(w.path, sp));
           if (inside) for (const [, c] of tree.files) enqueue({ kind: 'content', checksum: c });
           for (const [name, treeCsum, metaCsum] of tree.dirs) {
             const p = w.path === '/' ? `/${name}` : `${w.path}/${name}`;
-            if (!inside && !isWithin(subpath!, p)) continue;
+            if (!inside && !subpaths!.some((sp) => isWithin(sp, p))) continue;
             enqueue({ kind: 'dirmeta', checksum: metaCsum });
             enqueue({ kind: 'dirtree', checksum: treeCsum, path: p });
           }
           return;
         }
         case 'content': {
+          const cache = caches.find((c) => objectExists(c.repo.objectsDir, w.checksum, 'file', c.repo.mode));
+          if (cache !== undefined) {
+            await cache.queue.add({ checksum: w.checksum });
+            return;
+          }
           const item = await source.content(w.checksum);
           if (item === null) throw new GroveError('GROVE_MISSING_OBJECT', `file object ${w.checksum} is missing from ${source.description}`);
           // A remote's objects are counted as the workers report them fetched.
@@ -258,8 +312,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     };
     const runners = Math.max(1, Math.min(64, source.local ? 8 : 48));
     await Promise.all(Array.from({ length: runners }, runner));
-    if (failure !== null) imports.cancel();
-    await imports.settle().catch((e: unknown) => { failure ??= e; });
+    if (failure !== null) for (const q of queues) q.cancel();
+    for (const q of queues) await q.settle().catch((e: unknown) => { failure ??= e; });
     // Whatever is complete is kept, even when the pull failed: a rerun will not fetch it again.
     await checkpoint().catch((e: unknown) => { failure ??= e; });
     if (failure !== null) throw failure;
@@ -285,8 +339,8 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
         ...progress,
         requests: source.stats.requests + imports.fetched.requests,
         retries: source.stats.retries + imports.fetched.retries,
-        contentWritten: imports.totals.written,
-        contentBytesWritten: imports.totals.bytes,
+        contentWritten: queues.reduce((n, q) => n + q.totals.written, 0),
+        contentBytesWritten: queues.reduce((n, q) => n + q.totals.bytes, 0),
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
       },
     };
@@ -296,6 +350,42 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
   } finally {
     if (!opts.pool) await pool.close();
   }
+}
+
+/**
+ * ostree's refusal of a downgrade (`_ostree_compare_timestamps`): newer passes, and so does an
+ * equal timestamp, whatever the commit.
+ */
+function checkNotOlder(current: string, currentTs: bigint, next: string, nextTs: bigint): void {
+  if (nextTs >= currentTs || current === next) return;
+  throw new GroveError('GROVE_DOWNGRADE', `Upgrade target revision '${next}' with timestamp '${glibDateC(nextTs)}' is chronologically older than current revision '${current}' with timestamp '${glibDateC(currentTs)}'; use --allow-downgrade to permit`);
+}
+
+/** GLib's `%c` in the C locale, in UTC: `Tue Nov 14 22:13:20 2023`. */
+function glibDateC(seconds: bigint): string {
+  const d = new Date(Number(seconds) * 1000);
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]} ${months[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} ${d.getUTCFullYear()}`;
+}
+
+/** `name` as ostree resolves a rev with remote fallback: refs/heads, refs/remotes/NAME, then REMOTE/NAME of any remote. */
+async function localRevOf(repo: Repo, name: string): Promise<string | null> {
+  const direct = await repo.resolveRev(name, { allowMissing: true });
+  if (direct !== null) return direct;
+  const remotesDir = path.join(repo.path, 'refs', 'remotes');
+  let remotes: string[] = [];
+  try {
+    remotes = (await fs.readdir(remotesDir)).sort();
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+  }
+  for (const r of remotes) {
+    const c = await repo.resolveRev(`${r}:${name}`, { allowMissing: true }).catch(() => null);
+    if (c !== null) return c;
+  }
+  return null;
 }
 
 /** The remote as each worker thread fetches from it: its share of the requests in flight. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { validateChecksum } from '../format/checksum.js';
+import { validateCollectionId } from '../format/names.js';
 import {
   decodeCommit, decodeDirMeta, decodeDirTree,
   type Commit, type DirMeta, type DirTree, type ObjectType,
@@ -25,9 +26,11 @@ export class Repo {
 
   /**
    * Creates a repository at `repoPath` (the directory may exist if empty of a repo), as
-   * `ostree init` lays it out. Re-initialising an existing repository of the same mode is a no-op.
+   * `ostree init` lays it out. Re-initialising an existing repository of the same mode is a no-op
+   * (as in ostree, which then leaves its config, collection ID included, as it was).
+   * `collectionId` is written as `[core] collection-id` after the mode, where ostree puts it.
    */
-  static async init(repoPath: string, opts: { mode: RepoMode | string }): Promise<Repo> {
+  static async init(repoPath: string, opts: { mode: RepoMode | string; collectionId?: string }): Promise<Repo> {
     const mode = parseRepoMode(opts.mode);
     const abs = path.resolve(repoPath);
     try {
@@ -45,6 +48,7 @@ export class Repo {
     const config = new KeyFile();
     config.set('core', 'repo_version', '1');
     config.set('core', 'mode', configModeName(mode));
+    if (opts.collectionId !== undefined) config.set('core', 'collection-id', validateCollectionId(opts.collectionId));
     await writeFileAtomic(path.join(abs, 'config'), config.toString(), path.join(abs, 'tmp'));
     return new Repo(abs, mode, config);
   }
@@ -76,6 +80,11 @@ export class Repo {
     const modeName = config.get('core', 'mode') ?? 'bare';
     const mode = parseRepoMode(modeName, `mode in ${configPath}`);
     return new Repo(abs, mode, config);
+  }
+
+  /** `[core] collection-id`, or null when the repository has none. */
+  get collectionId(): string | null {
+    return this.config.get('core', 'collection-id') ?? null;
   }
 
   get objectsDir(): string {

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { glibDictOrder } from '../format/glib-dict.js';
 import { GroveError, isErrno } from '../errors.js';
 import { decode, encode, Variant } from '../format/gvariant.js';
 import type { Repo } from '../repo/repo.js';
@@ -33,14 +34,14 @@ export function signaturesOf(d: Dict | null, key: string): Uint8Array[] {
   return v && v.type === 'aay' ? (v.value as Uint8Array[]) : [];
 }
 
-/** `d` with `sig` appended under `key` (the entry keeps its place, as GVariantDict does on replace). */
+/**
+ * `d` with `sig` appended under `key`. ostree adds each signature through a GVariantDict, so the
+ * result is in that dict's hash order (which matters once detached metadata holds other keys,
+ * as `commit --add-detached-metadata-string` makes it).
+ */
 export function withSignature(d: Dict | null, key: string, type: 'aay', sig: Uint8Array): Dict {
-  const out: Dict = [...(d ?? [])];
-  const i = out.findIndex(([k]) => k === key);
   const sigs = [...signaturesOf(d, key), sig];
-  if (i >= 0) out[i] = [key, new Variant(type, sigs)];
-  else out.push([key, new Variant(type, sigs)]);
-  return out;
+  return glibDictOrder<Variant>([...(d ?? []), [key, new Variant(type, sigs)]]);
 }
 
 export interface SignWith {

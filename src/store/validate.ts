@@ -46,6 +46,18 @@ export function validateFileHeader(h: FileHeader, mode: RepoMode, where: string)
 }
 
 /**
+ * `pull --bareuseronly-files`: the bare-user-only rule for regular files (no bits outside 0775)
+ * applied to a pull into any repository, in ostree's words.
+ */
+export function validateBareUserOnlyFile(h: FileHeader, checksum: string): void {
+  if (!isReg(h.mode)) return;
+  const invalid = h.mode & PERMISSION_BITS & ~0o775;
+  if (invalid !== 0) {
+    throw new GroveError('GROVE_BAD_MODE', `Content object ${checksum}: invalid mode 0${h.mode.toString(8).padStart(4, '0')} with bits 0${invalid.toString(8).padStart(4, '0')}`);
+  }
+}
+
+/**
  * A metadata object's bytes: a normal-form GVariant of its type (the decoders refuse anything
  * else), with ostree's structural rules on top: a dirmeta is a directory with valid mode bits;
  * a dirtree's names cannot escape (no `.`, `..`, `/`, empty) and its checksums are 32 bytes; a

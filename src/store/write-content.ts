@@ -12,7 +12,7 @@ import { tempName } from '../repo/fsutil.js';
 import { setXattr, setXattrs } from '../xattr/xattrs.js';
 import { contentChecksum, contentChecksumOf, CHUNK_SIZE } from './read-content.js';
 import { objectExists, objectPath } from './paths.js';
-import { validateFileHeader } from './validate.js';
+import { validateBareUserOnlyFile, validateFileHeader } from './validate.js';
 
 /**
  * The one writer of content objects. Commit, pull, pull-local and import all store files through
@@ -51,6 +51,8 @@ export interface StoreOptions {
    * fetches), so the store need not look again: one lstat per object of a pull.
    */
   checkedAbsent?: boolean;
+  /** Refuse a regular file with mode bits outside 0775 whatever the repository's mode (`pull --bareuseronly-files`). */
+  bareUserOnlyFiles?: boolean;
 }
 
 export function isStored(t: StoreTarget, checksum: string): boolean {
@@ -66,6 +68,7 @@ function checkExpected(checksum: string, opts: StoreOptions): void {
 /** A content object held whole: its header and (for a regular file) its bytes. */
 export function storeContent(t: StoreTarget, sha: Sha256Factory, header: FileHeader, data: Uint8Array, opts: StoreOptions): Stored {
   validateFileHeader(header, t.mode, opts.where);
+  if (opts.bareUserOnlyFiles) validateBareUserOnlyFile(header, opts.expected ?? opts.where);
   const link = isLink(header.mode);
   const checksum = link ? contentChecksum(sha, header) : contentChecksum(sha, header, data);
   checkExpected(checksum, opts);
@@ -88,6 +91,7 @@ export async function storeContentStream(
   t: StoreTarget, sha: Sha256Factory, header: FileHeader, size: number, chunks: AsyncIterable<Uint8Array>, opts: StoreOptions & { adopt?: string },
 ): Promise<Stored> {
   validateFileHeader(header, t.mode, opts.where);
+  if (opts.bareUserOnlyFiles) validateBareUserOnlyFile(header, opts.expected ?? opts.where);
   if (isLink(header.mode)) return storeContent(t, sha, header, new Uint8Array(0), opts);
   const keep = t.mode === 'archive' ? opts.archive ?? opts.adopt : undefined;
   if (keep !== undefined) {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { validateCollectionId } from '../../format/names.js';
 import { Repo } from '../../repo/repo.js';
 import { parseRepoMode } from '../../repo/mode.js';
 import { verb } from '../invocation.js';
@@ -9,8 +10,12 @@ export function registerInit(program: Command): void {
   verb(withRepo(program.command('init')), { repoCheck: false })
     .description('create a new repository')
     .option('--mode <mode>', 'archive, archive-z2, bare, bare-user or bare-user-only', 'bare')
-    .action(async (opts: { repo?: string; mode: string }) => {
+    .option('--collection-id <id>', 'globally unique ID of this repository as a collection of refs (a reverse DNS name)')
+    .action(async (opts: { repo?: string; mode: string; collectionId?: string }) => {
       const repoPath = opts.repo ?? (await openRepo({})).path;
-      await Repo.init(repoPath, { mode: parseRepoMode(opts.mode, '--mode') });
+      // As ostree: the mode is checked first, then the collection ID, before anything is written.
+      const mode = parseRepoMode(opts.mode, '--mode');
+      if (opts.collectionId !== undefined) validateCollectionId(opts.collectionId);
+      await Repo.init(repoPath, { mode, ...(opts.collectionId !== undefined && { collectionId: opts.collectionId }) });
     });
 }

@@ -1,16 +1,48 @@
+import fs from 'node:fs/promises';
 import type { Command } from 'commander';
-import { GroveError } from '../../errors.js';
+import { GroveError, isErrno } from '../../errors.js';
 import { validateRef } from '../../format/names.js';
 import type { FetcherOptions } from '../../net/fetcher.js';
 import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
-import { parseUint } from '../parse.js';
+import { collect, parseUint } from '../parse.js';
 import { ProgressLine } from '../progress.js';
 import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
-interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string; disableVerifyBindings?: boolean; json?: boolean }
+interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string[]; disableVerifyBindings?: boolean; json?: boolean }
 
-interface NetworkOpts { networkRetries?: number; lowSpeedLimitBytes?: number; lowSpeedTimeSeconds?: number }
+interface NetworkOpts { networkRetries?: number; lowSpeedLimitBytes?: number; lowSpeedTimeSeconds?: number; httpHeader?: Array<[string, string]> }
+
+/** What `pull` takes beyond what it shares with `pull-local`. */
+interface PullOpts {
+  mirror?: boolean;
+  maxOutstandingFetcherRequests: string;
+  cacheDir?: string;
+  disableFsync?: boolean;
+  perObjectFsync?: boolean;
+  disableStaticDeltas?: boolean;
+  requireStaticDeltas?: boolean;
+  untrusted?: boolean;
+  httpTrusted?: boolean;
+  bareuseronlyFiles?: boolean;
+  dryRun?: boolean;
+  url?: string;
+  updateFrequency?: number;
+  localcacheRepo?: string[];
+  timestampCheck?: boolean;
+  timestampCheckFromRev?: string;
+}
+
+/** `--http-header NAME=VALUE` (repeatable), checked where it enters: a token name, no line breaks. */
+function parseHeader(v: string, prev: Array<[string, string]> | undefined): Array<[string, string]> {
+  const eq = v.indexOf('=');
+  if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', "Missing '=' in --http-header");
+  const name = v.slice(0, eq);
+  const value = v.slice(eq + 1);
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new GroveError('GROVE_BAD_OPTION', `--http-header: '${name}' is not an HTTP header name`);
+  if (/[\r\n\0]/.test(value)) throw new GroveError('GROVE_BAD_OPTION', `--http-header: the value of ${name} holds a line break`);
+  return [...(prev ?? []), [name, value]];
+}
 
 function parseDepth(v: string | undefined): number {
   if (v === undefined) return 0;
@@ -34,8 +66,8 @@ function report(r: PullResult, json: boolean | undefined): void {
   process.stdout.write(fetched === 0 ? 'no changes\n' : `${fetched} objects fetched (${s.metadataFetched} metadata, ${s.contentFetched} content), ${(s.bytesFetched / 1e6).toFixed(1)} MB in ${s.seconds.toFixed(1)} s\n`);
 }
 
-async function withProgress(json: boolean | undefined, run: (onProgress: PullOptions['onProgress']) => Promise<PullResult>): Promise<PullResult> {
-  const progress = json ? new ProgressLine(false) : new ProgressLine();
+async function withProgress(json: boolean | undefined, run: (onProgress: PullOptions['onProgress']) => Promise<PullResult>, intervalMs?: number): Promise<PullResult> {
+  const progress = json ? new ProgressLine(false) : new ProgressLine(undefined, intervalMs);
   try {
     return await run((p) => progress.show(() => describePull(p, progress.seconds)));
   } finally {
@@ -60,7 +92,17 @@ function fetcherOptions(opts: NetworkOpts, inFlight: number): FetcherOptions {
     ...(opts.networkRetries !== undefined && { attempts: opts.networkRetries + 1 }),
     ...(opts.lowSpeedLimitBytes !== undefined && { lowSpeedLimitBytes: opts.lowSpeedLimitBytes }),
     ...(opts.lowSpeedTimeSeconds !== undefined && { lowSpeedTimeSeconds: opts.lowSpeedTimeSeconds }),
+    ...(opts.httpHeader && { headers: opts.httpHeader }),
   };
+}
+
+/** `--cache-dir`: ostree opens it (and fails on a missing one) even when it caches nothing there. */
+async function checkCacheDir(dir: string): Promise<void> {
+  const st = await fs.stat(dir).catch((e: unknown) => {
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `opendir(${dir}): No such file or directory`, { path: dir });
+    throw e;
+  });
+  if (!st.isDirectory()) throw new GroveError('GROVE_NOT_DIRECTORY', `opendir(${dir}): Not a directory`, { path: dir });
 }
 
 /** What to pull for each argument: a checksum moves no ref; a ref moves `dest(ref)`. */
@@ -80,14 +122,33 @@ export function registerPull(program: Command): void {
     .option('--depth <n>', 'parent commits to pull too (-1: all)', '0')
     .option('--commit-metadata-only', 'fetch commit objects only')
     .option('--mirror', 'write refs/heads/REF instead of refs/remotes/REMOTE/REF')
-    .option('--subpath <path>', 'fetch only this directory of each commit')
+    .option('--subpath <path>', 'fetch only this path of each commit (repeatable)', collect)
     .option('--max-outstanding-fetcher-requests <n>', 'requests in flight at most', '32')
     .option('--network-retries <n>', 'times each download is retried upon error (default: 4)', parseUint('--network-retries'))
     .option('--low-speed-limit-bytes <n>', 'a download slower than N bytes/s for --low-speed-time-seconds fails (default: 1000; 0: off)', parseUint('--low-speed-limit-bytes'))
     .option('--low-speed-time-seconds <n>', 'seconds below --low-speed-limit-bytes before a download fails (default: 30; 0: off)', parseUint('--low-speed-time-seconds'))
     .option('--disable-verify-bindings', 'do not verify commit bindings')
+    .option('--url <url>', "pull from this URL instead of the remote's configured one")
+    .option('--http-header <name=value>', 'send this header with every request (repeatable)', parseHeader)
+    .option('--bareuseronly-files', 'refuse regular files with mode bits outside 0775 (setuid, world-writable…)')
+    .option('-T, --timestamp-check', 'refuse a commit older than the one its ref names here now')
+    .option('--timestamp-check-from-rev <rev>', 'refuse any commit older than REV')
+    .option('-L, --localcache-repo <repo>', 'take objects from this repository when it has them (repeatable)', collect)
+    .option('--untrusted', 'verify checksums of local sources (grove verifies every object of every source)')
+    .option('--http-trusted', 'accepted; grove verifies the checksums of HTTP sources all the same')
+    .option('--disable-fsync', 'do not wait for the disk')
+    .option('--per-object-fsync', 'accepted; grove makes objects durable in batches as the pull goes, which does not stall others either')
+    .option('--cache-dir <dir>', 'directory for cached summaries (grove caches none, but checks it as ostree does)')
+    .option('--update-frequency <ms>', 'progress redraw interval in milliseconds (0: 1000)', parseUint('--update-frequency'))
+    .option('--disable-static-deltas', 'do not use static deltas (grove never does)')
+    .option('--require-static-deltas', 'refused: grove does not support static deltas')
+    .option('--dry-run', 'refused: needs static deltas, which grove does not support')
     .option('--json', 'print the result as JSON')
-    .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & NetworkOpts & { mirror?: boolean; maxOutstandingFetcherRequests: string }) => {
+    .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & NetworkOpts & PullOpts) => {
+      // ostree's order: --dry-run needs --require-static-deltas, checked before anything is read.
+      if (opts.dryRun && !opts.requireStaticDeltas) throw new GroveError('GROVE_BAD_OPTION', '--dry-run requires --require-static-deltas');
+      if (opts.requireStaticDeltas) throw new GroveError('GROVE_UNSUPPORTED', '--require-static-deltas: grove does not support static deltas');
+      if (opts.cacheDir !== undefined) await checkCacheDir(opts.cacheDir);
       // The library loads on use: every grove command pays for what the CLI imports up front.
       const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
         import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
@@ -102,13 +163,26 @@ export function registerPull(program: Command): void {
       }
       const inFlight = Number(opts.maxOutstandingFetcherRequests);
       if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 1024) throw new GroveError('GROVE_BAD_OPTION', '--max-outstanding-fetcher-requests must be 1..1024');
-      const remote = getRemote(repo, name);
+      const configured = getRemote(repo, name);
+      const remote = opts.url !== undefined ? { ...configured, url: opts.url } : configured;
       const policy = remotePolicy(repo, remote);
+      const { Repo } = await import('../../repo/repo.js');
+      const localCaches = await Promise.all((opts.localcacheRepo ?? []).map((p) => Repo.open(p)));
       const source = await openSource(remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
         const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
-        const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), policy, ...(onProgress && { onProgress }) }));
+        const pullOpts: PullOptions = {
+          ...sharedOptions(opts),
+          policy,
+          fsync: opts.disableFsync !== true,
+          bareUserOnlyFiles: opts.bareuseronlyFiles === true,
+          timestampCheck: opts.timestampCheck === true,
+          ...(opts.timestampCheckFromRev !== undefined && { timestampCheckFromRev: opts.timestampCheckFromRev }),
+          localCaches,
+        };
+        const interval = opts.updateFrequency === undefined ? undefined : opts.updateFrequency === 0 ? 1000 : opts.updateFrequency;
+        const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...pullOpts, ...(onProgress && { onProgress }) }), interval);
         report(r, opts.json);
       } finally {
         source.close();
@@ -122,7 +196,7 @@ export function registerPull(program: Command): void {
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: every ref of the source')
     .option('--depth <n>', 'parent commits to pull too (-1: all)', '0')
     .option('--commit-metadata-only', 'copy commit objects only')
-    .option('--subpath <path>', 'copy only this directory of each commit')
+    .option('--subpath <path>', 'copy only this path of each commit (repeatable)', collect)
     .option('--remote <name>', 'write the refs as REMOTE:REF')
     .option('--disable-verify-bindings', 'do not verify commit bindings')
     .option('--json', 'print the result as JSON')

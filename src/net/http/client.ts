@@ -33,6 +33,8 @@ export interface ClientOptions {
   lowSpeed?: LowSpeedLimit;
   /** The `Authorization` header of every request (`Basic …` from the URL's user info). */
   authorization?: string;
+  /** More headers for every request (`pull --http-header`), in order. */
+  extraHeaders?: Array<[string, string]>;
   tls?: TlsOptions;
 }
 
@@ -68,7 +70,10 @@ export class HttpClient {
     this.port = origin.port !== '' ? Number(origin.port) : origin.protocol === 'https:' ? 443 : 80;
     // `host` never holds user info; an Authorization value with a line break would add headers.
     if (opts.authorization !== undefined && /[\r\n]/.test(opts.authorization)) throw new Error('bad Authorization header');
-    this.headers = `Host: ${origin.host}\r\n${opts.authorization !== undefined ? `Authorization: ${opts.authorization}\r\n` : ''}User-Agent: grove\r\nAccept: */*\r\n\r\n`;
+    // Names are tokens and values hold no line breaks: a header cannot smuggle in another.
+    for (const [n, v] of opts.extraHeaders ?? []) if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n) || /[\r\n\0]/.test(v)) throw new Error(`bad HTTP header '${n}'`);
+    const extra = (opts.extraHeaders ?? []).map(([n, v]) => `${n}: ${v}\r\n`).join('');
+    this.headers = `Host: ${origin.host}\r\n${opts.authorization !== undefined ? `Authorization: ${opts.authorization}\r\n` : ''}User-Agent: grove\r\nAccept: */*\r\n${extra}\r\n`;
     this.lowSpeed = LowSpeedGuard.create(opts.lowSpeed);
   }
 
