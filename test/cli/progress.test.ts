@@ -26,7 +26,8 @@ test('progress goes to a terminal and never into a pipe', async () => {
     // script(1) gives the command a terminal; the progress line shows there.
     const tty = spawnSync('script', ['-qec', `${process.execPath} ${GROVE_BIN} commit --repo=${dir}/repo -b b ${tree}`, '/dev/null'], { encoding: 'utf8' });
     assert.equal(tty.status, 0, tty.stderr);
-    assert.match(tty.stdout, /commit: \d+\/300 files/);
+    // Whether the walk was done when the line was drawn depends on timing: both forms are progress.
+    assert.match(tty.stdout, /commit: \d+\/300\+? files/);
   } finally {
     await cleanup();
   }
