@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { LowSpeedGuard, type LowSpeedLimit, type SpeedWatch } from './low-speed.js';
+import { LowSpeedGuard, type LowSpeedLimit, type SpeedWatched } from './low-speed.js';
 import { HttpParseError, ResponseParser, type ResponseHead } from './response-parser.js';
 
 /**
@@ -101,6 +101,7 @@ export class HttpClient {
   /** Closes every connection; requests in flight fail. */
   close(): void {
     this.closed = true;
+    this.lowSpeed?.close();
     for (const c of this.idle.splice(0)) c.destroy();
     for (const w of this.waiting.splice(0)) w(null);
   }
@@ -154,7 +155,7 @@ export class HttpClient {
 class StaleConnection extends Error {}
 
 /** One socket, carrying one request at a time. */
-class Connection {
+class Connection implements SpeedWatched {
   private exchanges = 0;
   private current: {
     parser: ResponseParser;
@@ -164,7 +165,10 @@ class Connection {
   } | null = null;
   private onIdleClose: (() => void) | null = null;
   private error: Error | null = null;
-  private watch: SpeedWatch | null = null;
+  // The low-speed guard's counters for the request in flight (see SpeedWatched).
+  speedBytes = 0;
+  speedSince = 0;
+  slowSince = 0;
 
   constructor(
     private readonly socket: net.Socket,
@@ -200,9 +204,7 @@ class Connection {
         end: (keepAlive) => { cur.reusable = keepAlive; },
       });
       this.current = cur;
-      this.watch = this.lowSpeed?.watch((message) => {
-        if (this.current === cur) this.fail(new HttpError(message, true));
-      }) ?? null;
+      this.lowSpeed?.watch(this);
       if (this.socket.destroyed) return this.onClose();
       this.socket.write(request, 'latin1');
     });
@@ -226,7 +228,7 @@ class Connection {
       this.socket.destroy();
       return;
     }
-    this.watch?.add(d.length);
+    this.lowSpeed?.add(this, d.length);
     let extra: Buffer;
     try {
       extra = cur.parser.feed(d);
@@ -262,8 +264,12 @@ class Connection {
   }
 
   private unwatch(): void {
-    this.watch?.stop();
-    this.watch = null;
+    this.lowSpeed?.unwatch(this);
+  }
+
+  /** The low-speed guard found this connection's request too slow. */
+  tooSlow(message: string): void {
+    if (this.current !== null) this.fail(new HttpError(message, true));
   }
 
   private fail(e: unknown): void {
