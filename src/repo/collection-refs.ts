@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE } from '../format/checksum.js';
+import { walkRefs } from './refs.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -66,35 +67,19 @@ export function collectionRefFile(repo: Repo, collectionId: string, ref: string)
     : path.join(repo.path, 'refs', 'mirrors', collectionId, ref);
 }
 
-const FRAGMENT_RE = /^[A-Za-z0-9_][-._A-Za-z0-9]*$/;
-
 async function walk(dir: string, prefix: string, collectionId: string, out: CollectionRef[]): Promise<void> {
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
-    throw e;
-  }
-  for (const e of entries) {
-    if (!FRAGMENT_RE.test(e.name)) continue;
-    const file = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      await walk(file, `${prefix}${e.name}/`, collectionId, out);
-      continue;
-    }
-    if (!e.isFile() && !e.isSymbolicLink()) continue;
+  await walkRefs(dir, prefix, async (ref, file) => {
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) continue;
+      if (isErrno(err, 'ENOENT')) return;
       throw err;
     }
     const checksum = text.trim();
-    if (!CHECKSUM_RE.test(checksum)) throw new GroveError('GROVE_CORRUPT_REF', `ref (${collectionId}, ${prefix}${e.name}) (${file}) does not hold a checksum`);
-    out.push({ collectionId, ref: prefix + e.name, checksum, file });
-  }
+    if (!CHECKSUM_RE.test(checksum)) throw new GroveError('GROVE_CORRUPT_REF', `ref (${collectionId}, ${ref}) (${file}) does not hold a checksum`);
+    out.push({ collectionId, ref, checksum, file });
+  });
 }
 
 async function subdirs(dir: string): Promise<string[]> {

@@ -4,7 +4,7 @@ import { GroveError, isErrno } from '../errors.js';
 import { isValidRef, parseRefspec, validateRemoteName } from '../format/names.js';
 import { ensureDir, fsyncDir, tempName, ATOMIC_TEMP_PREFIX } from './fsutil.js';
 import { RepoLock } from './lock.js';
-import { readRef } from './refs.js';
+import { readRef, walkRefs } from './refs.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -57,19 +57,9 @@ export async function listAliases(repoPath: string, prefix?: string): Promise<Ma
 }
 
 async function walkAliases(dir: string, prefix: string, out: Map<string, string>): Promise<void> {
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
-    throw e;
-  }
-  for (const e of entries) {
-    if (!FRAGMENT_RE.test(e.name)) continue;
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await walkAliases(p, `${prefix}${e.name}/`, out);
-    else if (e.isSymbolicLink()) out.set(prefix + e.name, (await fs.readlink(p)).replace(/^(\.\.\/)+/, ''));
-  }
+  await walkRefs(dir, prefix, async (name, file, e) => {
+    if (e.isSymbolicLink()) out.set(name, (await fs.readlink(file)).replace(/^(\.\.\/)+/, ''));
+  });
 }
 
 async function subdirs(dir: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
@@ -130,18 +131,23 @@ export async function listRefs(repoPath: string, opts: { prefix?: string; remote
   return new Map(entries.map((e) => [e.name, e.checksum] as const).sort(([a], [b]) => byName(a, b)));
 }
 
-async function walkRefs(dir: string, prefix: string, visit: (name: string, file: string) => Promise<void>): Promise<void> {
+/**
+ * The one walk of a refs directory (`refs/heads`, a remote's, a collection's): every file or
+ * symlink below `dir` whose path, after `prefix`, is a valid ref name, with its directory entry
+ * (aliases are the symlinks among them).
+ */
+export async function walkRefs(dir: string, prefix: string, visit: (name: string, file: string, entry: Dirent) => Promise<void>): Promise<void> {
   let entries;
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) return;
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return;
     throw e;
   }
   for (const e of entries) {
     const name = prefix + e.name;
     if (e.isDirectory()) await walkRefs(path.join(dir, e.name), `${name}/`, visit);
-    else if ((e.isFile() || e.isSymbolicLink()) && isValidRef(name)) await visit(name, path.join(dir, e.name));
+    else if ((e.isFile() || e.isSymbolicLink()) && isValidRef(name)) await visit(name, path.join(dir, e.name), e);
   }
 }
 
