@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE } from '../format/checksum.js';
-import { walkRefs } from './refs.js';
+import { refSubdirs, walkRefs } from './refs.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -42,11 +42,11 @@ export async function listCollectionRefs(repo: Repo, opts: { match?: string; rem
   const out: CollectionRef[] = [];
   const main = repoCollectionId(repo);
   if (main !== null && (match === undefined || match === main)) await walk(path.join(repo.path, 'refs', 'heads'), '', main, out);
-  for (const id of await subdirs(path.join(repo.path, 'refs', 'mirrors'))) {
+  for (const id of await refSubdirs(path.join(repo.path, 'refs', 'mirrors'))) {
     if (match === undefined || match === id) await walk(path.join(repo.path, 'refs', 'mirrors', id), '', id, out);
   }
   if (opts.remotes !== false) {
-    for (const remote of await subdirs(path.join(repo.path, 'refs', 'remotes'))) {
+    for (const remote of await refSubdirs(path.join(repo.path, 'refs', 'remotes'))) {
       const id = repo.config.get(`remote "${remote}"`, 'collection-id');
       if (id === undefined) continue;
       try {
@@ -82,11 +82,3 @@ async function walk(dir: string, prefix: string, collectionId: string, out: Coll
   });
 }
 
-async function subdirs(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-    throw e;
-  }
-}

@@ -4,7 +4,7 @@ import { GroveError, isErrno } from '../errors.js';
 import { isValidRef, parseRefspec, validateRemoteName } from '../format/names.js';
 import { ensureDir, fsyncDir, tempName, ATOMIC_TEMP_PREFIX } from './fsutil.js';
 import { RepoLock } from './lock.js';
-import { readRef, walkRefs } from './refs.js';
+import { readRef, refSubdirs, walkRefs } from './refs.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -24,7 +24,7 @@ export async function listAliases(repoPath: string, prefix?: string): Promise<Ma
   const out = new Map<string, string>();
   if (prefix === undefined) {
     await walkAliases(path.join(repoPath, 'refs', 'heads'), '', out);
-    for (const remote of await subdirs(path.join(repoPath, 'refs', 'remotes'))) {
+    for (const remote of await refSubdirs(path.join(repoPath, 'refs', 'remotes'))) {
       await walkAliases(path.join(repoPath, 'refs', 'remotes', remote), '', out);
     }
     return out;
@@ -60,15 +60,6 @@ async function walkAliases(dir: string, prefix: string, out: Map<string, string>
   await walkRefs(dir, prefix, async (name, file, e) => {
     if (e.isSymbolicLink()) out.set(name, (await fs.readlink(file)).replace(/^(\.\.\/)+/, ''));
   });
-}
-
-async function subdirs(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-    throw e;
-  }
 }
 
 /**

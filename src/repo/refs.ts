@@ -102,18 +102,10 @@ export async function listRefEntries(repoPath: string, opts: { kinds: readonly R
     });
     out.push(...found.sort((a, b) => byName(a.name, b.name)));
   };
-  const subdirs = async (dir: string): Promise<string[]> => {
-    try {
-      return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort(byName);
-    } catch (e) {
-      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-      throw e;
-    }
-  };
   if (opts.kinds.includes('head')) await collect('head', path.join(repoPath, 'refs', 'heads'), null);
   for (const [kind, dir] of [['remote', 'remotes'], ['mirror', 'mirrors']] as const) {
     if (!opts.kinds.includes(kind)) continue;
-    for (const owner of await subdirs(path.join(repoPath, 'refs', dir))) await collect(kind, path.join(repoPath, 'refs', dir, owner), owner);
+    for (const owner of await refSubdirs(path.join(repoPath, 'refs', dir))) await collect(kind, path.join(repoPath, 'refs', dir, owner), owner);
   }
   if (opts.prefix === undefined) return out;
   const p = opts.prefix;
@@ -129,6 +121,16 @@ export async function listRefs(repoPath: string, opts: { prefix?: string; remote
   const kinds: RefKind[] = opts.remotes === false ? ['head'] : ['head', 'remote'];
   const entries = await listRefEntries(repoPath, { kinds, ...(opts.prefix !== undefined && { prefix: opts.prefix }) });
   return new Map(entries.map((e) => [e.name, e.checksum] as const).sort(([a], [b]) => byName(a, b)));
+}
+
+/** The directories in `dir` (remotes under `refs/remotes`, collections under `refs/mirrors`), sorted; none if it is missing. */
+export async function refSubdirs(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort(byName);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
 }
 
 /**
