@@ -17,6 +17,7 @@ import type { Repo } from '../repo/repo.js';
 import { tombstonePath } from '../store/paths.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { objectKey, traverse, type Reachable } from '../store/traverse.js';
+import { validateMetadata } from '../store/validate.js';
 import type { VerifyResult, VerifyTask } from './task.js';
 import { verifyContentBatch } from './verify-content.js';
 
@@ -156,28 +157,16 @@ export async function fsckRepo(repo: Repo, opts: FsckOptions = {}): Promise<Fsck
   }
   heading(`Verifying content integrity of ${commits.length} commit objects...`);
 
-  const { found, parents, contentBad } = await walkAndVerifyContent(repo, commits, opts.pool);
-  const commitsOf = (key: string): string[] => {
-    const out = new Set<string>();
-    const seen = new Set<string>();
-    const up = [key];
-    while (up.length > 0) {
-      const k = up.pop()!;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      if (k.endsWith('.commit')) out.add(k.slice(0, 64));
-      else up.push(...(parents.get(k) ?? []));
-    }
-    return [...out].sort();
-  };
+  const { found, bad } = await walkAndVerify(repo, commits, opts.pool);
+  // Which commits hold an object matters only for the objects that are bad: the graph's edges
+  // are gathered then, by a second walk, and never on a sound repository.
+  const commitsOf = bad.size === 0 ? () => [] : commitsHolding(await edgesUp(repo, commits));
   const progress = opts.progress ? progressLine(log) : () => undefined;
-  const keys = [...found];
-  for (const [i, key] of keys.entries()) {
-    const csum = key.slice(0, 64);
-    const type = key.slice(65) as ObjectType;
-    const check = type === 'file' ? (contentBad.get(csum) ?? null) : checkMetadata(repo, csum, type);
-    await handle(csum, type, check, check === null ? null : commitsOf(key));
-    progress(i + 1, keys.length);
+  let i = 0;
+  for (const key of found) {
+    const check = bad.get(key) ?? null;
+    await handle(key.slice(0, 64), key.slice(65) as ObjectType, check, check === null ? null : commitsOf(key));
+    progress(++i, found.size);
   }
 
   if (opts.addTombstones) {
@@ -208,21 +197,76 @@ function checkMetadata(repo: Repo, csum: string, type: ObjectType): Check {
     if (e.code === 'GROVE_MISSING_OBJECT') return { message: `Object missing: ${csum}.${type}`, missing: true };
     return { message: `fsck ${csum}.${type}: ${e.message}`, missing: false };
   }
-  const actual = toHex(sha256(bytes));
-  if (actual === csum) return null;
-  return { message: `fsck ${csum}.${type}: Corrupted ${type} object; checksum expected='${csum}' actual='${actual}'`, missing: false };
+  return checkHash(csum, type, bytes);
 }
 
 /**
- * Walks the complete commits (each alone, depth 0, as ostree), recording which objects hold
- * which, while the pool re-hashes the content objects it finds. A dirtree that is missing or
- * cannot be read ends the run, as in ostree; a dirmeta is checked with the rest.
+ * A metadata object's bytes re-hashed, then held to ostree's structural rules
+ * (`_ostree_verify_metadata_object`, in its words); null when sound. A dirtree's rules are its
+ * decoder's, which the walk already ran on these bytes.
  */
-async function walkAndVerifyContent(repo: Repo, commits: string[], given?: WorkerPool): Promise<{ found: Reachable; parents: Map<string, string[]>; contentBad: Map<string, { message: string; missing: boolean }> }> {
-  const found: Reachable = new Set();
+function checkHash(csum: string, type: ObjectType, bytes: Uint8Array): Check {
+  const actual = toHex(sha256(bytes));
+  if (actual !== csum) return { message: `fsck ${csum}.${type}: Corrupted ${type} object; checksum expected='${csum}' actual='${actual}'`, missing: false };
+  if (type === 'dirtree') return null;
+  try {
+    validateMetadata(type, bytes, `${csum}.${type}`);
+    return null;
+  } catch (e) {
+    if (!(e instanceof GroveError)) throw e;
+    return { message: `fsck ${csum}.${type}: ${e.message}`, missing: false };
+  }
+}
+
+/**
+ * Every edge of the graph the complete commits reach, child to parents (`CHECKSUM.TYPE` keys),
+ * as ostree's traversal with parents records them. Walked again only when fsck found a problem.
+ */
+async function edgesUp(repo: Repo, commits: string[]): Promise<Map<string, string[]>> {
   const parents = new Map<string, string[]>();
-  const contentBad = new Map<string, { message: string; missing: boolean }>();
-  if (commits.length === 0) return { found, parents, contentBad };
+  const into: Reachable = new Set();
+  for (const commitId of commits) {
+    await traverse(repo, [commitId], {
+      into,
+      onEdge: (parent, child) => {
+        const list = parents.get(child);
+        if (list === undefined) parents.set(child, [parent]);
+        else list.push(parent);
+      },
+      // The first walk reported what is wrong; this one only needs what can be read.
+      onProblem: () => undefined,
+    });
+  }
+  return parents;
+}
+
+/** The commits above an object, following `edgesUp`'s edges; sorted, as ostree prints them. */
+function commitsHolding(parents: Map<string, string[]>): (key: string) => string[] {
+  return (key) => {
+    const out = new Set<string>();
+    const seen = new Set<string>();
+    const up = [key];
+    while (up.length > 0) {
+      const k = up.pop()!;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      if (k.endsWith('.commit')) out.add(k.slice(0, 64));
+      else up.push(...(parents.get(k) ?? []));
+    }
+    return [...out].sort();
+  };
+}
+
+/**
+ * Walks the complete commits (each alone, depth 0, as ostree), hashing each metadata object as
+ * the walk reads it, while the pool re-hashes the content objects it finds. A dirtree that is
+ * missing or cannot be read ends the run, as in ostree; a dirmeta is reported with the rest.
+ * `bad` holds each problem by `CHECKSUM.TYPE` key.
+ */
+async function walkAndVerify(repo: Repo, commits: string[], given?: WorkerPool): Promise<{ found: Reachable; bad: Map<string, NonNullable<Check>> }> {
+  const found: Reachable = new Set();
+  const bad = new Map<string, NonNullable<Check>>();
+  if (commits.length === 0) return { found, bad };
   // Content is verified in the pool while the walk goes on: batches leave as soon as they fill.
   // Once the walk is done, this thread verifies batches too (the pool leaves it a core).
   const pool = given ?? new WorkerPool({ mainWorks: true });
@@ -234,7 +278,7 @@ async function walkAndVerifyContent(repo: Repo, commits: string[], given?: Worke
   let wake: (() => void) | undefined;
   let failure: { error: unknown } | undefined;
   const accept = (r: VerifyResult) => {
-    for (const b of r.bad) contentBad.set(b.checksum, { message: b.message, missing: b.missing === true });
+    for (const b of r.bad) bad.set(objectKey(b.checksum, 'file'), { message: b.message, missing: b.missing === true });
   };
   const pump = () => {
     while (!failure && queue.length > 0 && running < slots) {
@@ -257,21 +301,22 @@ async function walkAndVerifyContent(repo: Repo, commits: string[], given?: Worke
     for (const commitId of commits) {
       await traverse(repo, [commitId], {
         into: found,
-        onEdge: (parent, child) => {
-          const list = parents.get(child);
-          if (list === undefined) parents.set(child, [parent]);
-          else list.push(parent);
-        },
         onProblem: (csum, type, e) => {
           if (type === 'dirmeta') {
-            found.add(objectKey(csum, type));
+            const key = objectKey(csum, type);
+            found.add(key);
+            bad.set(key, checkMetadata(repo, csum, type) ?? { message: `fsck ${csum}.${type}: ${e.message}`, missing: false });
             return;
           }
           if (e.code === 'GROVE_MISSING_OBJECT') throw new GroveError(e.code, `No such metadata object ${csum}.${type}`, { cause: e });
           throw e;
         },
-        onObject: async (c, type) => {
-          if (type !== 'file') return;
+        onObject: async (c, type, bytes) => {
+          if (type !== 'file') {
+            const check = checkHash(c, type, bytes!);
+            if (check !== null) bad.set(objectKey(c, type), check);
+            return;
+          }
           pending.push(c);
           if (pending.length >= VERIFY_BATCH) {
             flush();
@@ -301,7 +346,7 @@ async function walkAndVerifyContent(repo: Repo, commits: string[], given?: Worke
     if (!given) await pool.close();
   }
   if (failure) throw failure.error;
-  return { found, parents, contentBad };
+  return { found, bad };
 }
 
 /** `--verify-back-refs`: every ref (or collection ref) the commit binds to resolves to it. */

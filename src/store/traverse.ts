@@ -25,11 +25,12 @@ export interface TraverseOptions {
    */
   mayLack?: (commit: string) => boolean;
   /**
-   * Hears of every object found, metadata once it has been read and decoded, content by name
-   * alone (it is not read). May return a promise, which the walk waits for (fsck hands content
-   * to its workers in batches).
+   * Hears of every object found, metadata once it has been read and decoded (with the bytes
+   * read, so that fsck hashes them without reading them again), content by name alone (it is
+   * not read). May return a promise, which the walk waits for (fsck hands content to its workers
+   * in batches).
    */
-  onObject?: (checksum: string, type: ObjectType) => void | Promise<void>;
+  onObject?: (checksum: string, type: ObjectType, bytes?: Uint8Array) => void | Promise<void>;
   /**
    * A metadata object that is missing, unreadable or malformed, or a dirtree that contains
    * itself: without this the walk throws; with it the walk reports and goes on without what is
@@ -59,27 +60,30 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
   };
   /** Whether the tree being walked may lack objects (see `mayLack`). */
   let lacking = false;
+  /** The bytes of the object `load` read last, handed to `onObject` with it. */
+  let loaded: Uint8Array | undefined;
   /** Reads and decodes a metadata object; null once a problem was reported, or when it may be missing and is. */
   const load = <T>(checksum: string, type: ObjectType, decode: (b: Uint8Array, where: string) => T): T | null => {
     try {
-      return decode(readMetadataSync(store, checksum, type, { verify: opts.verify === true }), `${type} ${checksum}`);
+      loaded = readMetadataSync(store, checksum, type, { verify: opts.verify === true });
+      return decode(loaded, `${type} ${checksum}`);
     } catch (e) {
       if (!(lacking && e instanceof GroveError && e.code === 'GROVE_MISSING_OBJECT')) problem(checksum, type, e);
       return null;
     }
   };
-  const see = async (checksum: string, type: ObjectType): Promise<boolean> => {
+  const see = async (checksum: string, type: ObjectType, bytes?: Uint8Array): Promise<boolean> => {
     const key = objectKey(checksum, type);
     if (found.has(key)) return false;
     found.add(key);
-    await opts.onObject?.(checksum, type);
+    await opts.onObject?.(checksum, type, bytes);
     return true;
   };
   const edge = opts.onEdge ?? (() => undefined);
   const walkTree = async (commitKey: string, root: string, rootMeta: string): Promise<void> => {
     edge(commitKey, objectKey(rootMeta, 'dirmeta'));
     edge(commitKey, objectKey(root, 'dirtree'));
-    if (!found.has(objectKey(rootMeta, 'dirmeta')) && load(rootMeta, 'dirmeta', decodeDirMeta) !== null) await see(rootMeta, 'dirmeta');
+    if (!found.has(objectKey(rootMeta, 'dirmeta')) && load(rootMeta, 'dirmeta', decodeDirMeta) !== null) await see(rootMeta, 'dirmeta', loaded);
     // Depth first with an explicit stack; `open` holds the dirtrees on the current path, so a
     // dirtree met again while it is open contains itself.
     const open = new Set<string>();
@@ -106,7 +110,7 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
         stack.pop();
         continue;
       }
-      await see(top.tree, 'dirtree');
+      await see(top.tree, 'dirtree', loaded);
       open.add(top.tree);
       const treeKey = objectKey(top.tree, 'dirtree');
       for (const [, c] of tree.files) {
@@ -117,7 +121,7 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
         const [, sub, meta] = tree.dirs[i]!;
         edge(treeKey, objectKey(meta, 'dirmeta'));
         edge(treeKey, objectKey(sub, 'dirtree'));
-        if (!found.has(objectKey(meta, 'dirmeta')) && load(meta, 'dirmeta', decodeDirMeta) !== null) await see(meta, 'dirmeta');
+        if (!found.has(objectKey(meta, 'dirmeta')) && load(meta, 'dirmeta', decodeDirMeta) !== null) await see(meta, 'dirmeta', loaded);
         if (open.has(sub)) problem(sub, 'dirtree', new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${sub} contains itself`));
         else stack.push({ tree: sub, entered: false });
       }
@@ -133,7 +137,7 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
       if (c !== root && !objectExists(store.objectsDir, c, 'commit', store.mode)) break;
       const commit: Commit | null = load(c, 'commit', decodeCommit);
       if (commit === null) break;
-      await see(c, 'commit');
+      await see(c, 'commit', loaded);
       lacking = opts.mayLack?.(c) === true;
       if (!opts.skipTree?.(c)) await walkTree(objectKey(c, 'commit'), commit.rootTree, commit.rootMeta);
       if (left === 0) break;

@@ -21,7 +21,7 @@ function corrupt(where: string, message: string): GroveError {
 
 /** ostree's `validate_stat_mode_perms`: nothing but a type and permission bits. */
 function checkModeBits(mode: number, where: string): void {
-  if ((mode & ~(S_IFMT | PERMISSION_BITS)) !== 0) throw corrupt(where, `invalid mode ${mode}; invalid bits in mode`);
+  if ((mode & ~(S_IFMT | PERMISSION_BITS)) !== 0) throw corrupt(where, `Invalid mode ${mode}; invalid bits in mode`);
 }
 
 /**
@@ -31,7 +31,7 @@ function checkModeBits(mode: number, where: string): void {
  * beyond 0775 on a regular file (no setuid, setgid, sticky or world-writable files there).
  */
 export function validateFileHeader(h: FileHeader, mode: RepoMode, where: string): void {
-  if (!isReg(h.mode) && !isLink(h.mode)) throw corrupt(where, `invalid file metadata mode ${h.mode}; not a valid file type`);
+  if (!isReg(h.mode) && !isLink(h.mode)) throw corrupt(where, `Invalid file metadata mode ${h.mode}; not a valid file type`);
   checkModeBits(h.mode, where);
   if (isLink(h.mode)) {
     const t = h.symlinkTarget;
@@ -67,7 +67,7 @@ export function validateMetadata(type: ObjectType, bytes: Uint8Array, where: str
   switch (type) {
     case 'dirmeta': {
       const m = decodeDirMeta(bytes, where);
-      if (!isDir(m.mode)) throw corrupt(where, `invalid directory metadata mode ${m.mode}; not a directory`);
+      if (!isDir(m.mode)) throw corrupt(where, `Invalid directory metadata mode ${m.mode}; not a directory`);
       checkModeBits(m.mode, where);
       return;
     }
@@ -76,7 +76,7 @@ export function validateMetadata(type: ObjectType, bytes: Uint8Array, where: str
       return;
     case 'commit': {
       const c = decodeCommit(bytes, where);
-      if (c.metadata.some(([k]) => k === '')) throw corrupt(where, 'empty metadata key');
+      if (c.metadata.some(([k]) => k === '')) throw corrupt(where, 'Empty metadata key');
       return;
     }
     case 'commitmeta':

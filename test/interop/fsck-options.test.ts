@@ -5,6 +5,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { haveOstree, listFiles, needsOstree, ostree, tempDir } from '../helpers.js';
+import { encodeDirMeta } from '../../src/format/objects.js';
+import { loadTree, putCommit, putDirTree, putObject, readCommit } from '../store/craft.js';
 import { assertSame, runTool, type SameOptions } from './compare.js';
 
 /**
@@ -113,6 +115,24 @@ describe('fsck options match ostree', needsOstree(), () => {
     await fsckSame(base, [], (r) => fs.rm(objectFile(r, obj.file, 'filez')), { fails: true });
     await fsckSame(base, ['--all'], (r) => fs.rm(objectFile(r, obj.subtree, 'dirtree')), { fails: true });
     await fsckSame(base, ['-q'], (r) => fs.rm(objectFile(r, commit, 'commit')), { fails: true });
+  });
+
+  /**
+   * A dirmeta whose checksum is right but whose mode is a regular file's, given to `sub` by a
+   * new commit on main: only ostree's structural rules find it (a re-hash does not).
+   */
+  const fileModeDirMeta = async (repo: string) => {
+    const { commit: c } = await readCommit(repo, 'main');
+    const root = await loadTree(repo, c.rootTree);
+    const meta = await putObject(repo, 'dirmeta', encodeDirMeta({ uid: 0, gid: 0, mode: 0o100644, xattrs: [] }));
+    root.dirs = root.dirs.map(([name, tree]) => [name, tree, meta]);
+    await putCommit(repo, c, 'main', { tree: await putDirTree(repo, root), meta: c.rootMeta });
+  };
+
+  test('a dirmeta with its own checksum that is no directory: stops at it; --all and --delete as ostree', async () => {
+    await fsckSame(base, [], fileModeDirMeta, { fails: true, stdout: noProgress });
+    await fsckSame(base, ['--all'], fileModeDirMeta, { fails: true });
+    await fsckSame(base, ['--delete'], fileModeDirMeta, { fails: true });
   });
 
   test('--verify-bindings: a ref whose commit is bound to another ref', async () => {
