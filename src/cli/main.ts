@@ -3,11 +3,11 @@ import nodeModule from 'node:module';
 import { CommanderError } from 'commander';
 import { GroveError } from '../errors.js';
 import { resolveInvocation, UsageError } from './invocation.js';
-import { buildProgram } from './program.js';
+import { buildProgram, verbOf } from './program.js';
 import { openRepo } from './repo-option.js';
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(verbOf(argv));
   let usage: (() => string) | undefined;
   try {
     const invocation = await resolveInvocation(program, argv, (repo) => openRepo({ repo }));

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { checksumPath } from '../../commit/checksum-path.js';
 import { verb } from '../invocation.js';
 
 /** `grove checksum PATH`: `ostree checksum`, the checksum a commit would give PATH. */
@@ -11,6 +10,7 @@ export function registerChecksum(program: Command): void {
     .option('--ignore-xattrs', "don't include xattrs in checksum")
     .action(async (paths: string[], opts: { ignoreXattrs?: boolean }) => {
       if (paths.length === 0) throw new GroveError('GROVE_USAGE', 'A filename must be given');
+      const { checksumPath } = await import('../../commit/checksum-path.js');
       const checksum = await checksumPath(paths[0]!, opts.ignoreXattrs ? { xattrs: false, errors: 'glnx' } : {});
       process.stdout.write(`${checksum}\n`);
     });

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { Repo } from '../../repo/repo.js';
-import { formatSize } from '../../net/summary.js';
-import { diffSide, diffStats, diffTrees, formatDiff } from '../../inspect/diff.js';
+import type { Repo } from '../../repo/repo.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
 import { verb } from '../invocation.js';
@@ -34,6 +32,7 @@ export function registerDiff(program: Command): void {
     .action(async (args: string[], opts: DiffCliOpts) => {
       const repo: Repo = await openRepo(opts);
       if (args.length === 0) throw usageError(HELP, 'REV must be specified');
+      const { diffSide, diffStats, diffTrees, formatDiff } = await import('../../inspect/diff.js');
       const [src, target] = args.length === 1 ? [`${args[0]!}^`, args[0]!] : [args[0]!, args[1]!];
       if (opts.fsDiff || !opts.stats) {
         const a = await diffSide(repo, src);
@@ -48,6 +47,7 @@ export function registerDiff(program: Command): void {
       }
       if (opts.stats) {
         const s = await diffStats(repo, src, target);
+        const { formatSize } = await import('../../net/summary.js');
         process.stdout.write(`[A] Object Count: ${s.a}\n[B] Object Count: ${s.b}\nCommon Object Count: ${s.common}\nCommon Object Size: ${formatSize(s.commonBytes)}\n`);
       }
     });

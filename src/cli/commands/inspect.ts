@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { isLink } from '../../format/mode.js';
-import { resolvePath } from '../../checkout/resolve-path.js';
-import { logText } from '../../inspect/log.js';
 import { UsageError, verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
@@ -29,6 +27,7 @@ export function registerInspect(program: Command): void {
     .action(async (rev: string | undefined, opts: { repo?: string; raw?: boolean }) => {
       if (rev === undefined) throw new UsageError('A rev argument is required');
       const repo = await openRepo(opts);
+      const { logText } = await import('../../inspect/log.js');
       process.stdout.write(await logText(repo, rev, { raw: opts.raw === true }));
     });
 
@@ -108,6 +107,7 @@ export function registerInspect(program: Command): void {
       const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
       const { openContent } = await import('../../store/read-content.js');
       for (const p of paths) {
+        const { resolvePath } = await import('../../checkout/resolve-path.js');
         const e = await resolvePath(repo, commit, p);
         if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);
         const obj = await openContent(repo, e.checksum, { xattrs: false });

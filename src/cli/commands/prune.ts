@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { pruneRepo } from '../../repo/prune.js';
-import { formatSize } from '../../net/summary.js';
 import { collect } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
@@ -47,6 +45,8 @@ export function registerPrune(program: Command): void {
       const noPrune = opts.prune === false;
       const repo = await openRepo(opts);
       if (opts.deleteCommit !== undefined && noPrune) throw usageError(HELP, 'Cannot specify both --delete-commit and --no-prune');
+      const { pruneRepo } = await import('../../repo/prune.js');
+      const { formatSize } = await import('../../net/summary.js');
       const r = await pruneRepo(repo, {
         refsOnly: opts.refsOnly === true,
         noPrune,

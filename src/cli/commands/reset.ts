@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { resetRef } from '../../repo/reset.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { usageError, type VerbHelp } from '../ostree-usage.js';
 import { verb } from '../invocation.js';
@@ -15,6 +14,7 @@ export function registerReset(program: Command): void {
       const repo = await openRepo(opts);
       // ostree takes the first two arguments and ignores any more.
       if (args.length < 2) throw usageError(HELP, 'A REF and COMMIT argument is required');
+      const { resetRef } = await import('../../repo/reset.js');
       await resetRef(repo, args[0]!, args[1]!);
     });
 }
