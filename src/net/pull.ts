@@ -21,8 +21,8 @@ import { sourceSummary, type ObjectSource } from './sources.js';
 export interface PullPolicy {
   /** Throws unless the commit (its bytes and detached metadata) is acceptable. */
   verifyCommit?(checksum: string, commit: Uint8Array, detached: Uint8Array | null): Promise<void>;
-  /** Throws unless the summary (and its signatures) is acceptable. */
-  verifySummary?(summary: Uint8Array, sig: Uint8Array | null): Promise<void>;
+  /** Throws unless the summary (and its signatures) is acceptable; `summary` is null when the source has none. */
+  verifySummary?(summary: Uint8Array | null, sig: Uint8Array | null): Promise<void>;
 }
 
 export interface PullTarget {
@@ -395,7 +395,7 @@ function perThread(remote: RemoteFetch, threads: number): RemoteFetch {
 }
 
 /** Each target's commit checksum: from the summary when the source has one, else from its ref file. */
-async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
+export async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
   const out: Array<{ to: string | null; checksum: string }> = [];
   for (const t of targets) {
     if (/^[0-9a-f]{64}$/.test(t.from)) {

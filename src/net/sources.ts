@@ -193,8 +193,8 @@ export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promis
   if (!s) {
     s = (async () => {
       const raw = await source.summary();
+      await policy?.verifySummary?.(raw?.bytes ?? null, raw?.sig ?? null);
       if (raw === null) return null;
-      await policy?.verifySummary?.(raw.bytes, raw.sig);
       return decodeSummary(raw.bytes, `summary of ${source.description}`);
     })();
     byPolicy.set(policy, s);
