@@ -6,7 +6,7 @@ import {
   type Summary, type SummaryRef,
 } from '../format/summary.js';
 import { decodeCommit, type Variant } from '../format/objects.js';
-import { printVariant } from '../format/gvariant.js';
+import { printVariant } from '../format/gvariant/text.js';
 import { listRefs } from '../repo/refs.js';
 import { listCollectionRefs } from '../repo/collection-refs.js';
 import { RepoLock } from '../repo/lock.js';

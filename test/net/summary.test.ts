@@ -7,7 +7,7 @@ import { GROVE_BIN, groveOk, needsOstree, ostree, tempDir } from '../helpers.js'
 import { Repo } from '../../src/repo/repo.js';
 import { regenerateSummary } from '../../src/net/summary.js';
 import { decodeSummary, readBeU64, SUMMARY_KEY } from '../../src/format/summary.js';
-import { parseVariantText } from '../../src/format/gvariant.js';
+import { parseVariantText } from '../../src/format/gvariant/text.js';
 import { glibDictOrder, gStrHash } from '../../src/format/glib-dict.js';
 
 /**

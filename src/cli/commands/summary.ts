@@ -11,7 +11,7 @@ interface SummaryOpts {
 
 /** `--add-metadata=KEY=VALUE`, VALUE in GVariant text format as ostree parses it (`'text'`, `uint64 5`, `true`). */
 async function parseMetadataArg(arg: string): Promise<[string, Variant]> {
-  const { parseVariantText } = await import('../../format/gvariant.js');
+  const { parseVariantText } = await import('../../format/gvariant/text.js');
   const eq = arg.indexOf('=');
   if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `--add-metadata: missing '=' in KEY=VALUE metadata '${arg}'`);
   return [arg.slice(0, eq), parseVariantText(arg.slice(eq + 1))];
@@ -29,8 +29,9 @@ export function registerSummary(program: Command): void {
     .option('--sign <key>', 'sign the summary with this secret key (base64 for ed25519; repeatable)', collect)
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: SummaryOpts) => {
-      const [{ Variant, byteswap, decode, printVariant }, { SUMMARY_TYPE }, { describeSummary, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
-        import('../../format/gvariant.js'), import('../../format/summary.js'), import('../../net/summary.js'), import('../../sign/signatures.js'),
+      const [{ Variant, decode }, { byteswap }, { printVariant }, { SUMMARY_TYPE }, { describeSummary, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
+        import('../../format/gvariant.js'), import('../../format/gvariant/byteswap.js'), import('../../format/gvariant/text.js'),
+        import('../../format/summary.js'), import('../../net/summary.js'), import('../../sign/signatures.js'),
       ]);
       const repo = await openRepo(opts);
       if (opts.update) {
