@@ -27,6 +27,7 @@ const MODULES: ReadonlyArray<{ verbs: readonly string[]; load: () => Promise<Reg
   { verbs: ['reset'], load: async () => (await import('./commands/reset.js')).registerReset },
   { verbs: ['checksum'], load: async () => (await import('./commands/checksum.js')).registerChecksum },
   { verbs: ['diff'], load: async () => (await import('./commands/diff.js')).registerDiff },
+  { verbs: ['static-delta'], load: async () => (await import('./commands/static-delta.js')).registerStaticDelta },
 ];
 
 /**
