@@ -105,6 +105,27 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     assert.equal(grove(['static-delta', 'list', `--repo=${empty}`]).stdout, '(No static deltas)\n');
   });
 
+  test('the family\'s usage and the missing-argument errors are ostree\'s', () => {
+    const g = grove(['static-delta']);
+    const o = ostree(['static-delta'], { allowFail: true });
+    assert.equal(g.code, 1);
+    assert.equal(o.code, 1);
+    assert.equal(g.stderr.split('\n').at(-2), o.stderr.split('\n').at(-2));
+    // Every sub-verb grove lists is listed so by ostree (generate, verify, reindex are not built yet).
+    const listed = g.stderr.split('\n').filter((l) => /^  [a-z-]+ {2,}\S/.test(l));
+    assert.ok(listed.length >= 5);
+    for (const l of listed) assert.ok(o.stderr.includes(`${l}\n`), l);
+    for (const [verb, what] of [['show', 'DELTA'], ['delete', 'DELTA'], ['apply-offline', 'PATH']]) {
+      const args = ['static-delta', verb!, `--repo=${src}`];
+      const gr = grove(args);
+      const or = ostree(args, { allowFail: true });
+      assert.deepEqual([gr.code, gr.stdout, gr.stderr], [or.code, or.stdout, or.stderr]);
+      assert.equal(gr.stderr, `error: ${what} must be specified\n`);
+    }
+    const missing = grove(['static-delta', 'delete', `--repo=${src}`, 'a'.repeat(64)]);
+    assert.deepEqual([missing.code, missing.stderr], [1, ostree(['static-delta', 'delete', `--repo=${src}`, 'a'.repeat(64)], { allowFail: true }).stderr]);
+  });
+
   test('show of a superblock file whose parts are not in the repository stops where ostree stops', () => {
     const args = (repo: string) => ['static-delta', 'show', `--repo=${repo}`, path.join(dir, 'inline-b')];
     const g = grove(args(src));
