@@ -4,12 +4,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
-import { grove, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
+import { spawnSync } from 'node:child_process';
+import { GROVE_BIN, grove, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
 import { decodeSuperblock, encodeSuperblock } from '../../src/delta/superblock.js';
 import { PART_PAYLOAD_TYPE, lzma } from '../../src/delta/part.js';
 import { decode, encode } from '../../src/format/gvariant.js';
 import { readVarint, writeVarint } from '../../src/delta/varint.js';
 import { readXattrs } from '../../src/xattr/xattrs.js';
+import { regenerateSummary } from '../../src/net/summary.js';
+import { Repo } from '../../src/repo/repo.js';
+import { SUMMARY_KEY, decodeSummary, readBeU64 } from '../../src/format/summary.js';
 
 /**
  * Static deltas that the real ostree made, read by grove: `static-delta list` and `show` print
@@ -103,6 +107,24 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     const empty = path.join(dir, 'no-deltas');
     ostree(['init', `--repo=${empty}`, '--mode=archive']);
     assert.equal(grove(['static-delta', 'list', `--repo=${empty}`]).stdout, '(No static deltas)\n');
+  });
+
+  test('summary -u lists the deltas as ostree does, byte for byte, and --view prints them alike', async () => {
+    for (const noDeltas of [false, true]) {
+      const repo = path.join(dir, `summary-${noDeltas}`);
+      fs.cpSync(src, repo, { recursive: true });
+      if (noDeltas) ostree(['config', `--repo=${repo}`, 'set', 'core.no-deltas-in-summary', 'true']);
+      ostree(['summary', `--repo=${repo}`, '-u']);
+      const theirs = fs.readFileSync(path.join(repo, 'summary'));
+      const now = readBeU64(decodeSummary(theirs).metadata, SUMMARY_KEY.lastModified)!;
+      await regenerateSummary(await Repo.open(repo), { now });
+      const ours = fs.readFileSync(path.join(repo, 'summary'));
+      assert.equal(ours.toString('hex'), theirs.toString('hex'));
+      assert.equal(decodeSummary(ours).metadata.some(([k]) => k === SUMMARY_KEY.staticDeltas), !noDeltas);
+      const env = { ...process.env, TZ: 'UTC' };
+      const view = (cmd: string, pre: string[]) => spawnSync(cmd, [...pre, 'summary', `--repo=${repo}`, '--view'], { encoding: 'utf8', env }).stdout;
+      assert.equal(view(process.execPath, [GROVE_BIN]), view('ostree', []));
+    }
   });
 
   test('the family\'s usage and the missing-argument errors are ostree\'s', () => {
