@@ -28,7 +28,7 @@ export function registerPrune(program: Command): void {
       const repo = await openRepo(opts);
       if (opts.deleteCommit !== undefined && noPrune) throw new UsageError('Cannot specify both --delete-commit and --no-prune');
       const { pruneRepo } = await import('../../repo/prune.js');
-      const { formatSize } = await import('../../net/summary.js');
+      const { formatSize } = await import('../../format/size.js');
       const r = await pruneRepo(repo, {
         refsOnly: opts.refsOnly === true,
         noPrune,
