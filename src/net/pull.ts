@@ -57,6 +57,13 @@ export interface PullOptions {
   localCaches?: Repo[];
   /** false: `--disable-fsync` (nothing waits for the disk). */
   fsync?: boolean;
+  /**
+   * Static deltas: used where the source offers a fitting one (default for remote sources),
+   * never (`--disable-static-deltas`; the default for local sources, as in ostree, so that the
+   * exact object files are copied), or required (`--require-static-deltas`: a commit no delta
+   * leads to fails the pull).
+   */
+  staticDeltas?: 'auto' | 'disable' | 'require';
   onProgress?: (p: PullProgress) => void;
 }
 
@@ -75,6 +82,8 @@ export interface PullResult {
     requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number;
     /** Whether the source is a repository on this machine (ostree then says "imported", not "fetched"). */
     local: boolean;
+    /** Delta parts applied or found already applied (ostree then says "N delta parts, N loose fetched"). */
+    deltaParts: number;
     /** Of the objects counted fetched, those taken from a local cache repository (`--localcache-repo`). */
     metadataLocal: number;
     contentLocal: number;
@@ -131,6 +140,10 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     const c = (await repo.resolveRev(opts.timestampCheckFromRev))!;
     fromRev = { checksum: c, timestamp: (await repo.loadCommit(c)).timestamp };
   }
+  const deltas = opts.staticDeltas ?? (source.local ? 'disable' : 'auto');
+  if (deltas === 'require' && repo.mode === 'archive') throw new GroveError('GROVE_BAD_OPTION', "Can't use static deltas in an archive repo");
+  const useDeltas = deltas !== 'disable' && repo.mode !== 'archive' && opts.commitMetadataOnly !== true;
+  const deltaStats = { deltaParts: 0, metadataFetched: 0, bytesFetched: 0, contentWritten: 0, contentBytesWritten: 0 };
   // Threads that fetch hold two tasks each, so one's network waits are filled by the other's work.
   const pool = opts.pool ?? new WorkerPool({ tasksPerThread: source.remote ? 2 : 1 });
   let tx: Transaction | undefined;
@@ -210,11 +223,14 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       return bytes;
     };
 
+    // Commits a static delta brought, still staged: checked and written already, their objects in place.
+    let viaDelta = new Map<string, Uint8Array>();
     const process1 = async (w: Work): Promise<void> => {
       switch (w.kind) {
         case 'commit': {
-          const present = have(w.checksum, 'commit');
-          const bytes = present ? readMetadataSync(repo, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit');
+          const fromDelta = viaDelta.get(w.checksum);
+          const present = fromDelta === undefined && have(w.checksum, 'commit');
+          const bytes = fromDelta ?? (present ? readMetadataSync(repo, w.checksum, 'commit') : await fetchMetadata(w.checksum, 'commit'));
           const commit = decodeCommit(bytes, `commit ${w.checksum} from ${source.description}`);
           if (original.has(w.checksum) && w.depth === (opts.depth ?? 0)) {
             const orig = original.get(w.checksum)!;
@@ -223,7 +239,13 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           if (fromRev !== null) checkNotOlder(fromRev.checksum, fromRev.timestamp, w.checksum, commit.timestamp);
           // As ostree: signatures first, then bindings, also of a commit already here.
           if (present) bindings.verify(w.checksum, commit);
-          if (!present || isCommitPartial(repo.path, w.checksum)) {
+          if (fromDelta !== undefined) {
+            // The scan still walks it, fetching what the delta did not bring (its fallbacks).
+            commitsCompleted.push(w.checksum);
+            pool.start();
+            enqueue({ kind: 'dirmeta', checksum: commit.rootMeta });
+            enqueue({ kind: 'dirtree', checksum: commit.rootTree, path: '/' });
+          } else if (!present || isCommitPartial(repo.path, w.checksum)) {
             // A commit taken from a local cache brings its detached metadata from there, as ostree's import does.
             const cache = caches.find((c) => objectExists(c.repo.objectsDir, w.checksum, 'commit', c.repo.mode));
             const detached = cache !== undefined
@@ -298,6 +320,18 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       if (Date.now() - lastCheckpoint > CHECKPOINT_MS || writtenSinceCheckpoint > CHECKPOINT_BYTES) void checkpoint().catch((e: unknown) => { failure ??= e; });
     };
 
+    if (useDeltas) {
+      const { pullDeltas } = await import('../delta/pull-deltas.js');
+      viaDelta = await pullDeltas({
+        repo, tx: t, source, summary: await sourceSummary(source, opts.policy), require: deltas === 'require', stats: deltaStats,
+        verifyCommit: async (checksum, bytes, detached) => {
+          await opts.policy?.verifyCommit?.(checksum, bytes, detached);
+          bindings.verify(checksum, decodeCommit(bytes, `commit ${checksum} from ${source.description}`));
+        },
+      }, resolved.map((r, i) => ({ ref: /^[0-9a-f]{64}$/.test(targets[i]!.from) ? null : targets[i]!.from, localRef: r.to, checksum: r.checksum })));
+      progress.bytesFetched += deltaStats.bytesFetched;
+      progress.metadataFetched += deltaStats.metadataFetched;
+    }
     for (const r of resolved) enqueue({ kind: 'commit', checksum: r.checksum, depth: opts.depth ?? 0 });
     let busy = 0;
     let wake: (() => void) | null = null;
@@ -355,10 +389,12 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
         ...progress,
         requests: source.stats.requests + imports.fetched.requests,
         retries: source.stats.retries + imports.fetched.retries,
-        contentWritten: queues.reduce((n, q) => n + q.totals.written, 0),
-        contentBytesWritten: queues.reduce((n, q) => n + q.totals.bytes, 0),
+        contentWritten: queues.reduce((n, q) => n + q.totals.written, deltaStats.contentWritten),
+        contentBytesWritten: queues.reduce((n, q) => n + q.totals.bytes, deltaStats.contentBytesWritten),
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
-        local: source.local !== null,
+        // A local pull that must use deltas reads the source as ostree's fetcher does, not by import.
+        local: source.local !== null && deltas !== 'require',
+        deltaParts: deltaStats.deltaParts,
         metadataLocal: local.metadata,
         contentLocal: local.content,
         detachedRequests: local.detachedRequests,

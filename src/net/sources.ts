@@ -46,6 +46,11 @@ export interface ObjectSource {
   ref(name: string): Promise<string | null>;
   /** Every ref, for sources that can list them without a summary (a local repository). */
   refs?(): Promise<Map<string, string>>;
+  /**
+   * Any other file of the repository (static delta superblocks and parts, delta indexes), at
+   * most `maxBytes`; null when there is none. `what` names it in messages.
+   */
+  file(rel: string, maxBytes: number, what: string): Promise<Uint8Array | null>;
   readonly stats: { requests: number; bytes: number; retries: number };
   close(): void;
 }
@@ -90,6 +95,10 @@ export class HttpSource implements ObjectSource {
 
   metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
     return this.fetcher.get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
+  }
+
+  file(rel: string, maxBytes: number, what: string): Promise<Uint8Array | null> {
+    return this.fetcher.get(rel, { maxBytes, what });
   }
 
   /** The worker threads fetch content themselves (see `remote`): the bodies never pass through this thread. */
@@ -145,6 +154,19 @@ export class LocalSource implements ObjectSource {
       return b;
     } catch (e) {
       if (e instanceof GroveError && e.code === 'GROVE_MISSING_OBJECT') return null;
+      throw e;
+    }
+  }
+
+  async file(rel: string, maxBytes: number, what: string): Promise<Uint8Array | null> {
+    this.stats.requests++;
+    try {
+      // Never through a symlink, never from a FIFO, bounded: the source may be anyone's directory.
+      const b = readObjectFile(path.join(this.repo.path, rel), `${what} of ${this.description}`, maxBytes);
+      this.stats.bytes += b.length;
+      return b;
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return null;
       throw e;
     }
   }

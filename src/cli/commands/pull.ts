@@ -76,7 +76,8 @@ function report(r: PullResult, json: boolean | undefined): void {
 export function pullSummary(s: PullResult['stats']): string {
   const meta = s.metadataFetched - s.metadataLocal + s.detachedRequests;
   const content = s.contentFetched - s.contentLocal;
-  let line = s.local ? `${meta} metadata, ${content} content objects imported` : `${meta} metadata, ${content} content objects fetched`;
+  let line = s.local ? `${meta} metadata, ${content} content objects imported`
+    : s.deltaParts > 0 ? `${s.deltaParts} delta parts, ${meta + content} loose fetched` : `${meta} metadata, ${content} content objects fetched`;
   if (!s.local && (s.metadataLocal > 0 || s.contentLocal > 0)) line += ` (${s.metadataLocal} meta, ${s.contentLocal} content local)`;
   if (!s.local && s.bytesFetched > 0) {
     line += s.bytesFetched < 1024 ? `; ${s.bytesFetched} B` : `; ${Math.floor(s.bytesFetched / 1024)} KiB`;
@@ -166,14 +167,14 @@ export function registerPull(program: Command): void {
     .option('--http-trusted', 'accepted; grove verifies the checksums of HTTP sources all the same')
     .option('--cache-dir <dir>', 'directory for cached summaries (grove caches none, but checks it as ostree does)')
     .option('--update-frequency <ms>', 'progress redraw interval in milliseconds (0: 1000)', parseUint('--update-frequency'))
-    .option('--disable-static-deltas', 'do not use static deltas (grove never does)')
-    .option('--require-static-deltas', 'refused: grove does not support static deltas')
-    .option('--dry-run', 'refused: needs static deltas, which grove does not support')
+    .option('--disable-static-deltas', 'do not use static deltas; fetch objects only')
+    .option('--require-static-deltas', 'fail unless static deltas lead to every commit pulled')
+    .option('--dry-run', 'refused: grove does not yet print delta sizes without applying them')
     .option('--json', 'print the result as JSON')
     .action(async (remoteArg: string, refArgs: string[], opts: CommonOpts & NetworkOpts & PullOpts) => {
       // ostree's order: --dry-run needs --require-static-deltas, checked before anything is read.
       if (opts.dryRun && !opts.requireStaticDeltas) throw new GroveError('GROVE_BAD_OPTION', '--dry-run requires --require-static-deltas');
-      if (opts.requireStaticDeltas) throw new GroveError('GROVE_UNSUPPORTED', '--require-static-deltas: grove does not support static deltas');
+      if (opts.dryRun) throw new GroveError('GROVE_UNSUPPORTED', '--dry-run: grove does not print delta sizes without applying them yet');
       if (opts.cacheDir !== undefined) await checkCacheDir(opts.cacheDir);
       // The library loads on use: every grove command pays for what the CLI imports up front.
       const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
@@ -204,6 +205,8 @@ export function registerPull(program: Command): void {
           timestampCheck: opts.timestampCheck === true,
           ...(opts.timestampCheckFromRev !== undefined && { timestampCheckFromRev: opts.timestampCheckFromRev }),
           localCaches,
+          // Unset: deltas from HTTP sources, objects from local ones (ostree's defaults).
+          ...(opts.requireStaticDeltas ? { staticDeltas: 'require' as const } : opts.disableStaticDeltas ? { staticDeltas: 'disable' as const } : {}),
         };
         const interval = opts.updateFrequency === undefined ? undefined : opts.updateFrequency === 0 ? 1000 : opts.updateFrequency;
         const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...pullOpts, ...(onProgress && { onProgress }) }), interval);
@@ -223,7 +226,7 @@ export function registerPull(program: Command): void {
     .option('--subpath <path>', 'copy only this path of each commit (repeatable)', collect)
     .option('--remote <name>', 'write the refs as REMOTE:REF')
     .option('--disable-verify-bindings', 'do not verify commit bindings')
-    .option('--require-static-deltas', 'fail unless the source has static deltas (grove cannot apply them, so this always fails)')
+    .option('--require-static-deltas', 'use the source\'s static deltas (local pulls otherwise copy objects), and fail unless they lead to every commit pulled')
     .option('--gpg-verify', 'verify the GPG signatures of commits with the keys of --remote')
     .option('--gpg-verify-summary', 'verify the GPG signature of the summary with the keys of --remote')
     .option('--json', 'print the result as JSON')
@@ -236,11 +239,13 @@ export function registerPull(program: Command): void {
       const listed = refArgs.length > 0 ? null : await sourceRefs(await LocalSource.open(src));
       if ((opts.gpgVerify || opts.gpgVerifySummary) && opts.remote === undefined) throw new GroveError('GROVE_BAD_OPTION', 'Must specify remote name to enable gpg verification');
       const targets = targetsFor(listed ?? refArgs, (ref) => (opts.remote !== undefined ? `${opts.remote}:${ref}` : ref));
-      if (opts.requireStaticDeltas) await (await import('../../net/static-deltas.js')).refuseRequiredStaticDeltas(repo, src, targets);
+      if (opts.requireStaticDeltas) (await import('../../net/static-deltas.js')).precheckRequiredStaticDeltas(repo, src);
       const source = await LocalSource.open(src);
       const policy = opts.remote === undefined ? undefined
         : localPullPolicy(repo, opts.remote, pathToFileURL(path.resolve(src)).href, { commits: opts.gpgVerify === true, summary: opts.gpgVerifySummary === true });
-      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), ...(policy && { policy }), ...(onProgress && { onProgress }) }));
+      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, {
+        ...sharedOptions(opts), ...(policy && { policy }), ...(onProgress && { onProgress }), ...(opts.requireStaticDeltas && { staticDeltas: 'require' as const }),
+      }));
       report(r, opts.json);
     });
 }
