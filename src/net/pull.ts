@@ -82,7 +82,19 @@ export interface PullProgress {
 
 export interface PullResult {
   refs: Array<{ ref: string | null; checksum: string; changed: boolean }>;
-  stats: PullProgress & { requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number };
+  stats: PullProgress & {
+    requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number;
+    /** Whether the source is a repository on this machine (ostree then says "imported", not "fetched"). */
+    local: boolean;
+    /** Of the objects counted fetched, those taken from a local cache repository (`--localcache-repo`). */
+    metadataLocal: number;
+    contentLocal: number;
+    /**
+     * Requests to a server for a commit's detached metadata, found or not: ostree's closing line
+     * counts each as a metadata object fetched.
+     */
+    detachedRequests: number;
+  };
 }
 
 type Work =
@@ -164,11 +176,13 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       queue: new ImportQueue(pool, { ...ctx, source: { objectsDir: cache.objectsDir, mode: cache.mode }, origin: `local cache ${cache.path}` }, (written, bytes) => {
         for (const c of written) ready.push({ checksum: c, type: 'file' });
         progress.contentFetched += written.length;
+        local.content += written.length;
         writtenSinceCheckpoint += bytes;
         maybeCheckpoint();
       }),
     }));
     const queues = [imports, ...caches.map((c) => c.queue)];
+    const local = { metadata: 0, content: 0, detachedRequests: 0 };
     const seen = new Set<string>();
     const metaQueue: Work[] = [];
     const contentQueue: Work[] = [];
@@ -200,6 +214,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
       const cached = caches.find((c) => objectExists(c.repo.objectsDir, checksum, type, c.repo.mode));
+      if (cached !== undefined) local.metadata++;
       const bytes = cached !== undefined ? readMetadataSync(cached.repo, checksum, type) : await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
       await t.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from ${source.description}` });
@@ -229,6 +244,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
               ? (objectExists(cache.repo.objectsDir, w.checksum, 'commitmeta', cache.repo.mode) ? readMetadataSync(cache.repo, w.checksum, 'commitmeta') : null)
               : await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
+            if (cache === undefined && source.local === null) local.detachedRequests++;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
             if (!present) bindings.verify(w.checksum, commit);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
@@ -363,6 +379,10 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
         contentWritten: queues.reduce((n, q) => n + q.totals.written, 0),
         contentBytesWritten: queues.reduce((n, q) => n + q.totals.bytes, 0),
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        local: source.local !== null,
+        metadataLocal: local.metadata,
+        contentLocal: local.content,
+        detachedRequests: local.detachedRequests,
       },
     };
   } catch (e) {

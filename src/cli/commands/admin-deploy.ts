@@ -15,7 +15,7 @@ function parseIndex(s: string): number {
 
 async function printFreed(result: { prune: { freedBytes: number } | null }): Promise<void> {
   if (!result.prune || result.prune.freedBytes === 0) return;
-  const { formatSize } = await import('../../net/summary.js');
+  const { formatSize } = await import('../../format/size.js');
   process.stdout.write(`Freed objects: ${formatSize(result.prune.freedBytes)}\n`);
 }
 

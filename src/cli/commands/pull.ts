@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { GroveError, isErrno } from '../../errors.js';
 import { validateRef } from '../../format/names.js';
+import { formatSize } from '../../format/size.js';
 import type { FetcherOptions } from '../../net/fetcher.js';
 import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
 import { collect, parseUint } from '../parse.js';
@@ -64,9 +65,24 @@ function report(r: PullResult, json: boolean | undefined): void {
     process.stdout.write(`${JSON.stringify({ refs: r.refs, ...r.stats })}\n`);
     return;
   }
-  const s = r.stats;
-  const fetched = s.metadataFetched + s.contentFetched;
-  process.stdout.write(fetched === 0 ? 'no changes\n' : `${fetched} objects fetched (${s.metadataFetched} metadata, ${s.contentFetched} content), ${(s.bytesFetched / 1e6).toFixed(1)} MB in ${s.seconds.toFixed(1)} s\n`);
+  process.stdout.write(`${pullSummary(r.stats)}\n`);
+}
+
+/**
+ * The line ostree 2022.7 ends a pull with (ostree-repo-pull.c), which scripts match on: what was
+ * fetched or, from a repository on this machine, imported; the objects a local cache gave; the
+ * bytes transferred and the whole seconds taken; the content bytes written.
+ */
+export function pullSummary(s: PullResult['stats']): string {
+  const meta = s.metadataFetched - s.metadataLocal + s.detachedRequests;
+  const content = s.contentFetched - s.contentLocal;
+  let line = s.local ? `${meta} metadata, ${content} content objects imported` : `${meta} metadata, ${content} content objects fetched`;
+  if (!s.local && (s.metadataLocal > 0 || s.contentLocal > 0)) line += ` (${s.metadataLocal} meta, ${s.contentLocal} content local)`;
+  if (!s.local && s.bytesFetched > 0) {
+    line += s.bytesFetched < 1024 ? `; ${s.bytesFetched} B` : `; ${Math.floor(s.bytesFetched / 1024)} KiB`;
+    line += ` transferred in ${Math.floor(s.seconds)} seconds`;
+  }
+  return `${line}; ${formatSize(s.contentBytesWritten)} content written`;
 }
 
 async function withProgress(json: boolean | undefined, run: (onProgress: PullOptions['onProgress']) => Promise<PullResult>, intervalMs?: number): Promise<PullResult> {
