@@ -139,7 +139,7 @@ export class LocalSource implements ObjectSource {
   readonly remote = null;
   readonly collectionId: string | null;
 
-  private constructor(private readonly repo: Repo, readonly description: string) {
+  private constructor(readonly repo: Repo, readonly description: string) {
     this.local = { objectsDir: repo.objectsDir, mode: repo.mode };
     const c = repo.config.get('core', 'collection-id');
     this.collectionId = c === undefined || c === '' ? null : c;
@@ -202,13 +202,19 @@ export class LocalSource implements ObjectSource {
   close(): void { /* nothing held */ }
 }
 
-const summaries = new WeakMap<ObjectSource, Map<PullPolicy | undefined, Promise<Summary | null>>>();
+type FetchedSummary = { summary: Summary; bytes: Uint8Array; sig: Uint8Array | null };
+const summaries = new WeakMap<ObjectSource, Map<PullPolicy | undefined, Promise<FetchedSummary | null>>>();
 
 /**
  * The source's summary, checked by `policy` and decoded; null when it has none. Fetched once per
  * source and policy: listing the refs to pull and resolving them read the same summary.
  */
-export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promise<Summary | null> {
+export async function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promise<Summary | null> {
+  return (await fetchedSummary(source, policy))?.summary ?? null;
+}
+
+/** The bytes {@link sourceSummary} decoded, and its signatures, for a mirror to keep as they came. */
+export function fetchedSummary(source: ObjectSource, policy?: PullPolicy): Promise<FetchedSummary | null> {
   let byPolicy = summaries.get(source);
   if (!byPolicy) summaries.set(source, (byPolicy = new Map()));
   let s = byPolicy.get(policy);
@@ -217,7 +223,7 @@ export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promis
       const raw = await source.summary();
       await policy?.verifySummary?.(raw?.bytes ?? null, raw?.sig ?? null);
       if (raw === null) return null;
-      return decodeSummary(raw.bytes, `summary of ${source.description}`);
+      return { summary: decodeSummary(raw.bytes, `summary of ${source.description}`), bytes: raw.bytes, sig: raw.sig };
     })();
     byPolicy.set(policy, s);
   }
