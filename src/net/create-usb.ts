@@ -1,9 +1,10 @@
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError, isErrno, strerror } from '../errors.js';
 import { CHECKSUM_RE } from '../format/checksum.js';
 import { isValidRef, validateCollectionId } from '../format/names.js';
+import { RepoLock } from '../repo/lock.js';
 import { Repo } from '../repo/repo.js';
 import type { PullTarget } from './pull.js';
 
@@ -43,6 +44,7 @@ export async function createUsb(source: Repo, mountPath: string, refs: ReadonlyA
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NO_PATH', `opendir(${mountPath}): No such file or directory`, { path: mountPath });
     if (isErrno(e, 'ENOTDIR')) throw new GroveError('GROVE_NO_PATH', `opendir(${mountPath}): Not a directory`, { path: mountPath });
+    if (isErrno(e)) throw new GroveError('GROVE_IO', `opendir(${mountPath}): ${strerror(e)}`, { path: mountPath, cause: e });
     throw e;
   }
   for (const r of refs) {
@@ -63,9 +65,11 @@ export async function createUsb(source: Repo, mountPath: string, refs: ReadonlyA
     throw new CreateUsbUsageError('GROVE_USAGE', '--destination-repo must not be the source repository');
   }
 
-  // The topmost directory this run makes, removed again if the copy fails.
+  // The topmost directory this run makes, or what it adds to an existing directory that holds
+  // no repository yet: removed again if the copy fails.
   const created = existing.path === dest ? null : firstBelow(existing.path, dest);
   const hadRepo = fsSync.existsSync(path.join(dest, 'objects'));
+  const before = created === null && !hadRepo ? new Set(fsSync.readdirSync(dest)) : null;
   try {
     await fs.mkdir(dest, { recursive: true, mode: 0o755 });
     // As ostree's create: an existing repository (one with objects/) is used as it is.
@@ -80,8 +84,11 @@ export async function createUsb(source: Repo, mountPath: string, refs: ReadonlyA
     }
     await regenerateSummary(repo);
   } catch (e) {
-    // Retried: the lock holder the pull started may still be creating the repository's .lock.
-    if (created !== null && !hadRepo) await fs.rm(created, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+    // The pull may have started the lock holder, which creates .lock when it is up.
+    await RepoLock.settle(dest);
+    const rm = (p: string) => fs.rm(p, { recursive: true, force: true });
+    if (created !== null) await rm(created);
+    if (before !== null) for (const name of fsSync.readdirSync(dest)) if (!before.has(name)) await rm(path.join(dest, name));
     throw e;
   }
   if (!WELL_KNOWN_REPOS.includes(destRel)) await linkRepo(mountPath, destRel, fsSync.statSync(dest).ino);
@@ -99,17 +106,31 @@ async function linkRepo(mountPath: string, destRel: string, destIno: number): Pr
   for (const name of await fs.readdir(reposD)) {
     if (fsSync.lstatSync(path.join(reposD, name)).ino === destIno) return;
   }
-  const target = path.posix.join('..', '..', destRel.replace(/^\/+/, ''));
+  const target = buildFilename('..', '..', destRel);
   for (let i = 0; i < MAX_LINK_ATTEMPTS; i++) {
     const link = path.join(reposD, `${String(i).padStart(2, '0')}-generated`);
     try {
       await fs.symlink(target, link);
       return;
     } catch (e) {
-      if (!isErrno(e, 'EEXIST')) throw new GroveError('GROVE_IO', `symlinkat(.ostree/repos.d/${path.basename(link)} → ${target}): ${(e as Error).message}`, { cause: e });
+      if (!isErrno(e, 'EEXIST')) throw new GroveError('GROVE_IO', `symlinkat(.ostree/repos.d/${path.basename(link)} → ${target}): ${strerror(e)}`, { cause: e });
     }
   }
   throw new GroveError('GROVE_IO', 'Could not find an unused symlink name for the repository');
+}
+
+/**
+ * GLib's `g_build_filename`: the elements joined by one `/`, the separators where they meet
+ * collapsed, nothing else normalized (`.` and `..` stay), so the link reads as ostree writes it.
+ */
+function buildFilename(...parts: string[]): string {
+  const kept = parts.filter((p) => p !== '');
+  return kept.map((p, i) => {
+    let q = p;
+    if (i > 0) q = q.replace(/^\/+/, '');
+    if (i < kept.length - 1) q = q.replace(/\/+$/, '');
+    return q;
+  }).filter((q, i) => q !== '' || i === 0).join('/');
 }
 
 function deepestExisting(p: string): { path: string; stat: fsSync.Stats } {

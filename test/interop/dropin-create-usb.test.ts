@@ -4,8 +4,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { decodeSummary, encodeSummary, SUMMARY_KEY } from '../../src/format/summary.js';
-import { needsOstree, ostree, tempDir } from '../helpers.js';
-import { both, assertSame, sameFailure, type Twins } from './dropin-support.js';
+import { GROVE_BIN, needsOstree, ostree, tempDir } from '../helpers.js';
+import { both, assertSame, runEnv, sameFailure, type Twins } from './dropin-support.js';
 
 /**
  * Drop-in: `create-usb`. ostree and grove copy collection refs of one source repository (made
@@ -149,6 +149,73 @@ describe('create-usb', needsOstree(), () => {
     assert.equal(r.g.code, 1);
     assert.equal(r.g.stderr, "error: --commit: 'abc' is not a commit checksum\n");
     assert.deepEqual(await fs.readdir(path.join(s.cwd.g, 'mnt')), []);
+  });
+
+  test('the link in repos.d reads as ostree writes it (nothing normalized)', async () => {
+    await freshMounts();
+    for (const c of [s.cwd.g, s.cwd.o]) await fs.mkdir(path.join(c, 'mnt', 'stick'));
+    await sameCopy(['--destination-repo=stick/../repo/', 'mnt', 'org.example.Os', 'os/stable'], 'repo');
+    assert.equal(await fs.readlink(path.join(s.cwd.g, 'mnt/.ostree/repos.d/00-generated')), '../../stick/../repo/');
+  });
+
+  test('copies from a source without a summary, and refuses there in ostree\'s words', async () => {
+    const bare = path.join(s.dir, 'nosummary');
+    await fs.rm(bare, { recursive: true, force: true });
+    ostree(['init', `--repo=${bare}`, '--mode=archive', '--collection-id=org.example.Os']);
+    ostree(['pull-local', `--repo=${bare}`, s.src, 'os/stable']);
+    await freshMounts();
+    const r = await both(s.cwd, () => ['create-usb', `--repo=${bare}`, 'mnt', 'org.example.Os', 'os/stable'], { cwd: s.cwd });
+    assertSame(r, s.cwd, 'create-usb from a source without a summary');
+    assert.equal(r.o.code, 0, r.o.stderr);
+    assert.deepEqual(await describeMount(path.join(s.cwd.g, 'mnt')), await describeMount(path.join(s.cwd.o, 'mnt')));
+    await sameFailure(s.cwd, () => ['create-usb', `--repo=${bare}`, 'mnt', 'org.example.Os', 'os/missing'], { cwd: s.cwd });
+  });
+
+  test('each tool pulls (--mirror) what the other\'s create-usb wrote', async () => {
+    await freshMounts();
+    await sameCopy(['mnt', 'org.example.Os', 'os/stable', 'org.example.Apps', 'app']);
+    const [gUsb, oUsb] = [path.join(s.cwd.g, 'mnt/.ostree/repo'), path.join(s.cwd.o, 'mnt/.ostree/repo')];
+    ostree(['fsck', `--repo=${gUsb}`]);
+    for (const [name, usb] of [['grove', gUsb], ['ostree', oUsb]] as const) {
+      const clients = { g: path.join(s.dir, `client-g-${name}`), o: path.join(s.dir, `client-o-${name}`) };
+      for (const c of [clients.g, clients.o]) {
+        await fs.rm(c, { recursive: true, force: true });
+        ostree(['init', `--repo=${c}`, '--mode=archive']);
+        ostree(['remote', 'add', `--repo=${c}`, '--no-gpg-verify', '--collection-id=org.example.Os', 'usb', `file://${usb}`]);
+      }
+      const r = await both(clients, (repo) => ['pull', `--repo=${repo}`, '--mirror', 'usb']);
+      assert.equal(r.o.code, 0, r.o.stderr);
+      assert.equal(r.g.code, 0, r.g.stderr);
+      const refs = (repo: string) => ostree(['refs', `--repo=${repo}`, '--collections']).stdout;
+      assert.equal(refs(clients.g), refs(clients.o), `refs pulled from ${name}'s stick`);
+      assert.match(refs(clients.o), /\(org\.example\.Apps, app\)/);
+      // A full mirror keeps the source's summary as it came, as ostree does.
+      assert.ok((await fs.readFile(path.join(clients.g, 'summary'))).equals(await fs.readFile(path.join(usb, 'summary'))), 'summary kept');
+      for (const c of [clients.g, clients.o]) ostree(['fsck', `--repo=${c}`]);
+    }
+  });
+
+  test('pull --mirror of a ref from a source with a collection ID writes its collection ref', async () => {
+    const clients = { g: path.join(s.dir, 'mirror-g'), o: path.join(s.dir, 'mirror-o') };
+    for (const c of [clients.g, clients.o]) {
+      await fs.rm(c, { recursive: true, force: true });
+      ostree(['init', `--repo=${c}`, '--mode=archive']);
+      ostree(['remote', 'add', `--repo=${c}`, '--no-gpg-verify', 'origin', `file://${s.src}`]);
+    }
+    const r = await both(clients, (repo) => ['pull', `--repo=${repo}`, '--mirror', 'origin', 'os/stable']);
+    assert.equal(r.o.code, 0, r.o.stderr);
+    assert.equal(r.g.code, 0, r.g.stderr);
+    const files = async (repo: string) => (await fs.readdir(path.join(repo, 'refs'), { recursive: true })).sort();
+    assert.deepEqual(await files(clients.g), await files(clients.o));
+    assert.ok((await files(clients.o)).includes('mirrors/org.example.Os/os/stable'));
+  });
+
+  test('leaves nothing in an existing directory without a repository when the copy fails', async () => {
+    await freshMounts();
+    await fs.mkdir(path.join(s.cwd.g, 'mnt', 'repo'));
+    const r = await runEnv(process.execPath, [GROVE_BIN, 'create-usb', `--repo=${s.src}`, '--destination-repo=repo', 'mnt', 'org.example.Os', 'os/missing'], {}, undefined, s.cwd.g);
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(await fs.readdir(path.join(s.cwd.g, 'mnt', 'repo')), []);
   });
 
   test('leaves nothing on the mount when the copy fails', async () => {
