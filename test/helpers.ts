@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { readXattrs } from '../src/xattr/xattrs.js';
 
 /** Repository root (tests run from dist/test/…). */
@@ -16,6 +16,28 @@ export interface RunResult { code: number; stdout: string; stderr: string }
 /** Runs the grove CLI as a child process, as a user would. */
 export function grove(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
   const r = spawnSync(process.execPath, [GROVE_BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+    maxBuffer: 256 << 20,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let ostreeLink: string | undefined;
+
+/**
+ * Runs grove under the name `ostree` (a symlink in a temporary directory, made once per
+ * process), as a drop-in install would: grove's usage lines then name the program as ostree's do.
+ */
+export function groveAsOstree(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
+  if (ostreeLink === undefined) {
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'grove-as-ostree-'));
+    ostreeLink = path.join(bin, 'ostree');
+    symlinkSync(GROVE_BIN, ostreeLink);
+    process.on('exit', () => rmSync(bin, { recursive: true, force: true }));
+  }
+  const r = spawnSync(process.execPath, [ostreeLink, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd,

@@ -49,6 +49,11 @@ export interface VerbMeta {
    * --print-current-dir`): text to print on stdout and exit 0, or null to go on.
    */
   intercept?: (value: (long: string) => string | true | undefined) => Promise<string | null>;
+  /**
+   * A family that prints its own usage instead of GLib's help (ostree's `static-delta` lists its
+   * sub-verbs without options), and its error when no sub-verb is named.
+   */
+  familyUsage?: { text: (cmd: Command) => string; noCommand: string };
 }
 
 const metas = new WeakMap<Command, VerbMeta>();
@@ -110,6 +115,7 @@ function argParams(cmd: Command): string {
 export function helpFor(program: Command, chain: readonly Command[]): string {
   const cmd = chain.at(-1) ?? program;
   const meta = metas.get(cmd) ?? {};
+  if (meta.familyUsage) return meta.familyUsage.text(cmd);
   const isFamily = cmd.commands.length > 0;
   const list = isFamily ? cmd.commands.map((c) => `\n  ${c.name().padEnd(18)}${c.description()}`).join('') : '';
   const heading = chain.length === 0 ? 'Builtin Commands:' : `Builtin "${chain.map((c) => c.name()).join(' ')}" Commands:`;
@@ -174,9 +180,10 @@ export async function resolveInvocation(program: Command, argv: readonly string[
       return exit(1, { stderr: `${usage}error: ${e.message}\n` });
     }
     const names = chain.map((c) => c.name()).join(' ');
+    const noSub = metas.get(family)?.familyUsage?.noCommand ?? `No "${names}" subcommand specified`;
     const message = chain.length === 0
       ? (name === undefined ? 'No command specified' : `Unknown command '${name}'`)
-      : (name === undefined ? `No "${names}" subcommand specified` : `Unknown "${names}" subcommand '${name}'`);
+      : (name === undefined ? noSub : `Unknown "${names}" subcommand '${name}'`);
     return exit(1, { stderr: `${usage}error: ${message}\n` });
   }
 

@@ -37,6 +37,21 @@ export function parseKeyValue(option: string): (v: string, prev: Array<[string, 
   };
 }
 
+/**
+ * GLib's parse of an integer option (`G_OPTION_ARG_INT`): strtol base 0 (so `0x10` and `010`
+ * are 16 and 8), the whole string, within a C int; its two messages.
+ */
+export function parseGInt(option: string): (v: string) => number {
+  return (v) => {
+    const m = /^[\t\n\v\f\r ]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(v);
+    if (!m) throw new GroveError('GROVE_BAD_OPTION', `Cannot parse integer value \u201c${v}\u201d for ${option}`);
+    const digits = m[2]!;
+    const n = BigInt(/^0[0-7]+$/.test(digits) ? `0o${digits.slice(1)}` : digits) * (m[1] === '-' ? -1n : 1n);
+    if (n > 2147483647n || n < -2147483648n) throw new GroveError('GROVE_BAD_OPTION', `Integer value \u201c${v}\u201d for ${option} out of range`);
+    return Number(n);
+  };
+}
+
 export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }

@@ -9,6 +9,7 @@ import { listRefEntries, updateRefs } from '../repo/refs.js';
 import { setImmutable } from './copy.js';
 import { crashPoint } from './crash-point.js';
 import { deploymentDir, parseDeploymentName, type SysrootState } from './deployments.js';
+import { removeUnusedOverlays } from './overlay-initrd.js';
 import { LINK_TEMP_SUFFIX } from './write-deployments.js';
 
 /**
@@ -17,7 +18,8 @@ import { LINK_TEMP_SUFFIX } from './write-deployments.js';
  * - the other boot version's entries and links, and the other sub-version's links;
  * - deployment directories (and their `.origin` files) no boot entry names, which includes
  *   those of a deploy that was interrupted;
- * - kernel directories `boot/ostree/OS-BOOTCSUM` no deployment uses;
+ * - kernel directories `boot/ostree/OS-BOOTCSUM` no deployment uses, and overlay initrds in
+ *   `boot/ostree/initramfs-overlays` no boot entry lists;
  * - then the refs `ostree/N/M/I` that keep each deployment's commit in the repository are
  *   rewritten, and with `prune`, objects nothing reaches any more are deleted.
  */
@@ -92,6 +94,9 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
       crashPoint();
     }
   }
+
+  removeUnusedOverlays(root, state.deployments);
+  crashPoint();
 
   const repo = await Repo.open(path.join(root, 'ostree/repo'));
   // One batch through the repository lock: the stale refs go, each deployment's ref names its

@@ -11,6 +11,7 @@ import { mergeEtc, type EtcChanges } from './etc-merge.js';
 import { KernelArgs } from './kargs.js';
 import { findKernel } from './kernel.js';
 import { removeDeploymentDir } from './cleanup.js';
+import { overlayEntryPath } from './overlay-initrd.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
 
@@ -23,7 +24,8 @@ import { WorkerPool } from '../pool/pool.js';
  * 2. its kernel found and its boot checksum computed (a tree without one is refused);
  * 3. `/etc` made a real copy of `usr/etc` (a tree that ships `/etc` has it moved to `usr/etc`
  *    first), then the admin's changes to the merge deployment's `/etc` replayed onto it;
- * 4. kernel arguments from the options, else the merge deployment's;
+ * 4. kernel arguments from the options, else the merge deployment's; overlay initrds only from
+ *    the options (a merge deployment's do not carry over);
  * 5. the `.origin` file written and the directory made immutable.
  * Anything failing on the way removes the half-made directory: the sysroot is as before.
  */
@@ -34,6 +36,8 @@ export interface NewDeploymentOptions {
   merge: Deployment | null;
   /** Replaces the kernel arguments; null keeps the merge deployment's. */
   kargs: string[] | null;
+  /** Checksums of overlay initrds staged for it (stageOverlayInitrd), in the order given. */
+  overlayInitrds?: string[];
   /** A pool already started (its threads take a few hundred ms to load), else one of its own. */
   pool?: WorkerPool;
 }
@@ -87,6 +91,7 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
     const entry = new BootEntry();
     const options = opts.kargs !== null ? KernelArgs.of(opts.kargs).toString() : opts.merge?.entry.get('options');
     if (options !== undefined) entry.set('options', options);
+    entry.overlayInitrds = (opts.overlayInitrds ?? []).map(overlayEntryPath);
     const etc = opts.merge ? mergeEtc(opts.merge.path, dir) : null;
     crashPoint();
 

@@ -7,6 +7,7 @@ import { KernelArgs } from './kargs.js';
 import { commitMetaValue, decodeCommit } from '../format/objects.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
+import { overlayChecksums, overlayEntryPath } from './overlay-initrd.js';
 import { readStaged, rootIsOstreeBooted, unlockedState, type UnlockedState } from './runstate.js';
 
 /**
@@ -144,6 +145,7 @@ export function loadSysroot(sysroot: string): SysrootState {
     const [, os2, checksum, deploySerial] = t as unknown as [string, string, string, string];
     const dir = deploymentDir(root, os2, checksum, Number(deploySerial));
     const origin = readOrigin(dir);
+    overlayChecksums(entry);
     return {
       index, osname: os2, checksum, deploySerial: Number(deploySerial), bootChecksum, bootSerial: Number(bootSerial),
       origin, kargs: options.without('ostree').toArray(), entry, path: dir,
@@ -180,7 +182,7 @@ function stagedDeployment(root: string): Deployment | null {
   const origin = readOrigin(dir);
   const entry = new BootEntry();
   if (s.kargs) entry.set('options', s.kargs.join(' '));
-  entry.overlayInitrds = s.overlayInitrds ?? [];
+  entry.overlayInitrds = (s.overlayInitrds ?? []).map(overlayEntryPath);
   return {
     index: 0, osname: s.target.osname, checksum: s.target.checksum, deploySerial: s.target.serial, bootChecksum: s.target.bootChecksum,
     bootSerial: -1, origin, kargs: s.kargs ?? [], entry, path: dir,

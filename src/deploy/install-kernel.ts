@@ -9,6 +9,7 @@ import { commitVersion, type Deployment } from './deployments.js';
 import { KernelArgs } from './kargs.js';
 import { findKernel } from './kernel.js';
 import { parseOsRelease } from './os-release.js';
+import { installOverlays } from './overlay-initrd.js';
 
 /**
  * Makes one deployment bootable under boot version `bootVersion`: its kernel, initramfs and
@@ -87,6 +88,11 @@ export function buildEntry(ctx: EntryContext, d: Deployment): BootEntry {
   if (layout.devicetree?.dest) install(layout.devicetree.src, layout.devicetree.dest);
   else if (layout.devicetree) copyEntry(path.join(layout.dir, layout.devicetree.src), path.join(bootcsumDir, layout.devicetree.src));
   if (layout.hmac) install(layout.hmac.src, layout.hmac.dest);
+  const entry = d.entry.clone();
+  // Installed whether or not the tree has an initramfs to lay them over, as ostree does; the
+  // entry lists them only when it has one, and cleanup then deletes what no entry lists.
+  installOverlays(ctx.root, entry, installIntoBoot);
+  crashPoint();
 
   const osRelease = readOsRelease(d.path);
   const name = osRelease.get('PRETTY_NAME') ?? osRelease.get('ID');
@@ -96,7 +102,6 @@ export function buildEntry(ctx: EntryContext, d: Deployment): BootEntry {
   if (version && !name.includes(version)) title += ` ${version}`;
   title += ` (ostree${ctx.showOsname ? `:${d.osname}` : ''}:${d.index})`;
 
-  const entry = d.entry.clone();
   entry.set('title', title);
   entry.set('version', String(ctx.count - d.index));
   entry.set('linux', `/${bootcsumRel}/${layout.kernel.dest}`);

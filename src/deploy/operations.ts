@@ -15,6 +15,7 @@ import { bumpMtime, validateOsName } from './sysroot.js';
 import { writeDeployments } from './write-deployments.js';
 import { entryFileName, writeReplacing } from './install-kernel.js';
 import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
+import { stageOverlayInitrd } from './overlay-initrd.js';
 
 /**
  * The `admin` verbs that change a sysroot, each under the sysroot lock (`ostree/lock`, the file
@@ -48,6 +49,8 @@ export interface DeployOptions extends ListOptions {
   origin?: KeyFile;
   /** `--stage`: leave the boot configuration to `finalize-staged` at shutdown (booted systems only). */
   stage?: boolean;
+  /** `--overlay-initrd`: initramfs images listed after the tree's own, in this order. */
+  overlayInitrds?: string[];
 }
 
 export interface DeployResult {
@@ -130,12 +133,14 @@ async function deployLocked(sysroot: string, refspec: string, opts: DeployOption
     if (!checksum) throw new GroveError('GROVE_NO_REF', `refspec ${refspec} not found in ${repo.path}`);
     const merge = opts.noMerge ? null : mergeDeployment(state, osname);
     const kargs = kernelArgs(opts, merge);
+    // Staged in /run before anything else is checked, as ostree does (even when --stage is then refused).
+    const overlayInitrds = (opts.overlayInitrds ?? []).map(stageOverlayInitrd);
     if (opts.stage) refuseStage(state, opts);
     // A bootloader grove cannot configure is refused before anything is written.
     requireSupported(detectBootloader(state.root), state.root);
     // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
     await cleanupSysroot(state, { prune: false });
-    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs, pool });
+    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs, overlayInitrds, pool });
     let written;
     try {
       written = await writeDeployments(state, nextDeployments(state, osname, made.deployment, merge, opts));

@@ -8,6 +8,7 @@ import { detectBootloader, repoConfig, requireSupported, ubootEnv } from './boot
 import { commitVersion, subBootVersion, type Deployment, type SysrootState } from './deployments.js';
 import { buildEntry, entryFileName, writeReplacing, type EntryContext } from './install-kernel.js';
 import { KernelArgs } from './kargs.js';
+import { overlayChecksums } from './overlay-initrd.js';
 
 /**
  * Makes `next` the sysroot's list of deployments, default first, with one atomic step at the end,
@@ -33,6 +34,7 @@ function assignBootSerials(list: Deployment[]): void {
 
 function sameBootConfig(root: string, a: Deployment, b: Deployment): boolean {
   if (a.bootChecksum !== b.bootChecksum) return false;
+  if (overlayChecksums(a.entry).join('') !== overlayChecksums(b.entry).join('')) return false;
   const ka = KernelArgs.parse(a.entry.get('options')).without('ostree').toString();
   const kb = KernelArgs.parse(b.entry.get('options')).without('ostree').toString();
   return ka === kb && commitVersion(root, a.checksum) === commitVersion(root, b.checksum);

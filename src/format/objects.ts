@@ -92,7 +92,7 @@ function encodeXattrs(xattrs: Xattr[]): GVariantValue {
     });
 }
 
-function decodeXattrs(v: GVariantValue, where: string): Xattr[] {
+export function decodeXattrs(v: GVariantValue, where: string): Xattr[] {
   return (v as Array<[Uint8Array, Uint8Array]>).map(([name, value]) => {
     const end = name.length > 0 && name[name.length - 1] === 0 ? name.length - 1 : name.length;
     let s: string;

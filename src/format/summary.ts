@@ -75,9 +75,16 @@ export function summaryMetadata(opts: {
   collectionId?: string;
   /** The refs of other collections (refs/mirrors, remotes with a collection-id), by collection ID. */
   collectionMap?: ReadonlyArray<[string, SummaryRef[]]>;
+  /** Each static delta's name and its superblock's SHA-256, in the order the repository lists them. */
+  staticDeltas?: ReadonlyArray<[string, Uint8Array]>;
 }): Array<[string, Variant]> {
+  const deltas = opts.staticDeltas ?? [];
   return glibDictOrder<Variant>([
     ...(opts.additional ?? []),
+    // Built as a GVariantDict too, and inserted after the caller's keys, as ostree does.
+    ...(deltas.length > 0
+      ? [[SUMMARY_KEY.staticDeltas, new Variant('a{sv}', glibDictOrder(deltas.map(([name, digest]): [string, Variant] => [name, new Variant('ay', digest)])))] as [string, Variant]]
+      : []),
     [SUMMARY_KEY.lastModified, beU64(opts.lastModified)],
     [SUMMARY_KEY.mode, new Variant('s', opts.configMode)],
     [SUMMARY_KEY.tombstoneCommits, new Variant('b', opts.tombstoneCommits)],

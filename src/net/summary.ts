@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import {
@@ -12,6 +13,9 @@ import { listRefs } from '../repo/refs.js';
 import { listCollectionRefs } from '../repo/collection-refs.js';
 import { RepoLock } from '../repo/lock.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
+import { listStaticDeltas } from '../repo/static-deltas.js';
+import { deltaId } from '../delta/names.js';
+import { sha256 } from '../format/hash.js';
 import type { Repo } from '../repo/repo.js';
 
 /**
@@ -50,6 +54,7 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
         collectionMap,
         ...(opts.additional && { additional: opts.additional }),
         lastModified: opts.now ?? BigInt(Math.floor(Date.now() / 1000)),
+        staticDeltas: repo.config.getBoolean('core', 'no-deltas-in-summary') === true ? [] : deltaDigests(repo),
         configMode: repo.config.get('core', 'mode') ?? 'bare',
         tombstoneCommits: repo.config.getBoolean('core', 'tombstone-commits') ?? false,
       }),
@@ -60,6 +65,11 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
   } finally {
     await lock.release();
   }
+}
+
+/** Every static delta's name with the SHA-256 of its superblock, as the summary lists them. */
+function deltaDigests(repo: Repo): Array<[string, Uint8Array]> {
+  return listStaticDeltas(repo).map((d) => [deltaId(d), sha256(fsSync.readFileSync(path.join(d.dir, 'superblock')))]);
 }
 
 /**

@@ -1,18 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
+import { deltaFromDirNames } from '../delta/names.js';
 import { objectExists } from '../store/paths.js';
 import type { Repo } from './repo.js';
 
 /**
  * Static deltas as ostree lays them out: `deltas/XX/REST[-TO]/superblock`, where the two
  * directory levels, put together, are the delta's name: `TO` or `FROM-TO`, each checksum in
- * ostree's modified base64 (43 characters, `_` for `/`). grove does not make deltas; it keeps
- * what ostree made consistent when commits go.
+ * ostree's modified base64 (43 characters, `_` for `/`; see delta/names.ts).
  */
 export interface StaticDelta { from: string | null; to: string; dir: string }
 
-/** Every static delta with a superblock, as `ostree_repo_list_static_delta_names` finds them. */
+/**
+ * Every static delta with a superblock, as `ostree_repo_list_static_delta_names` finds them: in
+ * the order the directories are read (ostree prints them so), skipping names that are no delta.
+ */
 export function listStaticDeltas(repo: Repo): StaticDelta[] {
   const base = path.join(repo.path, 'deltas');
   const out: StaticDelta[] = [];
@@ -20,9 +23,8 @@ export function listStaticDeltas(repo: Repo): StaticDelta[] {
     for (const d2 of subdirs(path.join(base, d1))) {
       const dir = path.join(base, d1, d2);
       if (fs.lstatSync(path.join(dir, 'superblock'), { throwIfNoEntry: false }) === undefined) continue;
-      const name = d1 + d2;
-      const dash = name.indexOf('-');
-      out.push(dash < 0 ? { from: null, to: fromB64(name), dir } : { from: fromB64(name.slice(0, dash)), to: fromB64(name.slice(dash + 1)), dir });
+      const name = deltaFromDirNames(d1, d2);
+      if (name !== null) out.push({ ...name, dir });
     }
   }
   return out;
@@ -39,13 +41,17 @@ export function pruneStaticDeltas(repo: Repo, commit: string | null): void {
   }
 }
 
-function fromB64(s: string): string {
-  return Buffer.from(`${s.slice(0, 43).replace(/_/g, '/')}=`, 'base64').toString('hex');
-}
-
+/** Subdirectories in the order the file system lists them (readdirSync sorts: libuv's scandir does). */
 function subdirs(dir: string): string[] {
   try {
-    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const d = fs.opendirSync(dir);
+    const out: string[] = [];
+    try {
+      for (let e = d.readSync(); e !== null; e = d.readSync()) if (e.isDirectory()) out.push(e.name);
+    } finally {
+      d.closeSync();
+    }
+    return out;
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
     throw e;

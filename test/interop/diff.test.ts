@@ -5,16 +5,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildTree, type Entry } from '../../fixtures/trees/build.js';
 import { setXattr } from '../../src/xattr/xattrs.js';
-import { grove, haveOstree, needsOstree, ostree, tempDir, type RunResult } from '../helpers.js';
+import { groveAsOstree, haveOstree, needsOstree, ostree, tempDir, type RunResult } from '../helpers.js';
 import { commitBoth, initRepos } from './support.js';
+import { assertSameStderr } from './usage-compare.js';
 
 /**
  * `grove diff` against `ostree diff` on twin repositories (the same two commits made by each
  * tool), and against directories on disk: two commits, one commit and its parent, a commit and
  * a checkout someone changed (either way round), two directories, `--stats`, `--no-xattrs`,
  * `--owner-uid/--owner-gid`, and the failures. Every case runs three ways — ostree on its
- * repository, grove on its own and grove on ostree's — and stdout, stderr and exit status must
- * be ostree's. Directories on disk are listed in GLib's order (by inode, not by name), so the
+ * repository, grove on its own and grove on ostree's — and stdout, stderr (after a usage, see
+ * usage-compare.ts) and exit status must be ostree's. Directories on disk are listed in GLib's order (by inode, not by name), so the
  * changed checkout is made in an order unlike the names'.
  */
 
@@ -87,7 +88,7 @@ describe('grove diff matches ostree diff', needsOstree(), () => {
 
   function run(cmd: 'ostree' | 'grove', repo: string, args: string[]): RunResult {
     const argv = ['diff', `--repo=${repo}`, ...args];
-    if (cmd === 'grove') return grove(argv, { cwd: dir });
+    if (cmd === 'grove') return groveAsOstree(argv, { cwd: dir });
     const r = spawnSync('ostree', argv, { cwd: dir, encoding: 'utf8' });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
@@ -96,7 +97,7 @@ describe('grove diff matches ostree diff', needsOstree(), () => {
     const ref = run('ostree', repos.o, args);
     const what = `diff ${args.join(' ')}`;
     for (const [who, r] of [['grove on its repository', run('grove', repos.g, args)], ['grove on ostree\'s', run('grove', repos.o, args)]] as const) {
-      assert.equal(r.stderr, ref.stderr, `${what}, ${who}: stderr`);
+      assertSameStderr(r.stderr, ref.stderr, `${what}, ${who}`);
       assert.equal(r.stdout, ref.stdout, `${what}, ${who}: stdout`);
       assert.equal(r.code, ref.code, `${what}, ${who}: exit status`);
     }

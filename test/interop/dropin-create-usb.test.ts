@@ -1,11 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { decodeSummary, encodeSummary, SUMMARY_KEY } from '../../src/format/summary.js';
-import { GROVE_BIN, needsOstree, ostree, tempDir } from '../helpers.js';
-import { both, assertSame, runEnv, sameFailure, type Twins } from './dropin-support.js';
+import { GROVE_BIN, groveAsOstree, needsOstree, ostree, tempDir } from '../helpers.js';
+import { both, assertSame, runEnv, type Twins } from './dropin-support.js';
+import { assertSameStderr } from './usage-compare.js';
 
 /**
  * Drop-in: `create-usb`. ostree and grove copy collection refs of one source repository (made
@@ -44,6 +46,20 @@ async function assertSameSummary(gRepo: string, oRepo: string): Promise<void> {
   const when = decodeSummary(o).metadata.find(([k]) => k === SUMMARY_KEY.lastModified)!;
   g.metadata = g.metadata.map((m) => (m[0] === SUMMARY_KEY.lastModified ? when : m));
   assert.ok(Buffer.from(encodeSummary(g)).equals(o), 'summary bytes');
+}
+
+/**
+ * Both refuse `create-usb ARGS` (from twin working directories): same status and stdout, the
+ * same stderr (where ostree prints the verb's usage first, its usage line and error line).
+ */
+function sameRefusal(args: string[]): void {
+  const o = spawnSync('ostree', ['create-usb', ...args], { cwd: s.cwd.o, encoding: 'utf8' });
+  const g = groveAsOstree(['create-usb', ...args], { cwd: s.cwd.g });
+  const what = `create-usb ${args.join(' ')}`;
+  assert.notEqual(o.status, 0, `${what}: ostree succeeded`);
+  assert.equal(g.code, o.status, `${what}: exit status (grove: ${g.stderr.trim()})`);
+  assert.equal(g.stdout, o.stdout, `${what}: stdout`);
+  assertSameStderr(g.stderr, o.stderr, what);
 }
 
 async function freshMounts(): Promise<void> {
@@ -121,7 +137,7 @@ describe('create-usb', needsOstree(), () => {
 
   test('refuses bad command lines in ostree\'s words', async () => {
     await freshMounts();
-    const fail = (args: string[]) => sameFailure(s.cwd, () => ['create-usb', `--repo=${s.src}`, ...args], { cwd: s.cwd });
+    const fail = async (args: string[]) => sameRefusal([`--repo=${s.src}`, ...args]);
     await fail([]);
     await fail(['mnt']);
     await fail(['mnt', 'org.example.Os']);
@@ -168,7 +184,7 @@ describe('create-usb', needsOstree(), () => {
     assertSame(r, s.cwd, 'create-usb from a source without a summary');
     assert.equal(r.o.code, 0, r.o.stderr);
     assert.deepEqual(await describeMount(path.join(s.cwd.g, 'mnt')), await describeMount(path.join(s.cwd.o, 'mnt')));
-    await sameFailure(s.cwd, () => ['create-usb', `--repo=${bare}`, 'mnt', 'org.example.Os', 'os/missing'], { cwd: s.cwd });
+    sameRefusal([`--repo=${bare}`, 'mnt', 'org.example.Os', 'os/missing']);
   });
 
   test('each tool pulls (--mirror) what the other\'s create-usb wrote', async () => {

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
-import { grove, groveOk, haveOstree, needsOstree, ostree, tempDir, type RunResult } from '../helpers.js';
+import { groveAsOstree, groveOk, haveOstree, needsOstree, ostree, tempDir, type RunResult } from '../helpers.js';
+import { assertSameStderr } from './usage-compare.js';
 
 /**
  * `grove prune` against `ostree prune`, option set by option set. One repository with
@@ -13,7 +14,8 @@ import { grove, groveOk, haveOstree, needsOstree, ostree, tempDir, type RunResul
  * mirror ref (refs/mirrors/…) to a commit nothing else keeps, detached metadata, a partial
  * commit whose tree lacks a directory, a branch grove committed, an orphan commit, objects no
  * commit reaches, a static delta — is copied twice for each case; ostree prunes one copy, grove
- * the other. stdout, stderr and the exit status must be ostree's, and so must what is left:
+ * the other. stdout, stderr (after a usage, see usage-compare.ts) and the exit status must be
+ * ostree's, and so must what is left:
  * every file under objects/, deltas/, refs/ and state/ (tombstones by content), and the config.
  *
  * No two refs share history here: where they do and a depth limits the walk, what ostree keeps
@@ -107,9 +109,9 @@ describe('grove prune matches ostree prune, option by option', needsOstree(), ()
     const g = copy(base.repo);
     const before = state(o);
     const ro = ostree(['prune', `--repo=${o}`, ...argv], { allowFail: true });
-    const rg = grove(['prune', `--repo=${g}`, ...argv]);
+    const rg = groveAsOstree(['prune', `--repo=${g}`, ...argv]);
     const what = `prune ${argv.join(' ')} (${mode})`;
-    assert.equal(rg.stderr, ro.stderr, `${what}: stderr`);
+    assertSameStderr(rg.stderr, ro.stderr, what);
     assert.equal(rg.stdout, ro.stdout, `${what}: stdout`);
     assert.equal(rg.code, ro.code, `${what}: exit status`);
     const after = state(o);

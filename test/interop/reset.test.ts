@@ -4,13 +4,15 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
-import { grove, groveOk, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
+import { grove, groveAsOstree, groveOk, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
+import { assertSameStderr } from './usage-compare.js';
 import { commitBoth, initRepos } from './support.js';
 
 /**
  * `grove reset` against `ostree reset` on twin repositories (the same history, one made by
  * each tool): each case runs on fresh copies, ostree on its repository and grove on its own;
- * stdout, stderr, exit status and every ref afterwards must match.
+ * stdout, stderr (after a usage, see usage-compare.ts), exit status and every ref afterwards
+ * must match.
  */
 
 function refs(repo: string): string {
@@ -49,9 +51,9 @@ describe('grove reset matches ostree reset', needsOstree(), () => {
     assert.equal(spawnSync('cp', ['-a', repos.o, o]).status, 0);
     assert.equal(spawnSync('cp', ['-a', repos.g, g]).status, 0);
     const ro = ostree(['reset', `--repo=${o}`, ...args], { allowFail: true });
-    const rg = grove(['reset', `--repo=${g}`, ...args]);
+    const rg = groveAsOstree(['reset', `--repo=${g}`, ...args]);
     const what = `reset ${args.join(' ')}`;
-    assert.equal(rg.stderr, ro.stderr, `${what}: stderr`);
+    assertSameStderr(rg.stderr, ro.stderr, what);
     assert.equal(rg.stdout, ro.stdout, `${what}: stdout`);
     assert.equal(rg.code, ro.code, `${what}: exit status`);
     assert.equal(refs(g), refs(o), `${what}: refs afterwards`);

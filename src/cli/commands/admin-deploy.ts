@@ -64,9 +64,8 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--no-merge', 'do not carry /etc changes and kernel arguments over from the current deployment')
     .option('--no-prune', 'do not prune the repository afterwards')
     .option('--origin-file <path>', 'use this keyfile as the deployment\'s origin')
-    .option('--overlay-initrd <file>', 'add this initramfs image over the tree\'s own (refused: grove does not install overlay initrds)', collect)
+    .option('--overlay-initrd <file>', 'add this initramfs image after the tree\'s own, copied into /boot (repeatable)', collect)
     .action(async function (this: Command, refspec: string, opts: DeployCliOpts) {
-      if (opts.overlayInitrd?.length) throw new GroveError('GROVE_UNSUPPORTED', 'grove cannot deploy with --overlay-initrd (it does not install overlay initramfs images into /boot); use ostree admin deploy');
       const { deploy } = await import('../../deploy/operations.js');
       const r = await deploy(sysrootOf(this, opts), refspec, {
         ...(opts.os !== undefined && { osname: opts.os }),
@@ -75,6 +74,7 @@ export function registerDeployVerbs(admin: Command): void {
         retain: opts.retain === true, retainPending: opts.retainPending === true, retainRollback: opts.retainRollback === true,
         notAsDefault: opts.notAsDefault === true, noMerge: opts.merge === false, noPrune: opts.prune === false,
         ...(opts.originFile !== undefined && { originFile: opts.originFile }), stage: opts.stage === true,
+        overlayInitrds: opts.overlayInitrd ?? [],
       });
       await reportDeploy(r);
     });

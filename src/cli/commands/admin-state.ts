@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { UsageError, verb } from '../invocation.js';
-import { parseGInt } from '../ostree-usage.js';
+import { parseGInt } from '../parse.js';
 import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs about one deployment's state: its /etc changes, its origin, an unlocked /usr. */

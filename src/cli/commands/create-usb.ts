@@ -1,22 +1,9 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { openRepo, withRepo } from '../repo-option.js';
-import { usageError, type VerbHelp } from '../ostree-usage.js';
-import { verb } from '../invocation.js';
+import { UsageError, verb } from '../invocation.js';
 
 const PARAMS = 'MOUNT-PATH COLLECTION-ID REF [COLLECTION-ID REF...]';
-
-/** ostree's help for the verb, which it prints on stderr before a usage error. */
-const HELP: VerbHelp = {
-  verb: 'create-usb',
-  params: PARAMS,
-  summary: 'Copy the refs to a USB stick',
-  options: [
-    ['--disable-fsync', 'Do not invoke fsync()'],
-    ['--destination-repo=DEST', 'Use custom repository directory within the mount'],
-    ['--commit=COMMIT', 'Pull a specific commit (only works when a single ref is specified)'],
-  ],
-};
 
 interface CreateUsbCliOpts { repo?: string; disableFsync: boolean; destinationRepo?: string; commit?: string }
 
@@ -30,10 +17,10 @@ export function registerCreateUsb(program: Command): void {
     .option('--commit <commit>', 'copy this commit for the one COLLECTION-ID REF pair')
     .action(async (args: string[], opts: CreateUsbCliOpts) => {
       const repo = await openRepo(opts);
-      if (args.length < 1) throw usageError(HELP, 'A MOUNT-PATH must be specified');
-      if (args.length < 3) throw usageError(HELP, 'At least one COLLECTION-ID REF pair must be specified');
-      if (args.length % 2 === 0) throw usageError(HELP, 'Only complete COLLECTION-ID REF pairs may be specified');
-      if (opts.commit !== undefined && args.length > 3) throw usageError(HELP, 'The --commit option can only be used when a single COLLECTION-ID REF pair is specified');
+      if (args.length < 1) throw new UsageError('A MOUNT-PATH must be specified');
+      if (args.length < 3) throw new UsageError('At least one COLLECTION-ID REF pair must be specified');
+      if (args.length % 2 === 0) throw new UsageError('Only complete COLLECTION-ID REF pairs may be specified');
+      if (opts.commit !== undefined && args.length > 3) throw new UsageError('The --commit option can only be used when a single COLLECTION-ID REF pair is specified');
       const [mountPath, ...rest] = args as [string, ...string[]];
       const refs = [];
       for (let i = 0; i < rest.length; i += 2) refs.push({ collectionId: rest[i]!, ref: rest[i + 1]! });
@@ -46,7 +33,7 @@ export function registerCreateUsb(program: Command): void {
           ...(opts.commit !== undefined && { commit: opts.commit }),
         });
       } catch (e) {
-        if (e instanceof CreateUsbUsageError) throw usageError(HELP, e.message);
+        if (e instanceof CreateUsbUsageError) throw new UsageError(e.message);
         // create-usb has no --disable-verify-bindings to suggest: ostree's words alone.
         if (e instanceof GroveError && e.code === 'GROVE_BAD_BINDING') throw new GroveError(e.code, e.message);
         throw e;

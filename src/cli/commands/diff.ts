@@ -1,21 +1,8 @@
 import type { Command } from 'commander';
 import type { Repo } from '../../repo/repo.js';
 import { openRepo, withRepo } from '../repo-option.js';
-import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
-import { verb } from '../invocation.js';
-
-const HELP: VerbHelp = {
-  verb: 'diff',
-  params: 'REV_OR_DIR REV_OR_DIR',
-  summary: 'Compare directory TARGETDIR against revision REV',
-  options: [
-    ['--stats', 'Print various statistics'],
-    ['--fs-diff', 'Print filesystem diff'],
-    ['--no-xattrs', 'Skip output of extended attributes'],
-    ['--owner-uid=UID', 'Use file ownership user id for local files'],
-    ['--owner-gid=GID', 'Use file ownership group id for local files'],
-  ],
-};
+import { parseGInt } from '../parse.js';
+import { UsageError, verb } from '../invocation.js';
 
 interface DiffCliOpts { repo?: string; stats?: boolean; fsDiff?: boolean; xattrs?: boolean; ownerUid?: number; ownerGid?: number }
 
@@ -31,7 +18,7 @@ export function registerDiff(program: Command): void {
     .option('--owner-gid <gid>', 'take files on disk of the second tree as owned by GID', parseGInt('--owner-gid'))
     .action(async (args: string[], opts: DiffCliOpts) => {
       const repo: Repo = await openRepo(opts);
-      if (args.length === 0) throw usageError(HELP, 'REV must be specified');
+      if (args.length === 0) throw new UsageError('REV must be specified');
       const { diffSide, diffStats, diffTrees, formatDiff } = await import('../../inspect/diff.js');
       const [src, target] = args.length === 1 ? [`${args[0]!}^`, args[0]!] : [args[0]!, args[1]!];
       if (opts.fsDiff || !opts.stats) {

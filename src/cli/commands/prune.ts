@@ -1,25 +1,7 @@
 import type { Command } from 'commander';
-import { collect } from '../parse.js';
+import { collect, parseGInt } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
-import { parseGInt, usageError, type VerbHelp } from '../ostree-usage.js';
-import { verb } from '../invocation.js';
-
-const HELP: VerbHelp = {
-  verb: 'prune',
-  params: '',
-  summary: 'Search for unreachable objects',
-  options: [
-    ['--no-prune', "Only display unreachable objects; don't delete"],
-    ['--refs-only', 'Only compute reachability via refs'],
-    ['--depth=DEPTH', 'Only traverse DEPTH parents for each commit (default: -1=infinite)'],
-    ['--delete-commit=COMMIT', 'Specify a commit to delete'],
-    ['--keep-younger-than=DATE', 'Prune all commits older than the specified date'],
-    ['--static-deltas-only', 'Change the behavior of delete-commit and keep-younger-than to prune only static deltas'],
-    ['--retain-branch-depth=BRANCH=DEPTH', 'Additionally retain BRANCH=DEPTH commits'],
-    ['--only-branch=BRANCH', 'Only prune BRANCH (may be specified multiple times)'],
-    ['--commit-only', 'Only traverse and delete commit objects.'],
-  ],
-};
+import { UsageError, verb } from '../invocation.js';
 
 interface PruneCliOpts {
   repo?: string; refsOnly?: boolean; depth?: number; deleteCommit?: string; keepYoungerThan?: string;
@@ -44,7 +26,7 @@ export function registerPrune(program: Command): void {
       // commander's --no-X form makes `prune` a boolean defaulting to true; ostree's flag is --no-prune.
       const noPrune = opts.prune === false;
       const repo = await openRepo(opts);
-      if (opts.deleteCommit !== undefined && noPrune) throw usageError(HELP, 'Cannot specify both --delete-commit and --no-prune');
+      if (opts.deleteCommit !== undefined && noPrune) throw new UsageError('Cannot specify both --delete-commit and --no-prune');
       const { pruneRepo } = await import('../../repo/prune.js');
       const { formatSize } = await import('../../format/size.js');
       const r = await pruneRepo(repo, {

@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
 import { openRepo, withRepo } from '../repo-option.js';
-import { usageError, type VerbHelp } from '../ostree-usage.js';
-import { verb } from '../invocation.js';
-
-const HELP: VerbHelp = { verb: 'reset', params: 'REF COMMIT', summary: 'Reset a REF to a previous COMMIT', options: [] };
+import { UsageError, verb } from '../invocation.js';
 
 /** `grove reset REF COMMIT`: `ostree reset`, with its messages. */
 export function registerReset(program: Command): void {
@@ -13,7 +10,7 @@ export function registerReset(program: Command): void {
     .action(async (args: string[], opts: { repo?: string }) => {
       const repo = await openRepo(opts);
       // ostree takes the first two arguments and ignores any more.
-      if (args.length < 2) throw usageError(HELP, 'A REF and COMMIT argument is required');
+      if (args.length < 2) throw new UsageError('A REF and COMMIT argument is required');
       const { resetRef } = await import('../../repo/reset.js');
       await resetRef(repo, args[0]!, args[1]!);
     });
