@@ -16,6 +16,8 @@ import { DEFAULT_IN_FLIGHT } from './fetcher.js';
 import { ImportQueue } from './import-queue.js';
 import { RefBindings } from './ref-binding.js';
 import { sourceSummary, type ObjectSource } from './sources.js';
+import { SUMMARY_KEY, collectionMapOf } from '../format/summary.js';
+import { collectionRefFile } from '../repo/collection-refs.js';
 
 /** What a pull must check before it keeps a commit or trusts a summary (signatures). */
 export interface PullPolicy {
@@ -30,6 +32,15 @@ export interface PullTarget {
   from: string;
   /** The ref to move here (`REMOTE:REF`, or `REF` for mirrors and local pulls); null for a bare checksum. */
   to: string | null;
+  /**
+   * A pull by collection–ref (ostree's `collection-refs`): ref `ref` of collection `id` at the
+   * source, where `from` is that ref's name or the commit to take for it. The source resolves it
+   * from its summary (the main list for its own collection ID, else the collection map), or
+   * without one from its refs. With `to` null the ref written here is the collection ref itself,
+   * as a mirror pull writes it: refs/mirrors/ID/REF, or refs/heads/REF when ID is this
+   * repository's own collection ID.
+   */
+  collection?: { id: string; ref: string };
 }
 
 export interface PullOptions {
@@ -133,7 +144,10 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
   // ref name up as a local rev: refs/heads, then refs/remotes, then any remote's).
   const original = new Map<string, string | null>();
   if (opts.timestampCheck) {
-    for (const [i, t] of targets.entries()) if (!/^[0-9a-f]{64}$/.test(t.from)) original.set(resolved[i]!.checksum, await localRevOf(repo, t.from));
+    for (const [i, t] of targets.entries()) {
+      const name = t.collection?.ref ?? (/^[0-9a-f]{64}$/.test(t.from) ? null : t.from);
+      if (name !== null) original.set(resolved[i]!.checksum, await localRevOf(repo, name));
+    }
   }
   let fromRev: { checksum: string; timestamp: bigint } | null = null;
   if (opts.timestampCheckFromRev !== undefined) {
@@ -371,6 +385,13 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     for (const c of commitsToMark) await markCommitPartial(repo.path, c);
     const results: PullResult['refs'] = [];
     for (const r of resolved) {
+      if (r.to === null && r.collection !== undefined) {
+        const { id, ref } = r.collection;
+        const current = await readRefAt(collectionRefFile(repo, id, ref));
+        results.push({ ref: `(${id}, ${ref})`, checksum: r.checksum, changed: current !== r.checksum });
+        if (current !== r.checksum) t.setCollectionRef(id, ref, r.checksum);
+        continue;
+      }
       if (r.to === null) {
         results.push({ ref: null, checksum: r.checksum, changed: true });
         continue;
@@ -450,12 +471,18 @@ function perThread(remote: RemoteFetch, threads: number): RemoteFetch {
   return { ...remote, options: { ...remote.options, maxInFlight: Math.max(1, Math.ceil(total / threads)) } };
 }
 
+type Resolved = { to: string | null; checksum: string; collection?: { id: string; ref: string } };
+
 /** Each target's commit checksum: from the summary when the source has one, else from its ref file. */
-export async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
-  const out: Array<{ to: string | null; checksum: string }> = [];
+export async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Resolved[]> {
+  const out: Resolved[] = [];
   for (const t of targets) {
     if (/^[0-9a-f]{64}$/.test(t.from)) {
-      out.push({ to: t.to, checksum: t.from });
+      out.push({ to: t.to, checksum: t.from, ...(t.collection && { collection: t.collection }) });
+      continue;
+    }
+    if (t.collection !== undefined) {
+      out.push({ to: t.to, checksum: await resolveCollectionRef(source, t.collection, policy), collection: t.collection });
       continue;
     }
     const s = await sourceSummary(source, policy);
@@ -470,6 +497,35 @@ export async function resolveTargets(source: ObjectSource, targets: PullTarget[]
     out.push({ to: t.to, checksum });
   }
   return out;
+}
+
+/**
+ * The commit of collection ref (`id`, `ref`) at the source, as ostree's pull finds it: in the
+ * summary when the source has one (its main ref list when `id` is the summary's collection ID,
+ * else the collection map), else in the source's refs. Messages are ostree's.
+ */
+async function resolveCollectionRef(source: ObjectSource, c: { id: string; ref: string }, policy?: PullPolicy): Promise<string> {
+  const s = await sourceSummary(source, policy);
+  if (s !== null) {
+    const main = s.metadata.find(([k]) => k === SUMMARY_KEY.collectionId)?.[1];
+    const refs = main?.type === 's' && main.value === c.id ? s.refs : collectionMapOf(s, `summary of ${source.description}`).find(([id]) => id === c.id)?.[1];
+    const checksum = refs?.find((r) => r.name === c.ref)?.checksum;
+    if (checksum === undefined) throw new GroveError('GROVE_NO_REF', `No such branch (${c.id}, ${c.ref}) in repository summary`);
+    return checksum;
+  }
+  const checksum = await source.collectionRef(c.id, c.ref);
+  if (checksum === null) throw new GroveError('GROVE_NO_REF', `Collection–ref (${c.id}, ${c.ref}) not found`);
+  return checksum;
+}
+
+/** The checksum in a ref file, or null when there is none. */
+async function readRefAt(file: string): Promise<string | null> {
+  try {
+    return (await fs.readFile(file, 'utf8')).trim();
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
+    throw e;
+  }
 }
 
 /** Every ref the source offers (its summary's, or for a local source its refs). */

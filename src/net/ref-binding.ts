@@ -24,17 +24,19 @@ export class RefBindings {
    * `collection-id`, or a local source repository's own); `disabled` is --disable-verify-bindings.
    */
   constructor(
-    targets: ReadonlyArray<{ from: string }>,
+    targets: ReadonlyArray<{ from: string; collection?: { ref: string } }>,
     resolved: ReadonlyArray<{ checksum: string }>,
     private readonly collectionId: string | null,
     private readonly disabled: boolean,
   ) {
     if (targets.length !== resolved.length) throw new Error('RefBindings: targets and resolved differ in length');
     targets.forEach((t, i) => {
-      if (/^[0-9a-f]{64}$/.test(t.from)) return;
+      // A collection–ref is asked for by its ref name even with a commit given for it (create-usb --commit).
+      const ref = t.collection?.ref ?? (/^[0-9a-f]{64}$/.test(t.from) ? null : t.from);
+      if (ref === null) return;
       const c = resolved[i]!.checksum;
       const refs = this.requested.get(c) ?? [];
-      refs.push(t.from);
+      refs.push(ref);
       this.requested.set(c, refs);
     });
   }

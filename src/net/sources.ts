@@ -10,6 +10,7 @@ import type { ObjectType } from '../format/objects.js';
 import { parseRepoMode, type RepoMode } from '../repo/mode.js';
 import { objectRelPath, objectExists } from '../store/paths.js';
 import { listRefs, readRef } from '../repo/refs.js';
+import { listCollectionRefs } from '../repo/collection-refs.js';
 import { Repo } from '../repo/repo.js';
 import type { ImportItem, RemoteFetch } from './import-task.js';
 import { decodeSummary, type Summary } from '../format/summary.js';
@@ -44,6 +45,8 @@ export interface ObjectSource {
   /** `summary` and `summary.sig`, null when absent. */
   summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null>;
   ref(name: string): Promise<string | null>;
+  /** Collection ref (`collectionId`, `name`), for a pull by collection–ref from a source with no summary; null when absent. */
+  collectionRef(collectionId: string, name: string): Promise<string | null>;
   /** Every ref, for sources that can list them without a summary (a local repository). */
   refs?(): Promise<Map<string, string>>;
   /**
@@ -114,10 +117,22 @@ export class HttpSource implements ObjectSource {
   }
 
   async ref(name: string): Promise<string | null> {
-    const b = await this.fetcher.get(`refs/heads/${name}`, { maxBytes: 4096, what: `ref ${name}` });
+    return this.refFile(`refs/heads/${name}`, `ref ${name}`);
+  }
+
+  /**
+   * Without a summary nothing says which collection is the server's own, so ostree looks for
+   * every collection ref under refs/mirrors; so does grove.
+   */
+  collectionRef(collectionId: string, name: string): Promise<string | null> {
+    return this.refFile(`refs/mirrors/${collectionId}/${name}`, `ref (${collectionId}, ${name})`);
+  }
+
+  private async refFile(file: string, what: string): Promise<string | null> {
+    const b = await this.fetcher.get(file, { maxBytes: 4096, what });
     if (b === null) return null;
     const c = b.toString('utf8').trim();
-    if (!isChecksum(c)) throw new GroveError('GROVE_BAD_REMOTE', `${this.description}: ref ${name} does not hold a checksum`);
+    if (!isChecksum(c)) throw new GroveError('GROVE_BAD_REMOTE', `${this.description}: ${what} does not hold a checksum`);
     return c;
   }
 
@@ -133,7 +148,7 @@ export class LocalSource implements ObjectSource {
   readonly remote = null;
   readonly collectionId: string | null;
 
-  private constructor(private readonly repo: Repo, readonly description: string) {
+  private constructor(readonly repo: Repo, readonly description: string) {
     this.local = { objectsDir: repo.objectsDir, mode: repo.mode };
     const c = repo.config.get('core', 'collection-id');
     this.collectionId = c === undefined || c === '' ? null : c;
@@ -194,6 +209,13 @@ export class LocalSource implements ObjectSource {
     return readRef(this.repo.path, name);
   }
 
+  /** As ostree resolves a collection ref in a repository: its own collection in refs/heads, mirrors, remotes with that collection-id. */
+  async collectionRef(collectionId: string, name: string): Promise<string | null> {
+    const refs = await listCollectionRefs(this.repo, { match: collectionId });
+    // Several places may hold it (refs/heads and a remote's); the last listed wins, as in ostree's table.
+    return refs.filter((r) => r.ref === name).at(-1)?.checksum ?? null;
+  }
+
   /** Every local ref of the source, for pull-local without refs. */
   refs(): Promise<Map<string, string>> {
     return listRefs(this.repo.path, { remotes: false });
@@ -202,13 +224,19 @@ export class LocalSource implements ObjectSource {
   close(): void { /* nothing held */ }
 }
 
-const summaries = new WeakMap<ObjectSource, Map<PullPolicy | undefined, Promise<Summary | null>>>();
+type FetchedSummary = { summary: Summary; bytes: Uint8Array; sig: Uint8Array | null };
+const summaries = new WeakMap<ObjectSource, Map<PullPolicy | undefined, Promise<FetchedSummary | null>>>();
 
 /**
  * The source's summary, checked by `policy` and decoded; null when it has none. Fetched once per
  * source and policy: listing the refs to pull and resolving them read the same summary.
  */
-export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promise<Summary | null> {
+export async function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promise<Summary | null> {
+  return (await fetchedSummary(source, policy))?.summary ?? null;
+}
+
+/** The bytes {@link sourceSummary} decoded, and its signatures, for a mirror to keep as they came. */
+export function fetchedSummary(source: ObjectSource, policy?: PullPolicy): Promise<FetchedSummary | null> {
   let byPolicy = summaries.get(source);
   if (!byPolicy) summaries.set(source, (byPolicy = new Map()));
   let s = byPolicy.get(policy);
@@ -217,7 +245,7 @@ export function sourceSummary(source: ObjectSource, policy?: PullPolicy): Promis
       const raw = await source.summary();
       await policy?.verifySummary?.(raw?.bytes ?? null, raw?.sig ?? null);
       if (raw === null) return null;
-      return decodeSummary(raw.bytes, `summary of ${source.description}`);
+      return { summary: decodeSummary(raw.bytes, `summary of ${source.description}`), bytes: raw.bytes, sig: raw.sig };
     })();
     byPolicy.set(policy, s);
   }

@@ -26,6 +26,12 @@ import type { Repo } from '../repo/repo.js';
 export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[string, Variant]>; now?: bigint } = {}): Promise<Summary> {
   const lock = await RepoLock.acquire(repo.path, 'shared');
   try {
+    // As ostree: updating the summary reindexes static deltas, which records in the config that
+    // the repository's deltas are indexed (clients then fetch delta indexes, not the summary's list).
+    if (repo.config.getBoolean('core', 'indexed-deltas') !== true) {
+      repo.config.set('core', 'indexed-deltas', 'true');
+      await repo.saveConfig();
+    }
     const entry = async (name: string, checksum: string): Promise<SummaryRef> => {
       const bytes = await repo.readMetadata(checksum, 'commit');
       return { name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) };

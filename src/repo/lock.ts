@@ -71,6 +71,14 @@ export class RepoLock {
     }
   }
 
+  /**
+   * Waits until a holder {@link prepare} started has opened (and so created) the repository's
+   * `.lock`, for a caller about to remove a repository it made: afterwards nothing recreates it.
+   */
+  static async settle(repoPath: string): Promise<void> {
+    await Holder.existing(repoPath)?.settled();
+  }
+
   /** Runs `fn` with a `kind` lock held. */
   static async with<T>(repo: LockTarget, kind: LockKind, fn: () => Promise<T>): Promise<T> {
     const lock = await RepoLock.acquire(repo, kind);
@@ -215,6 +223,21 @@ class Holder {
       Holder.all.set(key, h);
     }
     return h;
+  }
+
+  /** The holder of `repoPath` if this process made one, without making one. */
+  static existing(repoPath: string): Holder | undefined {
+    try {
+      return Holder.all.get(fs.realpathSync(repoPath));
+    } catch (e) {
+      if (isErrno(e, 'ENOENT', 'ENOTDIR')) return Holder.all.get(path.resolve(repoPath));
+      throw e;
+    }
+  }
+
+  /** Resolves once no start of the holder process is under way. */
+  async settled(): Promise<void> {
+    await this.starting?.catch(() => undefined);
   }
 
   private get lockFile(): string {

@@ -11,7 +11,9 @@ import type { StoreTarget } from '../store/write-content.js';
 import type { CompressBackend } from '../format/compress.js';
 import { RepoLock } from './lock.js';
 import { ATOMIC_TEMP_PREFIX, ensureDir, fsyncDir, syncFilesystem } from './fsutil.js';
-import { updateRefs } from './refs.js';
+import { moveRefFiles, refFilePath } from './refs.js';
+import { collectionRefFile } from './collection-refs.js';
+import { parseRefspec } from '../format/names.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -33,6 +35,8 @@ const STAGING_PREFIX = 'grove-staging-';
  */
 export class Transaction {
   private readonly refUpdates = new Map<string, string | null>();
+  /** Collection refs to move, by `(COLLECTION-ID, REF)`: no refspec names them. */
+  private readonly collectionRefUpdates = new Map<string, { file: string; checksum: string | null }>();
   private done = false;
   /** Metadata written in this transaction, so repeats are free. */
   private readonly staged = new Set<string>();
@@ -135,6 +139,15 @@ export class Transaction {
   }
 
   /**
+   * Queues a move of collection ref (`collectionId`, `ref`) for {@link commit}, as ostree's
+   * `transaction_set_collection_ref`: it lands in refs/heads when `collectionId` is this
+   * repository's own collection ID, else in `refs/mirrors/COLLECTION-ID/REF`.
+   */
+  setCollectionRef(collectionId: string, ref: string, checksum: string | null): void {
+    this.collectionRefUpdates.set(`(${collectionId}, ${ref})`, { file: collectionRefFile(this.repo, collectionId, ref), checksum });
+  }
+
+  /**
    * Makes every staged object durable and visible, then moves the refs. Commit objects are
    * published last, once everything else is renamed into place and those renames are durable:
    * `ostree fsck` checks every commit object it finds, so a commit must never be visible before
@@ -150,7 +163,10 @@ export class Transaction {
       await this.syncDirs(await this.publishStaged((name) => !isCommitName(name)));
       await this.syncDirs(await this.publishStaged(isCommitName));
       // Nested in this transaction's shared lock: only counted, and each new commit checked.
-      await updateRefs(this.repo, this.refUpdates);
+      await moveRefFiles(this.repo, [
+        ...[...this.refUpdates].map(([refspec, checksum]) => ({ refspec, checksum, file: refFilePath(this.repo.path, parseRefspec(refspec)) })),
+        ...[...this.collectionRefUpdates].map(([refspec, u]) => ({ refspec, ...u })),
+      ]);
     } finally {
       await this.finish();
     }

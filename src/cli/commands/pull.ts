@@ -152,7 +152,7 @@ export function registerPull(program: Command): void {
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: the remote\'s branches, else every ref in its summary')
     .option('--depth <n>', 'parent commits to pull too (-1: all)', '0')
     .option('--commit-metadata-only', 'fetch commit objects only')
-    .option('--mirror', 'write refs/heads/REF instead of refs/remotes/REMOTE/REF')
+    .option('--mirror', 'write refs/heads/REF (refs/mirrors/COLLECTION-ID/REF for a remote with a collection ID) instead of refs/remotes/REMOTE/REF')
     .option('--subpath <path>', 'fetch only this path of each commit (repeatable)', collect)
     .option('--max-outstanding-fetcher-requests <n>', 'requests in flight at most', '32')
     .option('--network-retries <n>', 'times each download is retried upon error (default: 4)', parseUint('--network-retries'))
@@ -198,7 +198,10 @@ export function registerPull(program: Command): void {
       const source = await openSource(remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
-        const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
+        let targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
+        const all = refs.length === 0 && remote.branches.length === 0;
+        const mirror = opts.mirror ? await import('../../net/mirror-targets.js') : null;
+        if (mirror !== null) targets = await mirror.mirrorTargets(source, targets, all, policy);
         const pullOpts: PullOptions = {
           ...sharedOptions(opts),
           policy,
@@ -210,6 +213,7 @@ export function registerPull(program: Command): void {
         };
         const interval = opts.updateFrequency === undefined ? undefined : opts.updateFrequency === 0 ? 1000 : opts.updateFrequency;
         const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...pullOpts, ...(onProgress && { onProgress }) }), interval);
+        if (mirror !== null && all) await mirror.keepMirrorSummary(repo, source, policy);
         report(r, opts.json);
       } finally {
         source.close();
