@@ -15,6 +15,7 @@ import { RepoLock } from '../repo/lock.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
 import { listStaticDeltas } from '../repo/static-deltas.js';
 import { deltaId } from '../delta/names.js';
+import { reindexDeltas } from '../delta/reindex.js';
 import { sha256 } from '../format/hash.js';
 import type { Repo } from '../repo/repo.js';
 
@@ -32,6 +33,7 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
       repo.config.set('core', 'indexed-deltas', 'true');
       await repo.saveConfig();
     }
+    reindexDeltas(repo);
     const entry = async (name: string, checksum: string): Promise<SummaryRef> => {
       const bytes = await repo.readMetadata(checksum, 'commit');
       return { name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) };

@@ -127,6 +127,29 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     }
   });
 
+  test('reindex writes the delta indexes ostree writes, byte for byte, and indexes lists them alike', () => {
+    const files = (repo: string) => {
+      const base = path.join(repo, 'delta-indexes');
+      return fs.readdirSync(base, { recursive: true }).map(String).sort()
+        .filter((f) => fs.statSync(path.join(base, f)).isFile()).map((f) => `${f} ${sha256(fs.readFileSync(path.join(base, f)))}`);
+    };
+    const g = path.join(dir, 'reindex-g');
+    const o = path.join(dir, 'reindex-o');
+    for (const r of [g, o]) fs.cpSync(src, r, { recursive: true });
+    assert.equal(grove(['static-delta', 'reindex', `--repo=${g}`]).code, 0);
+    ostree(['static-delta', 'reindex', `--repo=${o}`]);
+    assert.deepEqual(files(g), files(o));
+    assert.equal(files(g).length, 2);
+    assert.equal(ostree(['config', `--repo=${g}`, 'get', 'core.indexed-deltas']).stdout, 'true\n');
+    assert.equal(grove(['static-delta', 'indexes', `--repo=${g}`]).stdout, ostree(['static-delta', 'indexes', `--repo=${o}`]).stdout);
+    // An index whose commit no delta leads to any more goes, in both.
+    for (const r of [g, o]) fs.rmSync(path.join(r, path.relative(src, deltaDir(a))), { recursive: true });
+    assert.equal(grove(['static-delta', 'reindex', `--repo=${g}`]).code, 0);
+    ostree(['static-delta', 'reindex', `--repo=${o}`]);
+    assert.deepEqual(files(g), files(o));
+    assert.equal(files(g).length, 1);
+  });
+
   test('the family\'s usage and the missing-argument errors are ostree\'s', () => {
     const g = grove(['static-delta']);
     const o = ostree(['static-delta'], { allowFail: true });

@@ -1,7 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { programName, verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
+
+interface GenerateOpts {
+  repo?: string; from?: string; to?: string; empty?: boolean; inline?: boolean; disableBsdiff?: boolean; ifNotExists?: boolean;
+  setEndianness?: string; swapEndianness?: boolean; minFallbackSize?: string; maxBsdiffSize?: string; maxChunkSize?: string; filename?: string;
+}
 
 /** ostree's own usage of the family: its sub-verbs, names padded to 17, and no options. */
 function familyUsage(cmd: Command): string {
@@ -17,7 +24,7 @@ function required(value: string | undefined, name: string): string {
 
 /**
  * `static-delta list|show|delete|apply-offline|indexes`, with ostree 2022.7's descriptions (its
- * family usage lists them). `generate`, `verify` and `reindex` are not here yet.
+ * family usage lists them). `verify` is not here yet (this ostree has no ed25519 to check it against).
  */
 export function registerStaticDelta(program: Command): void {
   const family = verb(program.command('static-delta').description('Static delta related commands'), { familyUsage: { text: familyUsage, noCommand: 'No command specified' } });
@@ -52,6 +59,50 @@ export function registerStaticDelta(program: Command): void {
       await deleteDelta(repo, id);
     });
 
+  verb(withRepo(family.command('generate')), { params: '[TO]' })
+    .description('Generate static delta files')
+    .argument('[to]')
+    .option('--from <rev>', 'Create delta from revision REV')
+    .option('--empty', 'Create delta from scratch')
+    .option('--inline', 'Inline delta parts into main delta')
+    .option('--to <rev>', 'Create delta to revision REV')
+    .option('--disable-bsdiff', 'Disable use of bsdiff (grove does not bsdiff yet: changed files travel whole)')
+    .option('-n, --if-not-exists', 'Only generate if a delta does not already exist')
+    .option('--set-endianness <endian>', "Choose metadata endianness ('l' or 'B'; grove writes 'l' only)")
+    .option('--swap-endianness', 'Swap metadata endianness from host order (refused: grove writes little-endian deltas only)')
+    .option('--min-fallback-size <mb>', 'Minimum uncompressed size in megabytes for individual HTTP request')
+    .option('--max-bsdiff-size <mb>', 'Maximum size in megabytes to consider bsdiff compression for input files')
+    .option('--max-chunk-size <mb>', 'Maximum size of delta chunks in megabytes')
+    .option('--filename <path>', 'Write the delta content to PATH (a directory).  If not specified, the OSTree repository is used')
+    .action(async (toArg: string | undefined, opts: GenerateOpts) => {
+      const repo = await openRepo(opts);
+      const to = opts.to ?? toArg;
+      if (to === undefined) throw new GroveError('GROVE_USAGE', 'TO revision must be specified');
+      if (opts.empty && opts.from !== undefined) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --empty and --from=REV');
+      const fromRev = opts.empty ? null : opts.from ?? `${to}^`;
+      const from = fromRev === null ? null : (await repo.resolveRev(fromRev))!;
+      const toResolved = (await repo.resolveRev(to))!;
+      const { deltaId, deltaRelDir } = await import('../../delta/names.js');
+      const name = { from, to: toResolved };
+      if (opts.ifNotExists && fs.existsSync(path.join(repo.path, deltaRelDir(name), 'superblock'))) {
+        process.stdout.write(`Delta ${deltaId(name)} already exists.\n`);
+        return;
+      }
+      const endian = opts.setEndianness;
+      if (endian !== undefined && endian !== 'l' && endian !== 'B') throw new GroveError('GROVE_BAD_OPTION', `Invalid endianness '${endian}'`);
+      if (endian === 'B' || opts.swapEndianness) throw new GroveError('GROVE_UNSUPPORTED', 'grove writes little-endian deltas only (--set-endianness=B, --swap-endianness)');
+      const mb = (v: string | undefined) => (v === undefined ? undefined : Number.parseInt(v, 10) * 1_000_000 || 0);
+      process.stdout.write(`Generating static delta:\n  From: ${from ?? 'empty'}\n  To:   ${toResolved}\n`);
+      const { generateDelta } = await import('../../delta/generate.js');
+      await generateDelta(repo, name, {
+        ...(opts.minFallbackSize !== undefined && { minFallbackSize: mb(opts.minFallbackSize)! }),
+        ...(opts.maxChunkSize !== undefined && { maxChunkSize: mb(opts.maxChunkSize)! }),
+        inline: opts.inline === true,
+        ...(opts.filename !== undefined && { filename: opts.filename }),
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    });
+
   verb(withRepo(family.command('apply-offline')), { params: '' })
     .description('Apply static delta file')
     .argument('[path]')
@@ -60,6 +111,25 @@ export function registerStaticDelta(program: Command): void {
       const location = required(given, 'PATH');
       const { applyOffline } = await import('../../delta/apply-offline.js');
       await applyOffline(repo, location);
+    });
+
+  withRepo(family.command('reindex'))
+    .description('Regenerate static delta indexes')
+    .option('--to <rev>', 'Only update delta index to revision REV')
+    .action(async (opts: { repo?: string; to?: string }) => {
+      const repo = await openRepo(opts);
+      const { reindexDeltas } = await import('../../delta/reindex.js');
+      const { RepoLock } = await import('../../repo/lock.js');
+      const { parseDeltaId } = await import('../../delta/names.js');
+      // ostree takes --to as a checksum, unresolved.
+      if (opts.to !== undefined) parseDeltaId(opts.to);
+      await RepoLock.with(repo, 'shared', async () => {
+        if (repo.config.getBoolean('core', 'indexed-deltas') !== true) {
+          repo.config.set('core', 'indexed-deltas', 'true');
+          await repo.saveConfig();
+        }
+        reindexDeltas(repo, opts.to);
+      });
     });
 
   withRepo(family.command('indexes'))
