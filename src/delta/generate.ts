@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError } from '../errors.js';
-import { toHex } from '../format/checksum.js';
+import { fromHex, toHex } from '../format/checksum.js';
 import { decode, encode } from '../format/gvariant.js';
 import { sha256 } from '../format/hash.js';
 import { isLink, isReg } from '../format/mode.js';
@@ -16,6 +16,8 @@ import { deltaRelDir, inlineKey, type DeltaName } from './names.js';
 import { lzma, PART_PAYLOAD_TYPE } from './part.js';
 import { encodeSuperblock, type DeltaObject, type FallbackEntry, type PartEntry } from './superblock.js';
 import { writeVarint } from './varint.js';
+import { bsdiff } from './bsdiff.js';
+import { similarObjects } from './similar.js';
 import type { LzmaOptions } from 'lzma-native';
 
 /**
@@ -28,13 +30,18 @@ import type { LzmaOptions } from 'lzma-native';
  * once, on liblzma's threads — then the parts are written, and the superblock last, so a delta
  * is either whole or not listed.
  *
- * Not yet: rollsum and bsdiff of changed files (a changed file travels whole), signing.
+ * A changed file (same name, size within 30%) goes as a bsdiff patch against its old version.
+ * Not yet: ostree's rolling-checksum matching (bsdiff stands in for it), signing.
  */
 export interface GenerateOptions {
   /** Bytes; files larger are fallbacks. 0: none. ostree's default 4 MB. */
   minFallbackSize?: number;
   /** Bytes of payload per part at most (a larger object gets a part of its own). ostree's default 32 MB. */
   maxChunkSize?: number;
+  /** Bytes: a changed file is bsdiffed only when it and its old version together are at most this. ostree's default 128 MB. */
+  maxBsdiffSize?: number;
+  /** `--disable-bsdiff`: changed files travel whole. */
+  disableBsdiff?: boolean;
   /** Put the parts into the superblock (one file). */
   inline?: boolean;
   /** Write the superblock to this path and the parts next to it instead of into the repository. */
@@ -57,6 +64,7 @@ interface PartBuilder {
 
 const newPart = (): PartBuilder => ({ objects: [], payload: [], payloadLength: 0, ops: [], usize: 0n, modes: [], modeIndex: new Map(), xattrs: [], xattrIndex: new Map() });
 const OP_SPLICE = 0x53;
+const OP = { setRead: 0x72, unsetRead: 0x52, open: 0x6f, bspatch: 0x42, close: 0x63 } as const;
 /** ostree's xz settings (ostree-lzma-compressor.c): preset 8, CRC64. */
 // The typings name checks by strings, which liblzma's binding does not understand: it takes the number.
 const xzOptions = () => ({ preset: 8, check: (lzma() as unknown as { CHECK_CRC64: number }).CHECK_CRC64 }) as unknown as LzmaOptions;
@@ -85,7 +93,8 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
       if (isReg(obj.header.mode)) regular.push({ checksum, header: obj.header, size: obj.size });
       else if (isLink(obj.header.mode)) symlinks.push({ checksum, header: obj.header });
     }
-    log(`modified: 0`);
+    const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Set(regular.map((r) => r.checksum))) : new Map<string, string>();
+    log(`modified: ${modified.size}`);
     // ostree counts the to-commit here, before it leaves the list (the superblock carries it).
     log(`new reachable: metadata=${metadata.length + 1} content regular=${regular.length} symlink=${symlinks.length}`);
 
@@ -112,12 +121,15 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
       writeVarint(p.ops, at);
     }
     const fallbacks: FallbackEntry[] = [];
+    const modeXattrs = (p: PartBuilder, header: FileHeader) => {
+      const modeAt = indexOf(p.modeIndex, p.modes, `${header.uid}:${header.gid}:${header.mode}`, [bswap32(header.uid), bswap32(header.gid), bswap32(header.mode)]);
+      const x = xattrList(header);
+      return { modeAt, xattrAt: indexOf(p.xattrIndex, p.xattrs, x.map(([k, v]) => `${toHex(k)}=${toHex(v)}`).join(','), x) };
+    };
     const content = (p: PartBuilder, checksum: string, header: FileHeader, bytes: Uint8Array) => {
       p.usize += BigInt(bytes.length);
       p.objects.push({ type: 'file', checksum });
-      const modeAt = indexOf(p.modeIndex, p.modes, `${header.uid}:${header.gid}:${header.mode}`, [bswap32(header.uid), bswap32(header.gid), bswap32(header.mode)]);
-      const x = xattrList(header);
-      const xattrAt = indexOf(p.xattrIndex, p.xattrs, x.map(([k, v]) => `${toHex(k)}=${toHex(v)}`).join(','), x);
+      const { modeAt, xattrAt } = modeXattrs(p, header);
       const at = splice(p, bytes);
       p.ops.push(OP_SPLICE);
       writeVarint(p.ops, modeAt);
@@ -125,7 +137,40 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
       writeVarint(p.ops, bytes.length);
       writeVarint(p.ops, at);
     };
+    log(`rollsum for 0/${modified.size} modified`);
+    // Changed files as bsdiff patches against their old versions (ostree: after rollsum, which
+    // grove does not do; bsdiff covers what it would have).
+    const patched = new Set<string>();
+    const maxBsdiff = opts.maxBsdiffSize ?? 128_000_000;
+    for (const f of opts.disableBsdiff ? [] : regular) {
+      const old = modified.get(f.checksum);
+      if (old === undefined) continue;
+      const oldObj = await openContent(repo, old, { xattrs: false });
+      // As ostree: only an old file the client can read whatever its rights, and not too large.
+      if ((oldObj.header.mode & 0o004) === 0 || oldObj.size + f.size > maxBsdiff) continue;
+      const [oldBytes, newBytes] = [await readWhole(repo, old), await readWhole(repo, f.checksum)];
+      const patch = bsdiff(oldBytes, newBytes);
+      if (patch === null) continue;
+      let p = parts.at(-1)!;
+      if (p.objects.length > 0 && p.payloadLength > maxChunk) parts.push((p = newPart()));
+      p.usize += BigInt(f.size);
+      p.objects.push({ type: 'file', checksum: f.checksum });
+      const { modeAt, xattrAt } = modeXattrs(p, f.header);
+      p.ops.push(OP.setRead);
+      writeVarint(p.ops, splice(p, fromHex(old)));
+      p.ops.push(OP.open);
+      writeVarint(p.ops, modeAt);
+      writeVarint(p.ops, xattrAt);
+      writeVarint(p.ops, f.size);
+      p.ops.push(OP.bspatch);
+      writeVarint(p.ops, splice(p, patch));
+      writeVarint(p.ops, patch.length);
+      p.ops.push(OP.close, OP.unsetRead);
+      patched.add(f.checksum);
+    }
+    log(`processing bsdiff: [0/${patched.size}]`);
     for (const f of regular) {
+      if (patched.has(f.checksum)) continue;
       if (minFallback > 0 && f.size > minFallback) {
         const stored = fs.statSync(repo.objectPath(f.checksum, 'file')).size;
         fallbacks.push({ type: 'file', checksum: f.checksum, size: BigInt(stored), usize: BigInt(f.size) });
@@ -138,7 +183,6 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
       const bytes = Buffer.from(l.header.symlinkTarget, 'utf8');
       content(add(bytes.length), l.checksum, l.header, bytes);
     }
-    log(`rollsum for 0/0 modified`);
 
     const built = await Promise.all(parts.map((p) => compressPart(p)));
     const entries: PartEntry[] = built.map((b, i) => ({ version: 0, checksum: toHex(sha256(b.file)), size: BigInt(b.file.length), usize: parts[i]!.usize, objects: parts[i]!.objects }));
@@ -168,7 +212,7 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
     const usize = parts.reduce((n, p) => n + p.usize, 0n);
     log(`uncompressed=${usize} compressed=${total} loose=${total}`);
     log(`rollsum=0 objects, 0 bytes`);
-    log(`bsdiff=0 objects`);
+    log(`bsdiff=${patched.size} objects`);
     return { parts: built.length, fallbacks: fallbacks.length };
   });
 }

@@ -66,7 +66,7 @@ export function registerStaticDelta(program: Command): void {
     .option('--empty', 'Create delta from scratch')
     .option('--inline', 'Inline delta parts into main delta')
     .option('--to <rev>', 'Create delta to revision REV')
-    .option('--disable-bsdiff', 'Disable use of bsdiff (grove does not bsdiff yet: changed files travel whole)')
+    .option('--disable-bsdiff', 'Disable use of bsdiff')
     .option('-n, --if-not-exists', 'Only generate if a delta does not already exist')
     .option('--set-endianness <endian>', "Choose metadata endianness ('l' or 'B'; grove writes 'l' only)")
     .option('--swap-endianness', 'Swap metadata endianness from host order (refused: grove writes little-endian deltas only)')
@@ -97,6 +97,8 @@ export function registerStaticDelta(program: Command): void {
       await generateDelta(repo, name, {
         ...(opts.minFallbackSize !== undefined && { minFallbackSize: mb(opts.minFallbackSize)! }),
         ...(opts.maxChunkSize !== undefined && { maxChunkSize: mb(opts.maxChunkSize)! }),
+        ...(opts.maxBsdiffSize !== undefined && { maxBsdiffSize: mb(opts.maxBsdiffSize)! }),
+        disableBsdiff: opts.disableBsdiff === true,
         inline: opts.inline === true,
         ...(opts.filename !== undefined && { filename: opts.filename }),
         log: (line) => process.stderr.write(`${line}\n`),

@@ -1,0 +1,97 @@
+import { decodeCommit, decodeDirTree } from '../format/objects.js';
+import { isReg } from '../format/mode.js';
+import type { Repo } from '../repo/repo.js';
+import { openContent } from '../store/read-content.js';
+import { readMetadataSync } from '../store/read-metadata.js';
+
+/**
+ * Which new files of a delta are changed versions of old ones, worth a bsdiff: ostree 2022.7's
+ * `_ostree_delta_compute_similar_objects`. A new regular file and an old one are paired when they
+ * share a base name (or, failing any, the part of one before its first dot) and their sizes are
+ * within 30% of each other; empty files and `.xz`/`.bz2` files (already compressed) are never
+ * paired. Returns new checksum -> old checksum.
+ */
+const SIMILARITY = 0.3;
+
+interface SizeNames { checksum: string; size: number; names: string[] }
+
+export async function similarObjects(repo: Repo, from: string, to: string, newRegular: ReadonlySet<string>): Promise<Map<string, string>> {
+  const fromSizes = await sizeNames(repo, from, null);
+  const toSizes = await sizeNames(repo, to, newRegular);
+  const out = new Map<string, string>();
+  let lower = 0;
+  const upper = fromSizes.length;
+  for (const t of toSizes) {
+    if (!candidate(t)) continue;
+    const min = Math.trunc(t.size * (1 - SIMILARITY));
+    const max = Math.trunc(t.size * (1 + SIMILARITY));
+    let found = false;
+    for (let fuzzy = 0; fuzzy < 2 && !found; fuzzy++) {
+      for (let j = lower; j < upper; j++) {
+        const f = fromSizes[j]!;
+        if (!candidate(f)) continue;
+        if (f.size < min) {
+          lower++;
+          continue;
+        }
+        if (f.size > max) break;
+        if (!sharesName(f.names, t.names, fuzzy === 1)) continue;
+        out.set(t.checksum, f.checksum);
+        found = true;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Regular files of the commit (only those in `only`, when given) with their size and every base name they have, by size. */
+async function sizeNames(repo: Repo, commit: string, only: ReadonlySet<string> | null): Promise<SizeNames[]> {
+  const byChecksum = new Map<string, SizeNames>();
+  const nonRegular = new Set<string>();
+  const c = decodeCommit(readMetadataSync(repo, commit, 'commit'), `commit ${commit}`);
+  const stack = [c.rootTree];
+  const seen = new Set<string>();
+  while (stack.length > 0) {
+    const tree = stack.pop()!;
+    if (seen.has(tree)) continue;
+    seen.add(tree);
+    const t = decodeDirTree(readMetadataSync(repo, tree, 'dirtree'), `dirtree ${tree}`);
+    for (const [name, checksum] of t.files) {
+      if ((only !== null && !only.has(checksum)) || nonRegular.has(checksum)) continue;
+      let e = byChecksum.get(checksum);
+      if (e === undefined) {
+        const obj = await openContent(repo, checksum, { xattrs: false });
+        if (!isReg(obj.header.mode)) {
+          nonRegular.add(checksum);
+          continue;
+        }
+        byChecksum.set(checksum, (e = { checksum, size: obj.size, names: [] }));
+      }
+      e.names.push(name);
+    }
+    for (const [, sub] of t.dirs) stack.push(sub);
+  }
+  return [...byChecksum.values()].sort((a, b) => a.size - b.size);
+}
+
+function candidate(s: SizeNames): boolean {
+  if (s.size === 0) return false;
+  return !s.names.some((n) => {
+    const dot = n.lastIndexOf('.');
+    return dot >= 0 && (n.slice(dot + 1) === 'xz' || n.slice(dot + 1) === 'bz2');
+  });
+}
+
+function sharesName(a: readonly string[], b: readonly string[], fuzzy: boolean): boolean {
+  for (const x of a) {
+    const xd = x.indexOf('.');
+    for (const y of b) {
+      const yd = y.indexOf('.');
+      if (fuzzy && xd >= 0 && yd > 0 && yd === xd) {
+        if (x.slice(0, xd) === y.slice(0, yd)) return true;
+      } else if (x === y) return true;
+    }
+  }
+  return false;
+}
