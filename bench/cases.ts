@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { quote, run } from './measure.js';
 import { pullCases } from './pull-case.js';
+import { deltaCases } from './delta-case.js';
 import { cli, discard } from './workdirs.js';
 
 /**
@@ -15,8 +16,8 @@ export interface Tool {
   bin?: string;
 }
 
-export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy';
-export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy'];
+export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy' | 'deltas';
+export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy', 'deltas'];
 
 export interface Case {
   name: string;
@@ -57,6 +58,10 @@ export function buildCases(modes: BenchMode[]): Case[] {
     }
     if (mode === 'deploy') {
       cases.push(deployCase());
+      continue;
+    }
+    if (mode === 'deltas') {
+      cases.push(...deltaCases());
       continue;
     }
     cases.push({

@@ -37,7 +37,7 @@ function pullCase(server: 'nginx' | 'grove serve'): Case {
     mode: 'pull',
     async before(w) {
       prepareSource(w);
-      ({ child, url } = server === 'nginx' ? await startNginx(w) : await startGroveServe(w));
+      ({ child, url } = server === 'nginx' ? await startNginxFor(w, source(w), 'nginx') : await startGroveServe(w));
       const objects = run(`cd ${quote(source(w))} && find objects -type f`).trim().split('\n');
       fs.writeFileSync(curlConfig(w), objects.map((o) => `url = "${url}${o}"\noutput = "/dev/null"\n`).join(''));
     },
@@ -68,10 +68,10 @@ async function startGroveServe(w: Workdirs): Promise<{ child: ChildProcess; url:
   return { child, url };
 }
 
-/** nginx as one foreground process (no master, no workers to switch user), serving the source repository. */
-async function startNginx(w: Workdirs): Promise<{ child: ChildProcess; url: string }> {
+/** nginx as one foreground process (no master, no workers to switch user), serving `root` (its files in scratch/`name`). */
+export async function startNginxFor(w: Workdirs, root: string, name: string): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
-  const dir = path.join(w.scratch, 'nginx');
+  const dir = path.join(w.scratch, name);
   fs.mkdirSync(dir, { recursive: true });
   const conf = path.join(dir, 'nginx.conf');
   fs.writeFileSync(conf, [
@@ -80,7 +80,7 @@ async function startNginx(w: Workdirs): Promise<{ child: ChildProcess; url: stri
     'http {',
     '  access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;',
     `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
-    `  server { listen 127.0.0.1:${port}; root ${source(w)}; }`,
+    `  server { listen 127.0.0.1:${port}; root ${root}; }`,
     '}',
   ].join('\n'));
   const child = spawn('nginx', ['-c', conf, '-e', path.join(dir, 'error.log')], { stdio: 'inherit' });

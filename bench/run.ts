@@ -10,7 +10,7 @@ import { printTable, type Row } from './report.js';
 import { trashDir } from './workdirs.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy] [--runs N] [--json FILE]
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy,deltas] [--runs N] [--json FILE]
  *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]…`
  *
  * `--compare` adds another build of grove (say, the previous commit's) as a tool of its own, run

@@ -1,37 +1,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { GroveError } from '../errors.js';
-import { fromHex, toHex } from '../format/checksum.js';
-import { decode, encode } from '../format/gvariant.js';
-import { sha256 } from '../format/hash.js';
+import { decode } from '../format/gvariant.js';
 import { isLink, isReg } from '../format/mode.js';
-import { Variant, bswap32, type FileHeader, type ObjectType } from '../format/objects.js';
+import { Variant, type FileHeader, type ObjectType } from '../format/objects.js';
 import { tempName } from '../repo/fsutil.js';
 import { RepoLock } from '../repo/lock.js';
 import type { Repo } from '../repo/repo.js';
-import { openContent, readContentSync } from '../store/read-content.js';
 import { objectExists } from '../store/paths.js';
+import { openContent } from '../store/read-content.js';
 import { traverse } from '../store/traverse.js';
-import { deltaRelDir, inlineKey, type DeltaName } from './names.js';
-import { lzma, PART_PAYLOAD_TYPE } from './part.js';
-import { encodeSuperblock, type DeltaObject, type FallbackEntry, type PartEntry } from './superblock.js';
-import { writeVarint } from './varint.js';
 import { bsdiff } from './bsdiff.js';
+import { deltaRelDir, inlineKey, type DeltaName } from './names.js';
+import { PartQueue, type BuiltPart } from './part-queue.js';
+import { readSourceContent } from './read-source.js';
 import { similarObjects } from './similar.js';
-import type { LzmaOptions } from 'lzma-native';
+import { encodeSuperblock, type DeltaObject, type FallbackEntry } from './superblock.js';
 
 /**
  * `static-delta generate`: the objects `to` reaches and `from` does not (all of them from
- * scratch), packed as ostree 2022.7 packs them (ostree-repo-static-delta-compilation.c): the new
- * metadata first (the commit itself goes in the superblock), then regular files, then symlinks,
- * each object one open-splice-and-close of its bytes, a new part whenever the next object would
- * take the part past `maxChunkSize`; regular files over `minFallbackSize` are left for the client
- * to fetch as objects. Each part is xz-compressed (preset 8, CRC64, as ostree) — the parts at
- * once, on liblzma's threads — then the parts are written, and the superblock last, so a delta
- * is either whole or not listed.
+ * scratch), packed in ostree 2022.7's order (ostree-repo-static-delta-compilation.c): the new
+ * metadata (the commit itself goes in the superblock), then changed files as bsdiff patches
+ * against their old versions (paired by name and size, as ostree pairs them), then regular
+ * files, then symlinks; a new part whenever the next object would take the part past
+ * `maxChunkSize`; regular files over `minFallbackSize` are left for the client to fetch as
+ * objects. Parts are compressed as they fill (part-queue.ts); they take their names at the end,
+ * and the superblock comes last, so a delta is listed only once whole.
  *
- * A changed file (same name, size within 30%) goes as a bsdiff patch against its old version.
- * Not yet: ostree's rolling-checksum matching (bsdiff stands in for it), signing.
+ * Not yet: ostree's rolling-checksum matching (bsdiff stands in for it), signing, big-endian.
  */
 export interface GenerateOptions {
   /** Bytes; files larger are fallbacks. 0: none. ostree's default 4 MB. */
@@ -46,218 +41,123 @@ export interface GenerateOptions {
   inline?: boolean;
   /** Write the superblock to this path and the parts next to it instead of into the repository. */
   filename?: string;
-  /** Print ostree's verbose lines (what `ostree static-delta generate` prints on stderr). */
+  /** Hears ostree's verbose lines (what `ostree static-delta generate` prints on stderr). */
   log?: (line: string) => void;
 }
 
-interface PartBuilder {
-  objects: DeltaObject[];
-  payload: Uint8Array[];
-  payloadLength: number;
-  ops: number[];
-  usize: bigint;
-  modes: Array<[number, number, number]>;
-  modeIndex: Map<string, number>;
-  xattrs: Array<Array<[Uint8Array, Uint8Array]>>;
-  xattrIndex: Map<string, number>;
+interface NewObjects {
+  metadata: DeltaObject[];
+  regular: Array<{ checksum: string; header: FileHeader; size: number }>;
+  symlinks: Array<{ checksum: string; header: FileHeader }>;
 }
-
-const newPart = (): PartBuilder => ({ objects: [], payload: [], payloadLength: 0, ops: [], usize: 0n, modes: [], modeIndex: new Map(), xattrs: [], xattrIndex: new Map() });
-const OP_SPLICE = 0x53;
-const OP = { setRead: 0x72, unsetRead: 0x52, open: 0x6f, bspatch: 0x42, close: 0x63 } as const;
-/** ostree's xz settings (ostree-lzma-compressor.c): preset 8, CRC64. */
-// The typings name checks by strings, which liblzma's binding does not understand: it takes the number.
-const xzOptions = () => ({ preset: 8, check: (lzma() as unknown as { CHECK_CRC64: number }).CHECK_CRC64 }) as unknown as LzmaOptions;
 
 export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateOptions = {}): Promise<{ parts: number; fallbacks: number }> {
   const log = opts.log ?? (() => undefined);
-  const minFallback = opts.minFallbackSize ?? 4_000_000;
-  const maxChunk = opts.maxChunkSize ?? 32_000_000;
   return RepoLock.with(repo, 'shared', async () => {
-    const toReach = await traverse(repo, [name.to]);
-    const fromReach = name.from === null ? new Set<string>() : await traverse(repo, [name.from]);
-    const metadata: DeltaObject[] = [];
-    const regular: Array<{ checksum: string; header: FileHeader; size: number }> = [];
-    const symlinks: Array<{ checksum: string; header: FileHeader }> = [];
-    for (const key of toReach) {
-      if (fromReach.has(key)) continue;
-      const dot = key.indexOf('.');
-      const checksum = key.slice(0, dot);
-      const type = key.slice(dot + 1) as ObjectType;
-      if (type === 'commit' && checksum === name.to) continue;
-      if (type !== 'file') {
-        metadata.push({ type, checksum });
-        continue;
-      }
-      const obj = await openContent(repo, checksum, { xattrs: true });
-      if (isReg(obj.header.mode)) regular.push({ checksum, header: obj.header, size: obj.size });
-      else if (isLink(obj.header.mode)) symlinks.push({ checksum, header: obj.header });
-    }
-    const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Set(regular.map((r) => r.checksum))) : new Map<string, string>();
+    const found = await newObjects(repo, name);
+    const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Set(found.regular.map((r) => r.checksum))) : new Map<string, string>();
     log(`modified: ${modified.size}`);
     // ostree counts the to-commit here, before it leaves the list (the superblock carries it).
-    log(`new reachable: metadata=${metadata.length + 1} content regular=${regular.length} symlink=${symlinks.length}`);
-
-    const parts: PartBuilder[] = [newPart()];
-    const add = (size: number) => {
-      let p = parts.at(-1)!;
-      if (p.objects.length > 0 && p.payloadLength + size > maxChunk) parts.push((p = newPart()));
-      return p;
-    };
-    const splice = (p: PartBuilder, bytes: Uint8Array): number => {
-      const at = p.payloadLength;
-      p.payload.push(bytes);
-      p.payloadLength += bytes.length;
-      return at;
-    };
-    for (const m of metadata) {
-      const bytes = await repo.readMetadata(m.checksum, m.type);
-      const p = add(bytes.length);
-      p.usize += BigInt(bytes.length);
-      p.objects.push(m);
-      const at = splice(p, bytes);
-      p.ops.push(OP_SPLICE);
-      writeVarint(p.ops, bytes.length);
-      writeVarint(p.ops, at);
-    }
-    const fallbacks: FallbackEntry[] = [];
-    const modeXattrs = (p: PartBuilder, header: FileHeader) => {
-      const modeAt = indexOf(p.modeIndex, p.modes, `${header.uid}:${header.gid}:${header.mode}`, [bswap32(header.uid), bswap32(header.gid), bswap32(header.mode)]);
-      const x = xattrList(header);
-      return { modeAt, xattrAt: indexOf(p.xattrIndex, p.xattrs, x.map(([k, v]) => `${toHex(k)}=${toHex(v)}`).join(','), x) };
-    };
-    const content = (p: PartBuilder, checksum: string, header: FileHeader, bytes: Uint8Array) => {
-      p.usize += BigInt(bytes.length);
-      p.objects.push({ type: 'file', checksum });
-      const { modeAt, xattrAt } = modeXattrs(p, header);
-      const at = splice(p, bytes);
-      p.ops.push(OP_SPLICE);
-      writeVarint(p.ops, modeAt);
-      writeVarint(p.ops, xattrAt);
-      writeVarint(p.ops, bytes.length);
-      writeVarint(p.ops, at);
-    };
+    log(`new reachable: metadata=${found.metadata.length + 1} content regular=${found.regular.length} symlink=${found.symlinks.length}`);
     log(`rollsum for 0/${modified.size} modified`);
-    // Changed files as bsdiff patches against their old versions (ostree: after rollsum, which
-    // grove does not do; bsdiff covers what it would have).
-    const patched = new Set<string>();
-    const maxBsdiff = opts.maxBsdiffSize ?? 128_000_000;
-    for (const f of opts.disableBsdiff ? [] : regular) {
-      const old = modified.get(f.checksum);
-      if (old === undefined) continue;
-      const oldObj = await openContent(repo, old, { xattrs: false });
-      // As ostree: only an old file the client can read whatever its rights, and not too large.
-      if ((oldObj.header.mode & 0o004) === 0 || oldObj.size + f.size > maxBsdiff) continue;
-      const [oldBytes, newBytes] = [await readWhole(repo, old), await readWhole(repo, f.checksum)];
-      const patch = bsdiff(oldBytes, newBytes);
-      if (patch === null) continue;
-      let p = parts.at(-1)!;
-      if (p.objects.length > 0 && p.payloadLength > maxChunk) parts.push((p = newPart()));
-      p.usize += BigInt(f.size);
-      p.objects.push({ type: 'file', checksum: f.checksum });
-      const { modeAt, xattrAt } = modeXattrs(p, f.header);
-      p.ops.push(OP.setRead);
-      writeVarint(p.ops, splice(p, fromHex(old)));
-      p.ops.push(OP.open);
-      writeVarint(p.ops, modeAt);
-      writeVarint(p.ops, xattrAt);
-      writeVarint(p.ops, f.size);
-      p.ops.push(OP.bspatch);
-      writeVarint(p.ops, splice(p, patch));
-      writeVarint(p.ops, patch.length);
-      p.ops.push(OP.close, OP.unsetRead);
-      patched.add(f.checksum);
-    }
-    log(`processing bsdiff: [0/${patched.size}]`);
-    for (const f of regular) {
-      if (patched.has(f.checksum)) continue;
-      if (minFallback > 0 && f.size > minFallback) {
-        const stored = fs.statSync(repo.objectPath(f.checksum, 'file')).size;
-        fallbacks.push({ type: 'file', checksum: f.checksum, size: BigInt(stored), usize: BigInt(f.size) });
-        continue;
-      }
-      const bytes = await readWhole(repo, f.checksum);
-      content(add(bytes.length), f.checksum, f.header, bytes);
-    }
-    for (const l of symlinks) {
-      const bytes = Buffer.from(l.header.symlinkTarget, 'utf8');
-      content(add(bytes.length), l.checksum, l.header, bytes);
-    }
-
-    const built = await Promise.all(parts.map((p) => compressPart(p)));
-    const entries: PartEntry[] = built.map((b, i) => ({ version: 0, checksum: toHex(sha256(b.file)), size: BigInt(b.file.length), usize: parts[i]!.usize, objects: parts[i]!.objects }));
-    built.forEach((b, i) => log(`part ${i + 1} n:${parts[i]!.objects.length} compressed:${b.file.length} uncompressed:${parts[i]!.usize}`));
-
-    const meta: Array<[string, Variant]> = [['ostree.endianness', new Variant('y', 'l'.charCodeAt(0))]];
-    if (opts.inline) built.forEach((b, i) => meta.push([inlineKey(name, i), new Variant('(yay)', [b.file[0]!, b.file.subarray(1)])]));
-    if (objectExists(repo.objectsDir, name.to, 'commitmeta', repo.mode)) {
-      meta.push([inlineKey(name, 'commitmeta'), new Variant('a{sv}', decode('a{sv}', await repo.readMetadata(name.to, 'commitmeta')))]);
-    }
-    const superblock = encodeSuperblock({
-      metadata: meta,
-      timestamp: BigInt(Math.floor(Date.now() / 1000)),
-      from: name.from,
-      to: name.to,
-      commitBytes: await repo.readMetadata(name.to, 'commit'),
-      parts: entries,
-      fallbacks,
-    });
 
     const dir = opts.filename !== undefined ? path.dirname(path.resolve(opts.filename)) : path.join(repo.path, deltaRelDir(name));
-    const superName = opts.filename !== undefined ? path.basename(opts.filename) : 'superblock';
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    if (!opts.inline) built.forEach((b, i) => writeReplacing(dir, String(i), b.file));
-    writeReplacing(dir, superName, superblock);
-    const total = built.reduce((n, b) => n + b.file.length, 0);
-    const usize = parts.reduce((n, p) => n + p.usize, 0n);
-    log(`uncompressed=${usize} compressed=${total} loose=${total}`);
-    log(`rollsum=0 objects, 0 bytes`);
-    log(`bsdiff=${patched.size} objects`);
-    return { parts: built.length, fallbacks: fallbacks.length };
+    const parts = new PartQueue(dir, opts.inline === true, opts.maxChunkSize ?? 32_000_000);
+    let packed: { fallbacks: FallbackEntry[]; patched: number };
+    try {
+      packed = await pack(repo, found, modified, parts, opts);
+    } catch (e) {
+      await parts.abort();
+      throw e;
+    }
+    log(`processing bsdiff: [0/${packed.patched}]`);
+    const built = await parts.finish();
+    built.forEach((b, i) => log(`part ${i + 1} n:${b.objects.length} compressed:${b.size} uncompressed:${b.usize}`));
+    try {
+      await writeDelta(repo, name, dir, built, packed.fallbacks, opts);
+    } catch (e) {
+      for (const b of built) if (b.tmp !== null) fs.rmSync(b.tmp, { force: true });
+      throw e;
+    }
+    const total = built.reduce((n, b) => n + b.size, 0);
+    log(`uncompressed=${built.reduce((n, b) => n + b.usize, 0n)} compressed=${total} loose=${total}`);
+    log('rollsum=0 objects, 0 bytes');
+    log(`bsdiff=${packed.patched} objects`);
+    return { parts: built.length, fallbacks: packed.fallbacks.length };
   });
 }
 
-function indexOf<T>(index: Map<string, number>, list: T[], key: string, value: T): number {
-  let i = index.get(key);
-  if (i === undefined) {
-    i = list.length;
-    list.push(value);
-    index.set(key, i);
+/** What `to` reaches and `from` does not, content sorted into regular files and symlinks. */
+async function newObjects(repo: Repo, name: DeltaName): Promise<NewObjects> {
+  const toReach = await traverse(repo, [name.to]);
+  const fromReach = name.from === null ? new Set<string>() : await traverse(repo, [name.from]);
+  const out: NewObjects = { metadata: [], regular: [], symlinks: [] };
+  for (const key of toReach) {
+    if (fromReach.has(key)) continue;
+    const dot = key.indexOf('.');
+    const checksum = key.slice(0, dot);
+    const type = key.slice(dot + 1) as ObjectType;
+    if (type === 'commit' && checksum === name.to) continue;
+    if (type !== 'file') {
+      out.metadata.push({ type, checksum });
+      continue;
+    }
+    const obj = await openContent(repo, checksum, { xattrs: true });
+    if (isReg(obj.header.mode)) out.regular.push({ checksum, header: obj.header, size: obj.size });
+    else if (isLink(obj.header.mode)) out.symlinks.push({ checksum, header: obj.header });
   }
-  return i;
-}
-
-/** A header's xattrs as ostree stores them: names NUL-terminated, sorted by name. */
-function xattrList(h: FileHeader): Array<[Uint8Array, Uint8Array]> {
-  return [...h.xattrs].sort((a, b) => Buffer.compare(Buffer.from(a[0]), Buffer.from(b[0]))).map(([n, v]) => [Buffer.concat([Buffer.from(n, 'utf8'), Buffer.from([0])]), v]);
-}
-
-async function readWhole(repo: Repo, checksum: string): Promise<Uint8Array> {
-  const small = readContentSync(repo, checksum, { xattrs: false });
-  if (small !== null) return small.data;
-  const obj = await openContent(repo, checksum, { xattrs: false });
-  const out = new Uint8Array(obj.size);
-  let at = 0;
-  for await (const c of obj.chunks()) {
-    out.set(c, at);
-    at += c.length;
-  }
-  if (at !== obj.size) throw new GroveError('GROVE_CORRUPT_OBJECT', `file object ${checksum} is shorter than its recorded size`);
   return out;
 }
 
-async function compressPart(p: PartBuilder): Promise<{ file: Uint8Array }> {
-  const payload = encode(PART_PAYLOAD_TYPE, [p.modes, p.xattrs, Buffer.concat(p.payload, p.payloadLength), Uint8Array.from(p.ops)]);
-  const packed = await new Promise<Buffer>((resolve, reject) => {
-    lzma().compress(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), xzOptions(), (out: Buffer, err?: Error) => (err ? reject(err) : resolve(out)));
+async function pack(repo: Repo, found: NewObjects, modified: Map<string, string>, parts: PartQueue, opts: GenerateOptions): Promise<{ fallbacks: FallbackEntry[]; patched: number }> {
+  for (const m of found.metadata) await parts.metadata(m, await repo.readMetadata(m.checksum, m.type));
+  const patched = new Set<string>();
+  const maxBsdiff = opts.maxBsdiffSize ?? 128_000_000;
+  for (const f of opts.disableBsdiff ? [] : found.regular) {
+    const old = modified.get(f.checksum);
+    if (old === undefined) continue;
+    const oldObj = await openContent(repo, old, { xattrs: false });
+    // As ostree: only an old file any client can read, and not too large a pair.
+    if ((oldObj.header.mode & 0o004) === 0 || oldObj.size + f.size > maxBsdiff) continue;
+    const patch = bsdiff(await readSourceContent(repo, old), await readSourceContent(repo, f.checksum));
+    if (patch === null) continue;
+    await parts.patched(f.checksum, f.header, f.size, old, patch);
+    patched.add(f.checksum);
+  }
+  const fallbacks: FallbackEntry[] = [];
+  const minFallback = opts.minFallbackSize ?? 4_000_000;
+  for (const f of found.regular) {
+    if (patched.has(f.checksum)) continue;
+    if (minFallback > 0 && f.size > minFallback) {
+      const stored = fs.statSync(repo.objectPath(f.checksum, 'file')).size;
+      fallbacks.push({ type: 'file', checksum: f.checksum, size: BigInt(stored), usize: BigInt(f.size) });
+      continue;
+    }
+    await parts.content(f.checksum, f.header, await readSourceContent(repo, f.checksum));
+  }
+  for (const l of found.symlinks) await parts.content(l.checksum, l.header, Buffer.from(l.header.symlinkTarget, 'utf8'));
+  return { fallbacks, patched: patched.size };
+}
+
+/** Names the parts, then writes the superblock that lists them (with the commit's detached metadata). */
+async function writeDelta(repo: Repo, name: DeltaName, dir: string, built: BuiltPart[], fallbacks: FallbackEntry[], opts: GenerateOptions): Promise<void> {
+  const meta: Array<[string, Variant]> = [['ostree.endianness', new Variant('y', 'l'.charCodeAt(0))]];
+  if (opts.inline) built.forEach((b, i) => meta.push([inlineKey(name, i), new Variant('(yay)', [b.file![0]!, b.file!.subarray(1)])]));
+  if (objectExists(repo.objectsDir, name.to, 'commitmeta', repo.mode)) {
+    meta.push([inlineKey(name, 'commitmeta'), new Variant('a{sv}', decode('a{sv}', await repo.readMetadata(name.to, 'commitmeta')))]);
+  }
+  const superblock = encodeSuperblock({
+    metadata: meta,
+    timestamp: BigInt(Math.floor(Date.now() / 1000)),
+    from: name.from,
+    to: name.to,
+    commitBytes: await repo.readMetadata(name.to, 'commit'),
+    parts: built.map((b) => ({ version: 0, checksum: b.checksum, size: BigInt(b.size), usize: b.usize, objects: b.objects })),
+    fallbacks,
   });
-  return { file: Buffer.concat([Buffer.from('x'), packed]) };
-}
-
-/** Writes `name` in `dir` through a temp file and a rename, as ostree replaces a delta's files. */
-function writeReplacing(dir: string, name: string, bytes: Uint8Array): void {
+  built.forEach((b, i) => { if (b.tmp !== null) fs.renameSync(b.tmp, path.join(dir, String(i))); });
   const tmp = path.join(dir, tempName('.grove-delta-'));
-  fs.writeFileSync(tmp, bytes, { mode: 0o644 });
-  fs.renameSync(tmp, path.join(dir, name));
+  fs.writeFileSync(tmp, superblock, { mode: 0o644 });
+  fs.renameSync(tmp, path.join(dir, opts.filename !== undefined ? path.basename(opts.filename) : 'superblock'));
 }
-

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isErrno } from '../errors.js';
+import { dirEntriesInOrder } from '../repo/fsutil.js';
 import { checksumFromB64 } from './names.js';
 
 /**
@@ -11,30 +11,13 @@ import { checksumFromB64 } from './names.js';
 export function listDeltaIndexes(repoPath: string): string[] {
   const base = path.join(repoPath, 'delta-indexes');
   const out: string[] = [];
-  for (const d of entries(base)) {
+  for (const d of dirEntriesInOrder(base)) {
     if (!d.isDirectory() || d.name.length !== 2) continue;
-    for (const f of entries(path.join(base, d.name))) {
+    for (const f of dirEntriesInOrder(path.join(base, d.name))) {
       if (!f.isFile() || f.name.length !== 41 + '.index'.length || !f.name.endsWith('.index')) continue;
       const c = checksumFromB64(d.name + f.name.slice(0, 41));
       if (c !== null) out.push(c);
     }
   }
   return out;
-}
-
-/** In the order the file system lists them, as ostree reads them (readdirSync sorts). */
-function entries(dir: string): fs.Dirent[] {
-  try {
-    const d = fs.opendirSync(dir);
-    const out: fs.Dirent[] = [];
-    try {
-      for (let e = d.readSync(); e !== null; e = d.readSync()) out.push(e);
-    } finally {
-      d.closeSync();
-    }
-    return out;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-    throw e;
-  }
 }

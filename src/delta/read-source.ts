@@ -5,7 +5,7 @@ import type { StoreRef } from '../store/paths.js';
 
 /**
  * The bytes of regular-file object `checksum` already in the store: the old file a bsdiff patch
- * or a `write` from a read source applies to. Read whole (bspatch needs random access), through
+ * or a `write` from a read source applies to, or a file a delta being generated carries. Read whole (bspatch needs random access), through
  * the store's readers, so a source that is not a regular file or is shorter than its header says
  * is refused rather than followed.
  */

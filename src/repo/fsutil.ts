@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { constants as C } from 'node:fs';
+import fsSync, { constants as C } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isErrno } from '../errors.js';
 
@@ -71,4 +71,26 @@ export async function ensureDir(dir: string): Promise<void> {
   } catch (e) {
     if (!isErrno(e, 'EEXIST')) throw e;
   }
+}
+
+/**
+ * A directory's entries in the file system's own order, as ostree meets them when it lists
+ * deltas, indexes or boot files (Node's readdir sorts: libuv's scandir does); none when the
+ * directory is missing.
+ */
+export function dirEntriesInOrder(dir: string): fsSync.Dirent[] {
+  let d: fsSync.Dir;
+  try {
+    d = fsSync.opendirSync(dir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
+    throw e;
+  }
+  const out: fsSync.Dirent[] = [];
+  try {
+    for (let e = d.readSync(); e !== null; e = d.readSync()) out.push(e);
+  } finally {
+    d.closeSync();
+  }
+  return out;
 }

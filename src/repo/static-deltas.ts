@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { isErrno } from '../errors.js';
 import { deltaFromDirNames } from '../delta/names.js';
+import { dirEntriesInOrder } from './fsutil.js';
 import { objectExists } from '../store/paths.js';
 import type { Repo } from './repo.js';
 
@@ -41,19 +41,7 @@ export function pruneStaticDeltas(repo: Repo, commit: string | null): void {
   }
 }
 
-/** Subdirectories in the order the file system lists them (readdirSync sorts: libuv's scandir does). */
+/** Subdirectories in the order the file system lists them. */
 function subdirs(dir: string): string[] {
-  try {
-    const d = fs.opendirSync(dir);
-    const out: string[] = [];
-    try {
-      for (let e = d.readSync(); e !== null; e = d.readSync()) if (e.isDirectory()) out.push(e.name);
-    } finally {
-      d.closeSync();
-    }
-    return out;
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) return [];
-    throw e;
-  }
+  return dirEntriesInOrder(dir).filter((e) => e.isDirectory()).map((e) => e.name);
 }

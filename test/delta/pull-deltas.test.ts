@@ -8,7 +8,7 @@ import { haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
 import { groveRun } from '../interop/support.js';
 import { both, sameFailure } from '../interop/dropin-support.js';
 import { startRepoServer, type TestServer } from '../net/repo-server.js';
-import { readXattrs } from '../../src/xattr/xattrs.js';
+import { objectsOf } from './objects.js';
 
 /**
  * Pulls that use the static deltas ostree made: from an HTTP server (the summary lists them,
@@ -21,18 +21,6 @@ import { readXattrs } from '../../src/xattr/xattrs.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-function objectsOf(repo: string): string[] {
-  const out: string[] = [];
-  const base = path.join(repo, 'objects');
-  for (const d of fs.readdirSync(base).sort()) {
-    for (const f of fs.readdirSync(path.join(base, d)).sort()) {
-      const p = path.join(base, d, f);
-      const x = readXattrs(p).map(([k, v]) => `${k}=${Buffer.from(v).toString('hex')}`).join(',');
-      out.push(`${d}/${f} ${sha256(fs.readFileSync(p))} ${x}`);
-    }
-  }
-  return out;
-}
 
 describe('pulls through static deltas, as ostree pulls them', needsOstree(), () => {
   let dir = '';

@@ -10,7 +10,7 @@ import { decodeSuperblock, encodeSuperblock } from '../../src/delta/superblock.j
 import { PART_PAYLOAD_TYPE, lzma } from '../../src/delta/part.js';
 import { decode, encode } from '../../src/format/gvariant.js';
 import { readVarint, writeVarint } from '../../src/delta/varint.js';
-import { readXattrs } from '../../src/xattr/xattrs.js';
+import { objectsOf } from './objects.js';
 import { regenerateSummary } from '../../src/net/summary.js';
 import { Repo } from '../../src/repo/repo.js';
 import { SUMMARY_KEY, decodeSummary, readBeU64 } from '../../src/format/summary.js';
@@ -27,20 +27,6 @@ import { SUMMARY_KEY, decodeSummary, readBeU64 } from '../../src/format/summary.
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /** Every object file under `repo/objects` with its bytes' checksum and its xattrs. */
-function objectsOf(repo: string): string[] {
-  const out: string[] = [];
-  const base = path.join(repo, 'objects');
-  for (const d of fs.readdirSync(base).sort()) {
-    for (const f of fs.readdirSync(path.join(base, d)).sort()) {
-      const p = path.join(base, d, f);
-      const st = fs.lstatSync(p);
-      const body = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : sha256(fs.readFileSync(p));
-      const x = readXattrs(p).map(([k, v]) => `${k}=${Buffer.from(v).toString('hex')}`).join(',');
-      out.push(`${d}/${f} ${(st.mode & 0o170777).toString(8)} ${body} ${x}`);
-    }
-  }
-  return out;
-}
 
 describe('static deltas made by ostree, read and applied by grove', needsOstree(), () => {
   let dir = '';
