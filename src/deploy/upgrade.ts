@@ -48,7 +48,7 @@ async function fetchRefspec(repo: Repo, refspec: string, opts: UpgradeOptions): 
       import('../net/pull.js'), import('../net/remotes.js'), import('../net/remote-source.js'),
     ]);
     const remote = getRemote(repo, loc.remote);
-    const source = await openSource(remote, {});
+    const source = await openSource(repo, remote, {});
     try {
       const from = opts.overrideCommit ?? loc.ref;
       await pullInto(repo, source, [{ from, to: opts.overrideCommit ? null : refspec }], { policy: remotePolicy(repo, remote) });

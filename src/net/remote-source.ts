@@ -9,19 +9,54 @@ import type { TlsOptions } from './http/client.js';
 import type { PullPolicy } from './pull.js';
 import type { Remote } from './remotes.js';
 import { redactUrl } from './redact-url.js';
-import { HttpSource, LocalSource, sourceSummary, type ObjectSource } from './sources.js';
+import { HttpSource, LocalSource, sourceSummaryWithBytes, type ObjectSource } from './sources.js';
+import { remoteCookies } from './cookies.js';
+import { SummaryCache } from './summary-cache.js';
 import type { Summary } from '../format/summary.js';
 
 /**
  * The object source behind a configured remote: HTTP(S), or a repository on disk for file://
- * URLs. `opts` (the pull's command line) overrides what the remote's config says.
+ * URLs. `opts` (the pull's command line) overrides what the remote's config says. HTTP requests
+ * carry the remote's cookies (`REPO/REMOTE.cookies.txt`) and fetch objects from its
+ * `contenturl` when it has one; the summary goes through ostree's summary cache (the
+ * repository's `tmp/cache`, or `cacheDir`).
  */
-export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
+export async function openSource(repo: Repo, remote: Remote, opts: FetcherOptions, where: { cacheDir?: string } = {}): Promise<ObjectSource> {
+  const backend = remote.options.get('custom-backend');
+  if (backend !== undefined) throw new GroveError('GROVE_UNSUPPORTED', `Cannot fetch via libostree - remote '${remote.name}' uses custom backend '${backend}'`);
+  const cache = summaryCacheFor(repo, remote.name, where.cacheDir);
   const description = `remote ${remote.name}`;
-  if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
+  if (remote.url.startsWith('file:')) {
+    const local = await LocalSource.open(remote.url, description);
+    local.summaryCache = cache;
+    return local;
+  }
   const tls = remoteTls(remote);
   const collectionId = remote.options.get('collection-id');
-  return HttpSource.open(remote.url, `${description} (${redactUrl(remote.url)})`, { ...remoteFetcherOptions(remote), ...opts, ...(tls && { tls }) }, collectionId === undefined || collectionId === '' ? null : collectionId);
+  const contentUrl = remote.options.get('contenturl');
+  if (contentUrl !== undefined && !/^https?:/.test(contentUrl)) throw new GroveError('GROVE_UNSUPPORTED', `remote ${remote.name}: contenturl '${redactUrl(contentUrl)}' is not http:// or https:// (grove fetches no mirrorlists)`);
+  const cookies = remoteCookies(repo.path, remote.name);
+  const source = await HttpSource.open(
+    remote.url,
+    `${description} (${redactUrl(remote.url)})`,
+    { ...remoteFetcherOptions(remote), ...opts, ...(tls && { tls }), ...(cookies.length > 0 && { cookies }) },
+    collectionId === undefined || collectionId === '' ? null : collectionId,
+    contentUrl ?? null,
+  );
+  source.summaryCache = cache;
+  return source;
+}
+
+/** ostree caches summaries in `tmp/cache` of a repository it can write (unless $OSTREE_SKIP_CACHE), or in the directory it is told. */
+function summaryCacheFor(repo: Repo, remote: string, cacheDir: string | undefined): SummaryCache | null {
+  if (cacheDir !== undefined) return SummaryCache.open(cacheDir, remote, true);
+  if (process.env['OSTREE_SKIP_CACHE'] !== undefined) return null;
+  try {
+    fs.accessSync(repo.path, fs.constants.W_OK);
+  } catch {
+    return null;
+  }
+  return SummaryCache.open(path.join(repo.path, 'tmp', 'cache'), remote, false);
 }
 
 /**
@@ -73,12 +108,12 @@ function remoteTls(remote: Remote): TlsOptions | null {
   return Object.keys(tls).length > 0 ? tls : null;
 }
 
-/** A remote's summary, fetched and checked against what the remote requires of it. */
-export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
-  const source = await openSource(remote, {});
+/** A remote's summary, fetched (or taken from the summary cache) and checked against what the remote requires of it; `bytes` as served. */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array }> {
+  const source = await openSource(repo, remote, {}, where);
   try {
-    const s = await sourceSummary(source, remotePolicy(repo, remote));
-    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${remote.name} has no summary`, { hint: 'run summary -u on the server' });
+    const s = await sourceSummaryWithBytes(source, remotePolicy(repo, remote));
+    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', 'Remote server has no summary file');
     return s;
   } finally {
     source.close();

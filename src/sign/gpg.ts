@@ -13,9 +13,10 @@ import { GroveError } from '../errors.js';
 export const GPG_KEY = 'ostree.gpgsigs';
 export const GPG_TYPE = 'aay';
 
-interface Ran { code: number; stdout: Buffer; stderr: string }
+export interface Ran { code: number; stdout: Buffer; stderr: string }
 
-function runTool(cmd: string, args: string[], input?: Uint8Array): Promise<Ran> {
+/** Runs a GnuPG tool with `input` on its stdin; its status, stdout and stderr. */
+export function runTool(cmd: string, args: string[], input?: Uint8Array): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -63,19 +64,5 @@ export async function gpgVerify(data: Uint8Array, signatures: Uint8Array[], keyr
     return null;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The public keys of an armored or binary key file, exported as a plain OpenPGP keyring (what ostree's `REMOTE.trustedkeys.gpg` holds). */
-export async function keyringFrom(keyFile: string): Promise<Uint8Array> {
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'grove-gpg-'));
-  try {
-    const imp = await runTool('gpg', ['--batch', '--no-tty', '--homedir', home, '--import', path.resolve(keyFile)]);
-    if (imp.code !== 0) throw new GroveError('GROVE_GPG', `cannot import GPG keys from ${keyFile}: ${imp.stderr.trim().split('\n').pop() ?? ''}`);
-    const exp = await runTool('gpg', ['--batch', '--no-tty', '--homedir', home, '--export']);
-    if (exp.code !== 0 || exp.stdout.length === 0) throw new GroveError('GROVE_GPG', `${keyFile} holds no public keys`);
-    return exp.stdout;
-  } finally {
-    await fs.rm(home, { recursive: true, force: true });
   }
 }

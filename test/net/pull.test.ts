@@ -129,7 +129,7 @@ describe('grove pull from an ostree archive repository', needsOstree(), () => {
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: no such branch 'no\/such' in the summary of remote origin/);
     r = await grove(['pull', `--repo=${repo}`, 'nope', 'x']);
-    assert.match(r.stderr, /^error: remote "nope" not found/);
+    assert.match(r.stderr, /^error: Remote "nope" not found/);
     r = await grove(['remote', 'add', `--repo=${repo}`, 'bad', 'ftp://x']);
     assert.match(r.stderr, /^error: remote URL 'ftp:\/\/x' is not/);
   });

@@ -168,7 +168,7 @@ export function registerPull(program: Command): void {
       const policy = remotePolicy(repo, remote);
       const { Repo } = await import('../../repo/repo.js');
       const localCaches = await Promise.all((opts.localcacheRepo ?? []).map((p) => Repo.open(p)));
-      const source = await openSource(remote, fetcherOptions(opts, inFlight));
+      const source = await openSource(repo, remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
         const targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
