@@ -34,7 +34,8 @@ export { pullInto, sourceRefs, type PullOptions, type PullResult, type PullTarge
 export { signCommit, signSummary, addSignatures, requireSignature, type SignWith, type TrustedKeys } from './sign/signatures.js';
 export { generateKeyPair as generateEd25519KeyPair } from './sign/ed25519.js';
 export { initFs, initOs } from './deploy/sysroot.js';
-export { listDeployments, loadSysroot, describeStatus, type Deployment, type SysrootState } from './deploy/deployments.js';
+export { listDeployments, loadSysroot, type Deployment, type SysrootState } from './deploy/deployments.js';
+export { describeStatus } from './deploy/status.js';
 export { deploy, undeploy, setDefault, cleanup as cleanupSysroot, kargsEditInPlace, type DeployOptions, type DeployResult } from './deploy/operations.js';
 export { upgrade, switchRef, type UpgradeOptions, type UpgradeResult } from './deploy/upgrade.js';
 export { KernelArgs } from './deploy/kargs.js';

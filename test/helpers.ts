@@ -124,3 +124,17 @@ async function hashFile(p: string): Promise<string> {
 }
 
 export { spawn };
+
+/** A passphrase-less GPG key in its own homedir; returns its fingerprint and the public key file. */
+export function makeGpgKey(home: string, name: string): { id: string; pub: string } {
+  const gpg = (args: string[]) => {
+    const r = spawnSync('gpg', ['--batch', '--homedir', home, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', `${name} <${name}@grove.test>`, 'ed25519', 'sign', 'never']);
+  const id = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(['--with-colons', '--list-keys']))![1]!;
+  const pub = path.join(home, `${name}.asc`);
+  spawnSync('gpg', ['--batch', '--homedir', home, '--armor', '--output', pub, '--export', id]);
+  return { id, pub };
+}

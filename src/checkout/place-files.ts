@@ -23,12 +23,17 @@ export function hardlinkable(ctx: Ctx): boolean {
   return !ctx.forceCopy && ((ctx.mode === 'bare' && !ctx.userMode) || (isUserMode(ctx.mode) && ctx.userMode));
 }
 
-/** The refusal of `-H` when the modes cannot hardlink at all, or null when they can. */
+/**
+ * The refusal of `-H` when the modes cannot hardlink at all, or null when they can: in ostree's
+ * words, which name only whether the repository is a user-mode one (so an archive repository
+ * gets the bare one's). ostree says it at the first file, with the directories above it made;
+ * grove says it before it makes anything.
+ */
 export function hardlinkRefusal(ctx: Ctx): GroveError | null {
   if (!ctx.requireHardlink || hardlinkable(ctx)) return null;
   return new GroveError('GROVE_NO_HARDLINK', isUserMode(ctx.mode)
-    ? `a ${ctx.mode} repository needs user checkout mode (-U) to hardlink`
-    : `a ${ctx.mode} repository cannot hardlink in ${ctx.userMode ? 'user' : 'this'} checkout mode`);
+    ? 'User repository mode requires user checkout mode to hardlink'
+    : 'Bare repository mode cannot hardlink in user checkout mode');
 }
 
 type Outcome = 'linked' | 'copied' | 'skipped';

@@ -4,13 +4,12 @@ import { CommanderError } from 'commander';
 import { GroveError } from '../errors.js';
 import { resolveInvocation, UsageError } from './invocation.js';
 import { buildProgram, verbOf } from './program.js';
-import { openRepo } from './repo-option.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram(verbOf(argv));
   let usage: (() => string) | undefined;
   try {
-    const invocation = await resolveInvocation(program, argv, (repo) => openRepo({ repo }));
+    const invocation = await resolveInvocation(program, argv, async (repo) => (await import('./repo-option.js')).openRepo({ repo }));
     if (invocation.kind === 'exit') {
       if (invocation.stdout) process.stdout.write(invocation.stdout);
       if (invocation.stderr) process.stderr.write(invocation.stderr);

@@ -30,11 +30,14 @@ const MODULES: ReadonlyArray<{ verbs: readonly string[]; load: () => Promise<Reg
 ];
 
 /**
- * The verb a command line names as ostree finds it: its first word that does not start with `-`
- * (see invocation.ts), when that is one of grove's verbs.
+ * The verb modules a command line needs: the one of the verb it names, as ostree finds the verb
+ * (its first word that does not start with `-`, see invocation.ts); none for a plain `--version`
+ * (with `-v` at most), which prints without any verb; else all of them (a missing or unknown
+ * verb prints the program's usage, which lists them).
  */
-export function verbOf(argv: readonly string[]): string | undefined {
+export function verbOf(argv: readonly string[]): string | null | undefined {
   const word = argv.find((a) => a[0] !== '-');
+  if (word === undefined && argv.includes('--version') && argv.every((a) => a === '--version' || a === '-v' || a === '--verbose')) return null;
   return MODULES.some((m) => m.verbs.includes(word ?? '')) ? word : undefined;
 }
 
@@ -44,15 +47,15 @@ export function verbOf(argv: readonly string[]): string | undefined {
  * Every failure ends as one line on stderr, `error: …` naming what is at fault (after the verb's
  * usage where ostree prints it), and exit status 1.
  *
- * With `only`, just the module of that verb is loaded and registered (what a run needs); without,
- * every verb (the program's own usage lists them all).
+ * With `only`, just the module of that verb is loaded and registered (what a run needs); with
+ * null, none; without, every verb (the program's own usage lists them all).
  */
-export async function buildProgram(only?: string): Promise<Command> {
+export async function buildProgram(only?: string | null): Promise<Command> {
   const program = new Command('grove')
     .description('OSTree-compatible content store for operating-system trees')
     .showHelpAfterError(false)
     .exitOverride();
-  const wanted = only === undefined ? MODULES : MODULES.filter((m) => m.verbs.includes(only));
+  const wanted = only === undefined ? MODULES : MODULES.filter((m) => only !== null && m.verbs.includes(only));
   for (const register of await Promise.all(wanted.map((m) => m.load()))) register(program);
   for (const cmd of program.commands) configure(cmd);
   return program;

@@ -14,7 +14,8 @@ import fs from 'node:fs';
  * scripts read these names as "libostree was built with that library", e.g. for
  * `trivial-httpd`), `no-http2` (a libcurl build detail), `ex-fsverity` (no fs-verity),
  * `libarchive` (no `commit --tree=tar=`, no `export`), `selinux` (no relabelling), `avahi` and
- * `p2p` (no collection IDs, no LAN or USB peers), `libmount`, `systemd` (no finalize-staged,
+ * `p2p` (collection IDs in commits, refs and summaries, but no `create-usb`, no
+ * `find-remotes`, no pulls by collection ref, no LAN or USB peers), `libmount`, `systemd` (no finalize-staged,
  * no journal), `openssl`/`gnutls` (crypto backends of libostree's own build) and
  * `release`/`devel` (a mark of libostree's build type).
  */

@@ -1,3 +1,4 @@
+import { sha256Factory } from '../format/hash.js';
 import type { WorkerPool } from '../pool/pool.js';
 import { isStored } from '../store/write-content.js';
 import { WHOLE_FILE_LIMIT } from './store-files.js';
@@ -12,6 +13,12 @@ import type { CommitItem, WriteContentResult, WriteContentTask } from './task.js
  *
  * 256 files per task: with 2 threads, 6,000 small files committed fastest between 128 and 512;
  * smaller tasks pay the thread hop per file, larger ones leave a thread idle at the end.
+ *
+ * What is left when the walk ends, if no task went to the pool and it is less than one task,
+ * is stored on this thread: a re-commit that changed a few files (the build farm's common case)
+ * need not start threads at all. Starting them took longer than the work: minbase with 1% of
+ * its files changed (60 files) re-committed in 0.50 s with the threads, 0.45 s without (medians
+ * of 9 alternating runs).
  */
 const BATCH_FILES = 256;
 const BATCH_BYTES = 16 << 20;
@@ -76,23 +83,38 @@ export class Batcher {
    * staging directory when a failed transaction removes it; then throws the first failure.
    */
   async settle(): Promise<void> {
+    if (this.running.length === 0 && this.cur.length > 0) {
+      await this.storeHere(this.cur);
+      this.cur = [];
+      this.curBytes = 0;
+    }
     this.flush();
     const settled = await Promise.allSettled(this.running);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
+  /** The pool's task, run on this thread (see the class comment). */
+  private async storeHere(batch: Array<[CommitItem, number]>): Promise<void> {
+    const { writeContentBatch } = await import('./store-files.js');
+    const items = batch.map(([i]) => i);
+    const r = await writeContentBatch({ kind: 'write-content', ctx: this.ctx, items }, await sha256Factory(this.ctx.hash));
+    this.accept(items, batch.map(([, n]) => n), r);
+  }
+
+  private accept(items: CommitItem[], indexes: number[], r: WriteContentResult): void {
+    r.checksums.forEach((c, j) => { this.checksums[indexes[j]!] = c; });
+    this.totals.written += r.written;
+    this.totals.bytesWritten += r.bytesWritten;
+    this.totals.hashed += items.length;
+    this.onDone?.(items, indexes);
+  }
+
   private submit(batch: Array<[CommitItem, number]>): void {
     const items = batch.map(([i]) => i);
     const indexes = batch.map(([, n]) => n);
     const t: WriteContentTask = { kind: 'write-content', ctx: this.ctx, items };
-    const task = this.pool.run<WriteContentResult>(t).then((r) => {
-      r.checksums.forEach((c, j) => { this.checksums[indexes[j]!] = c; });
-      this.totals.written += r.written;
-      this.totals.bytesWritten += r.bytesWritten;
-      this.totals.hashed += items.length;
-      this.onDone?.(items, indexes);
-    });
+    const task = this.pool.run<WriteContentResult>(t).then((r) => this.accept(items, indexes, r));
     this.running.push(task);
     const settled: Promise<void> = task.then(() => {}, () => {}).finally(() => this.pending.delete(settled));
     this.pending.add(settled);

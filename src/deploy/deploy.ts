@@ -98,7 +98,7 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
     crashPoint();
     const deployment: Deployment = {
       index: -1, osname: opts.osname, checksum: opts.checksum, deploySerial: serial, bootChecksum: layout.bootcsum, bootSerial: -1,
-      origin: opts.origin, kargs: KernelArgs.parse(options).without('ostree').toArray(), entry, path: dir,
+      origin: opts.origin, kargs: KernelArgs.parse(options).without('ostree').toArray(), entry, path: dir, unlocked: 'none', staged: false,
     };
     return { deployment, etc, varNotes };
   } catch (e) {

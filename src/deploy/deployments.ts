@@ -7,6 +7,7 @@ import { KernelArgs } from './kargs.js';
 import { commitMetaValue, decodeCommit } from '../format/objects.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
+import { readStaged, rootIsOstreeBooted, unlockedState, type UnlockedState } from './runstate.js';
 
 /**
  * The deployments of a sysroot, read the way ostree reads them: the live boot version is where
@@ -30,6 +31,10 @@ export interface Deployment {
   entry: BootEntry;
   /** The checked-out tree. */
   path: string;
+  /** Whether /usr is unlocked, and how (`ostree admin unlock`). */
+  unlocked: UnlockedState;
+  /** A staged deployment: checked out, finalized into the boot configuration at shutdown. */
+  staged: boolean;
 }
 
 /** Everything `ostree_sysroot_load` learns: which boot version is live and what it boots. */
@@ -37,10 +42,12 @@ export interface SysrootState {
   root: string;
   bootVersion: number;
   subBootVersion: number;
-  /** Default first. */
+  /** Default first; a staged deployment before them all. */
   deployments: Deployment[];
   /** The deployment the running system booted, when the sysroot is `/` and one is. */
   booted: Deployment | null;
+  /** The staged deployment, which is also `deployments[0]`; only a booted system has one. */
+  staged: Deployment | null;
 }
 
 function readlinkOrNull(p: string): string | null {
@@ -110,12 +117,21 @@ export function sysrootRoot(sysroot: string): string {
   return root;
 }
 
+function readOrigin(dir: string): KeyFile | null {
+  try {
+    return KeyFile.parse(fs.readFileSync(`${dir}.origin`, 'utf8'), `${dir}.origin`);
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+    return null;
+  }
+}
+
 /** Reads the sysroot as ostree does; an error naming the file at fault for anything inconsistent. */
 export function loadSysroot(sysroot: string): SysrootState {
   const root = sysrootRoot(sysroot);
   const v = bootVersion(root);
   const sub = subBootVersion(root, v);
-  const deployments = readBootEntries(root, v).map(({ file, entry }, index) => {
+  const deployments: Deployment[] = readBootEntries(root, v).map(({ file, entry }, index) => {
     const options = KernelArgs.parse(entry.get('options'));
     const arg = options.lastValue('ostree');
     const m = typeof arg === 'string' && /^\/ostree\/boot\.[01]\/([^/]+)\/([0-9a-f]{64})\/(\d+)$/.exec(arg);
@@ -127,32 +143,57 @@ export function loadSysroot(sysroot: string): SysrootState {
     if (!t) throw new GroveError('GROVE_BAD_SYSROOT', `${link} does not point to a deployment`);
     const [, os2, checksum, deploySerial] = t as unknown as [string, string, string, string];
     const dir = deploymentDir(root, os2, checksum, Number(deploySerial));
-    let origin: KeyFile | null = null;
-    try {
-      origin = KeyFile.parse(fs.readFileSync(`${dir}.origin`, 'utf8'), `${dir}.origin`);
-    } catch (e) {
-      if (!isErrno(e, 'ENOENT')) throw e;
-    }
+    const origin = readOrigin(dir);
     return {
       index, osname: os2, checksum, deploySerial: Number(deploySerial), bootChecksum, bootSerial: Number(bootSerial),
       origin, kargs: options.without('ostree').toArray(), entry, path: dir,
+      unlocked: unlockedState(checksum, Number(deploySerial), origin), staged: false,
     };
   });
-  return { root, bootVersion: v, subBootVersion: sub, deployments, booted: findBooted(root, deployments) };
+  const isBooted = rootIsOstreeBooted(root);
+  const booted = isBooted ? findBooted(deployments) : null;
+  if (isBooted && !booted) {
+    throw new GroveError('GROVE_BAD_SYSROOT', fs.existsSync(path.join(root, 'boot/loader'))
+      ? 'Unexpected state: /run/ostree-booted found and in / sysroot, but bootloader entry not found'
+      : 'Unexpected state: /run/ostree-booted found, but no /boot/loader directory');
+  }
+  // As in ostree, only a booted system has a staged deployment; it comes first.
+  const staged = isBooted ? stagedDeployment(root) : null;
+  if (staged) {
+    deployments.unshift(staged);
+    deployments.forEach((d, i) => { d.index = i; });
+  }
+  return { root, bootVersion: v, subBootVersion: sub, deployments, booted, staged };
+}
+
+/** The deployment /run/ostree/staged-deployment names, as ostree loads it (its kernel arguments, its origin). */
+function stagedDeployment(root: string): Deployment | null {
+  let s;
+  try {
+    s = readStaged();
+  } catch (e) {
+    if (e instanceof GroveError) throw new GroveError('GROVE_BAD_SYSROOT', e.message.startsWith('Loading staged') ? e.message : `Loading staged deployment: ${e.message}`);
+    throw e;
+  }
+  if (!s) return null;
+  const dir = deploymentDir(root, s.target.osname, s.target.checksum, s.target.serial);
+  const origin = readOrigin(dir);
+  const entry = new BootEntry();
+  if (s.kargs) entry.set('options', s.kargs.join(' '));
+  entry.overlayInitrds = s.overlayInitrds ?? [];
+  return {
+    index: 0, osname: s.target.osname, checksum: s.target.checksum, deploySerial: s.target.serial, bootChecksum: s.target.bootChecksum,
+    bootSerial: -1, origin, kargs: s.kargs ?? [], entry, path: dir,
+    unlocked: unlockedState(s.target.checksum, s.target.serial, origin), staged: true,
+  };
 }
 
 /**
- * Only a sysroot at `/` can have a booted deployment: the one whose directory is the running
- * root (same device and inode), as ostree decides it. Such a deployment is never removed.
+ * On a booted system, the deployment whose directory is the running root (same device and
+ * inode), as ostree decides it. Such a deployment is never removed.
  */
-function findBooted(root: string, deployments: Deployment[]): Deployment | null {
-  if (root !== '/') return null;
-  let rootStat: fs.Stats;
-  try {
-    rootStat = fs.statSync('/');
-  } catch {
-    return null;
-  }
+function findBooted(deployments: Deployment[]): Deployment | null {
+  const rootStat = fs.statSync('/');
   for (const d of deployments) {
     try {
       const st = fs.statSync(d.path);
@@ -164,33 +205,38 @@ function findBooted(root: string, deployments: Deployment[]): Deployment | null 
   return null;
 }
 
+/**
+ * ostree's pending and rollback deployments of the booted stateroot: the first deployment of
+ * that stateroot before the booted one, and the first after it. None when nothing is booted.
+ */
+export function pendingAndRollback(state: SysrootState, osname?: string): { pending: Deployment | null; rollback: Deployment | null } {
+  let pending: Deployment | null = null;
+  let rollback: Deployment | null = null;
+  if (!state.booted) return { pending, rollback };
+  const os = osname ?? state.booted.osname;
+  let foundBooted = false;
+  for (const d of state.deployments) {
+    if (d.osname !== os) continue;
+    if (d === state.booted) foundBooted = true;
+    else if (!foundBooted && !pending) pending = d;
+    else if (foundBooted && !rollback) rollback = d;
+  }
+  return { pending, rollback };
+}
+
 export function listDeployments(sysroot: string): Deployment[] {
   return loadSysroot(sysroot).deployments;
 }
 
-/** The `version` metadata of a commit in the sysroot's repository, if it has one. */
-export function commitVersion(root: string, checksum: string): string | undefined {
+/** A string in the metadata of a commit in the sysroot's repository (`version`, `ostree.source-title`), if it has one. */
+export function commitMetaString(root: string, checksum: string, key: string): string | undefined {
   const objects = path.join(root, 'ostree/repo/objects');
   if (!objectExists(objects, checksum, 'commit', 'bare')) return undefined;
-  const v = commitMetaValue(decodeCommit(readMetadataSync({ objectsDir: objects, mode: 'bare' }, checksum, 'commit')), 'version');
+  const v = commitMetaValue(decodeCommit(readMetadataSync({ objectsDir: objects, mode: 'bare' }, checksum, 'commit')), key);
   return v?.type === 's' ? (v.value as string) : undefined;
 }
 
-/** What `ostree admin status` prints: the booted deployment marked `*`. */
-export function describeStatus(sysroot: string, deployments: Deployment[], booted: Deployment | null = null): string {
-  if (deployments.length === 0) return 'No deployments.\n';
-  const root = path.resolve(sysroot);
-  let out = '';
-  for (const d of deployments) {
-    out += `${d === booted ? '*' : ' '} ${d.osname} ${d.checksum}.${d.deploySerial}\n`;
-    const version = commitVersion(root, d.checksum);
-    if (version !== undefined) out += `    Version: ${version}\n`;
-    if (isPinned(d)) out += '    Pinned: yes\n';
-    if (d.origin === null) out += '    origin: none\n';
-    else {
-      const refspec = d.origin.get('origin', 'refspec');
-      out += refspec === undefined ? '    origin: <unknown origin type>\n' : `    origin refspec: ${refspec}\n`;
-    }
-  }
-  return out;
+/** The `version` metadata of a commit in the sysroot's repository, if it has one. */
+export function commitVersion(root: string, checksum: string): string | undefined {
+  return commitMetaString(root, checksum, 'version');
 }

@@ -46,6 +46,8 @@ export interface DeployOptions extends ListOptions {
   originFile?: string;
   /** Replaces the origin written (upgrade and switch pass the one they keep). */
   origin?: KeyFile;
+  /** `--stage`: leave the boot configuration to `finalize-staged` at shutdown (booted systems only). */
+  stage?: boolean;
 }
 
 export interface DeployResult {
@@ -60,7 +62,7 @@ export interface DeployResult {
 function resolveOsname(state: SysrootState, osname: string | undefined): string {
   const os = osname ?? state.booted?.osname;
   if (os === undefined) {
-    throw new GroveError('GROVE_BAD_OPTION', `no booted deployment in ${state.root}: name the stateroot with --os`, { hint: 'list them with: ls OSTREE_SYSROOT/ostree/deploy' });
+    throw new GroveError('GROVE_NOT_BOOTED', 'Looking for booted deployment: Not currently booted into an OSTree system and no --os= argument given');
   }
   validateOsName(os);
   if (!fs.existsSync(path.join(state.root, 'ostree/deploy', os, 'var'))) {
@@ -128,6 +130,7 @@ async function deployLocked(sysroot: string, refspec: string, opts: DeployOption
     if (!checksum) throw new GroveError('GROVE_NO_REF', `refspec ${refspec} not found in ${repo.path}`);
     const merge = opts.noMerge ? null : mergeDeployment(state, osname);
     const kargs = kernelArgs(opts, merge);
+    if (opts.stage) refuseStage(state, opts);
     // A bootloader grove cannot configure is refused before anything is written.
     requireSupported(detectBootloader(state.root), state.root);
     // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
@@ -144,6 +147,18 @@ async function deployLocked(sysroot: string, refspec: string, opts: DeployOption
     const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: opts.noPrune !== true });
     return { ...made, transaction: written.message, cleanup };
   });
+}
+
+/**
+ * `--stage`, checked where ostree checks it. Staging needs a booted system (ostree's refusal
+ * otherwise); on one, grove still refuses: it does not write /run/ostree/staged-deployment or
+ * finalize one at shutdown.
+ */
+function refuseStage(state: SysrootState, opts: DeployOptions): void {
+  if (opts.retainPending || opts.retainRollback) throw new GroveError('GROVE_BAD_OPTION', '--stage cannot currently be combined with --retain arguments');
+  if (opts.notAsDefault) throw new GroveError('GROVE_BAD_OPTION', '--stage cannot currently be combined with --not-as-default');
+  if (!state.booted) throw new GroveError('GROVE_NOT_BOOTED', 'Cannot stage deployment: Not currently booted into an OSTree system');
+  throw new GroveError('GROVE_UNSUPPORTED', 'grove cannot stage a deployment (nothing of grove finalizes it at shutdown); deploy without --stage, or use ostree');
 }
 
 /** A system error while the new boot configuration was being built; the live one is untouched. */

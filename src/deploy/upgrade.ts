@@ -21,6 +21,8 @@ export interface UpgradeOptions {
   deployOnly?: boolean;
   /** Deploy this commit of the origin's ref instead of its head. */
   overrideCommit?: string;
+  /** `--stage`: see DeployOptions.stage. */
+  stage?: boolean;
   onProgress?: (text: string) => void;
 }
 
@@ -29,14 +31,16 @@ export interface UpgradeResult { changed: boolean; checksum: string; deployed: D
 function originOf(sysroot: string, osname: string | undefined): { root: string; merge: Deployment; origin: KeyFile; osname: string } {
   const state = loadSysroot(sysroot);
   const os = osname ?? state.booted?.osname;
-  if (os === undefined) throw new GroveError('GROVE_BAD_OPTION', `no booted deployment in ${state.root}: name the stateroot with --os`);
+  if (os === undefined) throw new GroveError('GROVE_NOT_BOOTED', 'Not currently booted into an OSTree system and no OS specified');
   const merge = mergeDeployment(state, os);
-  if (!merge) throw new GroveError('GROVE_NO_DEPLOYMENT', `no previous deployment for stateroot '${os}' in ${state.root}`, { hint: 'make the first one with: grove admin deploy --os=OS REF' });
-  if (!merge.origin) throw new GroveError('GROVE_NO_ORIGIN', `deployment ${merge.checksum}.${merge.deploySerial} has no origin file to upgrade from`);
+  if (!merge) throw new GroveError('GROVE_NO_DEPLOYMENT', `No previous deployment for OS '${os}'`);
+  if (!merge.origin) throw new GroveError('GROVE_NO_ORIGIN', `No origin known for deployment ${merge.checksum}.${merge.deploySerial}`);
   const unconfigured = merge.origin.get('origin', 'unconfigured-state');
-  if (unconfigured !== undefined) throw new GroveError('GROVE_NO_ORIGIN', unconfigured);
+  if (unconfigured !== undefined) throw new GroveError('GROVE_NO_ORIGIN', `origin unconfigured-state: ${unconfigured}`);
   const origin = parseOrigin(merge.origin.toString(), `${merge.path}.origin`);
+  // ostree_deployment_origin_remove_transient_state: the pin and a hotfix unlock stay with the old deployment.
   origin.removeGroup('libostree-transient');
+  origin.remove('origin', 'unlocked');
   return { root: state.root, merge, origin, osname: os };
 }
 
@@ -82,7 +86,7 @@ export async function upgrade(sysroot: string, opts: UpgradeOptions = {}): Promi
   if (checksum === merge.checksum) return { changed: false, checksum, deployed: null };
   if (!opts.allowDowngrade) await refuseOlder(repo, merge.checksum, checksum);
   if (opts.pullOnly) return { changed: true, checksum, deployed: null };
-  const deployed = await deploy(sysroot, checksum, { osname, origin });
+  const deployed = await deploy(sysroot, checksum, { osname, origin, stage: opts.stage === true });
   return { changed: true, checksum, deployed };
 }
 
@@ -107,11 +111,9 @@ export async function switchRef(sysroot: string, newRefspec: string, opts: Upgra
   const repo = await Repo.open(path.join(root, 'ostree/repo'));
   const checksum = await fetchRefspec(repo, next, opts);
   const deployed = await deploy(sysroot, checksum, { osname, origin: originForRefspec(next) });
-  // The old ref's local copy is no longer followed; ostree drops it so prune can reclaim it.
-  let deletedRef: string | undefined;
-  if (oldLoc.remote !== null && (await repo.resolveRev(old, { allowMissing: true }))) {
-    await updateRefs(repo, [[old, null]]);
-    deletedRef = old;
-  }
-  return { changed: true, checksum, deployed, ...(deletedRef && { deletedRef }) };
+  // The old ref is no longer followed; ostree drops it (a local one too, printed as `(null):REF`, its
+  // printf of the missing remote) so that prune can reclaim what only it kept.
+  if (await repo.resolveRev(old, { allowMissing: true })) await updateRefs(repo, [[old, null]]);
+  const deletedRef = `${oldLoc.remote ?? '(null)'}:${oldLoc.ref}`;
+  return { changed: true, checksum, deployed, deletedRef };
 }

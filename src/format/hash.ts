@@ -1,4 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type * as Crypto from 'node:crypto';
+
+/**
+ * node:crypto, required on first use: loading it is 3 ms of the start of every command, and the
+ * quick ones (refs, rev-parse, --version) never hash.
+ */
+let crypto: typeof Crypto | undefined;
+const createHash = (algorithm: string): Crypto.Hash => (crypto ??= createRequire(import.meta.url)('node:crypto') as typeof Crypto).createHash(algorithm);
 
 /**
  * Incremental SHA-256. Two backends with identical output: `node` (OpenSSL through node:crypto,

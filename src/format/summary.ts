@@ -71,6 +71,10 @@ export function summaryMetadata(opts: {
   /** The repository's `core.mode` exactly as its config spells it ("archive-z2" stays so). */
   configMode: string;
   tombstoneCommits: boolean;
+  /** `core.collection-id`, when the repository has one. */
+  collectionId?: string;
+  /** The refs of other collections (refs/mirrors, remotes with a collection-id), by collection ID. */
+  collectionMap?: ReadonlyArray<[string, SummaryRef[]]>;
 }): Array<[string, Variant]> {
   return glibDictOrder<Variant>([
     ...(opts.additional ?? []),
@@ -78,7 +82,19 @@ export function summaryMetadata(opts: {
     [SUMMARY_KEY.mode, new Variant('s', opts.configMode)],
     [SUMMARY_KEY.tombstoneCommits, new Variant('b', opts.tombstoneCommits)],
     [SUMMARY_KEY.indexedDeltas, new Variant('b', true)],
+    ...(opts.collectionId !== undefined ? [[SUMMARY_KEY.collectionId, new Variant('s', opts.collectionId)] as [string, Variant]] : []),
+    ...(opts.collectionMap !== undefined && opts.collectionMap.length > 0
+      ? [[SUMMARY_KEY.collectionMap, new Variant(COLLECTION_MAP_TYPE, opts.collectionMap.map(([id, refs]) => [id, refs.map(refEntry)]))] as [string, Variant]]
+      : []),
   ]);
+}
+
+/** `ostree.summary.collection-map`: collection ID -> its refs, each as in the summary's ref list. */
+export const COLLECTION_MAP_TYPE = 'a{sa(s(taya{sv}))}';
+
+/** A ref as the summary lists it; the commit size is the one integer ostree leaves in host (little-endian) order. */
+function refEntry(r: SummaryRef): [string, [bigint, Uint8Array, Array<[string, Variant]>]] {
+  return [r.name, [BigInt(r.commitSize), fromHex(r.checksum), r.metadata]];
 }
 
 /** Sorts refs as ostree lists them (strcmp of the names). */
@@ -87,17 +103,27 @@ export function sortRefs(refs: SummaryRef[]): SummaryRef[] {
 }
 
 export function encodeSummary(s: Summary): Uint8Array {
-  return encode(SUMMARY_TYPE, [
-    // The commit size is the one integer ostree leaves in host (little-endian) order.
-    s.refs.map((r) => [r.name, [BigInt(r.commitSize), fromHex(r.checksum), r.metadata]]),
-    s.metadata,
-  ]);
+  return encode(SUMMARY_TYPE, [s.refs.map(refEntry), s.metadata]);
 }
 
 /**
  * Decodes a summary from an untrusted source: malformed framing, a checksum that is not 32 bytes
  * or a ref name that is not a valid ref (`..`, slashes at the ends, …) is an error naming `where`.
  */
+function decodeRefs(refs: Array<[string, [bigint, Uint8Array, Array<[string, Variant]>]]>, where: string): SummaryRef[] {
+  return refs.map(([name, [size, csum, meta]]) => {
+    if (!isValidRef(name)) throw new GroveError('GROVE_BAD_SUMMARY', `${where}: invalid ref name ${JSON.stringify(name)}`);
+    if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new GroveError('GROVE_BAD_SUMMARY', `${where}: ref ${name} has an absurd commit size`);
+    let checksum: string;
+    try {
+      checksum = checksumFromBytes(csum, where);
+    } catch {
+      throw new GroveError('GROVE_BAD_SUMMARY', `${where}: ref ${name} has a ${csum.length}-byte checksum (want 32)`);
+    }
+    return { name, commitSize: Number(size), checksum, metadata: meta };
+  });
+}
+
 export function decodeSummary(bytes: Uint8Array, where = 'summary'): Summary {
   let raw: [Array<[string, [bigint, Uint8Array, Array<[string, Variant]>]]>, Array<[string, Variant]>];
   try {
@@ -107,18 +133,18 @@ export function decodeSummary(bytes: Uint8Array, where = 'summary'): Summary {
   }
   const [refs, metadata] = raw;
   return {
-    refs: refs.map(([name, [size, csum, meta]]) => {
-      if (!isValidRef(name)) throw new GroveError('GROVE_BAD_SUMMARY', `${where}: invalid ref name ${JSON.stringify(name)}`);
-      const commitSize = size;
-      if (commitSize > BigInt(Number.MAX_SAFE_INTEGER)) throw new GroveError('GROVE_BAD_SUMMARY', `${where}: ref ${name} has an absurd commit size`);
-      let checksum: string;
-      try {
-        checksum = checksumFromBytes(csum, where);
-      } catch {
-        throw new GroveError('GROVE_BAD_SUMMARY', `${where}: ref ${name} has a ${csum.length}-byte checksum (want 32)`);
-      }
-      return { name, commitSize: Number(commitSize), checksum, metadata: meta };
-    }),
+    refs: decodeRefs(refs, where),
     metadata,
   };
+}
+
+/**
+ * The refs of other collections a summary lists under `ostree.summary.collection-map`, decoded
+ * as the main list is (names checked); none when the key is absent or not of its type.
+ */
+export function collectionMapOf(s: Summary, where = 'summary'): Array<[string, SummaryRef[]]> {
+  const v = s.metadata.find(([k]) => k === SUMMARY_KEY.collectionMap)?.[1];
+  if (v?.type !== COLLECTION_MAP_TYPE) return [];
+  const entries = v.value as Array<[string, Array<[string, [bigint, Uint8Array, Array<[string, Variant]>]]>]>;
+  return entries.map(([id, refs]) => [id, decodeRefs(refs, `${where} (collection ${id})`)]);
 }

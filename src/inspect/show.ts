@@ -1,7 +1,9 @@
 import fs from 'node:fs/promises';
 import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE, toHex } from '../format/checksum.js';
-import { Variant, byteswap, decode, isValidType, printVariant, type GVariantValue } from '../format/gvariant.js';
+import { Variant, decode, isValidType, type GVariantValue } from '../format/gvariant.js';
+import { byteswap } from '../format/gvariant/byteswap.js';
+import { printVariant } from '../format/gvariant/text.js';
 import { isLink, isReg } from '../format/mode.js';
 import { COMMIT_TYPE, DIRMETA_TYPE, DIRTREE_TYPE, decodeCommit, type ObjectType } from '../format/objects.js';
 import type { Repo } from '../repo/repo.js';

@@ -21,8 +21,8 @@ import { sourceSummary, type ObjectSource } from './sources.js';
 export interface PullPolicy {
   /** Throws unless the commit (its bytes and detached metadata) is acceptable. */
   verifyCommit?(checksum: string, commit: Uint8Array, detached: Uint8Array | null): Promise<void>;
-  /** Throws unless the summary (and its signatures) is acceptable. */
-  verifySummary?(summary: Uint8Array, sig: Uint8Array | null): Promise<void>;
+  /** Throws unless the summary (and its signatures) is acceptable; `summary` is null when the source has none. */
+  verifySummary?(summary: Uint8Array | null, sig: Uint8Array | null): Promise<void>;
 }
 
 export interface PullTarget {
@@ -71,7 +71,19 @@ export interface PullProgress {
 
 export interface PullResult {
   refs: Array<{ ref: string | null; checksum: string; changed: boolean }>;
-  stats: PullProgress & { requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number };
+  stats: PullProgress & {
+    requests: number; retries: number; contentWritten: number; contentBytesWritten: number; seconds: number;
+    /** Whether the source is a repository on this machine (ostree then says "imported", not "fetched"). */
+    local: boolean;
+    /** Of the objects counted fetched, those taken from a local cache repository (`--localcache-repo`). */
+    metadataLocal: number;
+    contentLocal: number;
+    /**
+     * Requests to a server for a commit's detached metadata, found or not: ostree's closing line
+     * counts each as a metadata object fetched.
+     */
+    detachedRequests: number;
+  };
 }
 
 type Work =
@@ -150,11 +162,13 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       queue: new ImportQueue(pool, { ...ctx, source: { objectsDir: cache.objectsDir, mode: cache.mode }, origin: `local cache ${cache.path}` }, (written, bytes) => {
         for (const c of written) ready.push({ checksum: c, type: 'file' });
         progress.contentFetched += written.length;
+        local.content += written.length;
         writtenSinceCheckpoint += bytes;
         maybeCheckpoint();
       }),
     }));
     const queues = [imports, ...caches.map((c) => c.queue)];
+    const local = { metadata: 0, content: 0, detachedRequests: 0 };
     const seen = new Set<string>();
     const metaQueue: Work[] = [];
     const contentQueue: Work[] = [];
@@ -186,6 +200,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     const fetchMetadata = async (checksum: string, type: ObjectType): Promise<Uint8Array> => {
       progress.objectsNeeded++;
       const cached = caches.find((c) => objectExists(c.repo.objectsDir, checksum, type, c.repo.mode));
+      if (cached !== undefined) local.metadata++;
       const bytes = cached !== undefined ? readMetadataSync(cached.repo, checksum, type) : await source.metadata(checksum, type);
       if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${type} object ${checksum} is missing from ${source.description}`);
       await t.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from ${source.description}` });
@@ -215,6 +230,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
               ? (objectExists(cache.repo.objectsDir, w.checksum, 'commitmeta', cache.repo.mode) ? readMetadataSync(cache.repo, w.checksum, 'commitmeta') : null)
               : await source.metadata(w.checksum, 'commitmeta');
             if (detached !== null) progress.bytesFetched += detached.length;
+            if (cache === undefined && source.local === null) local.detachedRequests++;
             await opts.policy?.verifyCommit?.(w.checksum, bytes, detached);
             if (!present) bindings.verify(w.checksum, commit);
             if (detached !== null) await t.stageDetachedMetadata(w.checksum, detached);
@@ -342,6 +358,10 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
         contentWritten: queues.reduce((n, q) => n + q.totals.written, 0),
         contentBytesWritten: queues.reduce((n, q) => n + q.totals.bytes, 0),
         seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        local: source.local !== null,
+        metadataLocal: local.metadata,
+        contentLocal: local.content,
+        detachedRequests: local.detachedRequests,
       },
     };
   } catch (e) {
@@ -395,7 +415,7 @@ function perThread(remote: RemoteFetch, threads: number): RemoteFetch {
 }
 
 /** Each target's commit checksum: from the summary when the source has one, else from its ref file. */
-async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
+export async function resolveTargets(source: ObjectSource, targets: PullTarget[], policy?: PullPolicy): Promise<Array<{ to: string | null; checksum: string }>> {
   const out: Array<{ to: string | null; checksum: string }> = [];
   for (const t of targets) {
     if (/^[0-9a-f]{64}$/.test(t.from)) {

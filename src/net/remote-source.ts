@@ -7,7 +7,7 @@ import type { Repo } from '../repo/repo.js';
 import type { FetcherOptions } from './fetcher.js';
 import type { TlsOptions } from './http/client.js';
 import type { PullPolicy } from './pull.js';
-import type { Remote } from './remotes.js';
+import { getRemote, type Remote } from './remotes.js';
 import { redactUrl } from './redact-url.js';
 import { HttpSource, LocalSource, sourceSummaryWithBytes, type ObjectSource } from './sources.js';
 import { remoteCookies } from './cookies.js';
@@ -143,6 +143,10 @@ export function remotePolicy(repo: Repo, remote: Remote): PullPolicy {
     },
     async verifySummary(summary, sig) {
       if (!reqSummary.gpg && !reqSummary.ed25519) return;
+      if (summary === null) {
+        if (reqSummary.gpg) throw new GroveError('GROVE_NO_SUMMARY', 'GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)');
+        return;
+      }
       const d = sig === null ? null : decodeDict(sig, `summary.sig of remote ${remote.name}`);
       await requireSignature(summary, d, `the summary of remote ${remote.name}`, reqSummary, trusted());
     },
@@ -178,4 +182,29 @@ function keyringFiles(p: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * What a local pull checks (`pull-local --remote=NAME --gpg-verify`): ostree takes GPG
+ * verification of file:// pulls from the command line only, never from the remote's config, and
+ * checks no ed25519 signatures there. The keys are NAME's (its trusted keyring, its `gpgkeypath`,
+ * the system's); NAME need not be configured, as in ostree.
+ */
+export function localPullPolicy(repo: Repo, name: string, url: string, verify: { commits: boolean; summary: boolean }): PullPolicy {
+  let configured: Remote | null = null;
+  try {
+    configured = getRemote(repo, name);
+  } catch (e) {
+    if (!(e instanceof GroveError && e.code === 'GROVE_NO_REMOTE')) throw e;
+  }
+  return remotePolicy(repo, {
+    name,
+    url,
+    branches: [],
+    gpgVerify: verify.commits,
+    gpgVerifySummary: verify.summary,
+    signVerify: [],
+    signVerifySummary: false,
+    options: configured?.options ?? new Map(),
+  });
 }

@@ -211,8 +211,8 @@ export function sourceSummaryWithBytes(source: ObjectSource, policy?: PullPolicy
   if (!s) {
     s = (async () => {
       const raw = await source.summary();
+      await policy?.verifySummary?.(raw?.bytes ?? null, raw?.sig ?? null);
       if (raw === null) return null;
-      await policy?.verifySummary?.(raw.bytes, raw.sig);
       const summary = decodeSummary(raw.bytes, `summary of ${source.description}`);
       // Cached once checked, as ostree caches only what verified.
       if (raw.sig !== null && raw.cached !== true) source.summaryCache?.save(raw.bytes, raw.sig);

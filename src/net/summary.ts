@@ -2,12 +2,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import {
-  REF_KEY, SUMMARY_KEY, SUMMARY_TYPE, decodeSummary, encodeSummary, readBeU64, refMetadata, sortRefs, summaryMetadata,
+  REF_KEY, SUMMARY_KEY, SUMMARY_TYPE, collectionMapOf, decodeSummary, encodeSummary, readBeU64, refMetadata, sortRefs, summaryMetadata,
   type Summary, type SummaryRef,
 } from '../format/summary.js';
 import { decodeCommit, type Variant } from '../format/objects.js';
-import { Variant as GVariant, byteswap, decode, printVariant } from '../format/gvariant.js';
+import { Variant as GVariant, decode } from '../format/gvariant.js';
+import { byteswap } from '../format/gvariant/byteswap.js';
+import { printVariant } from '../format/gvariant/text.js';
+import { formatSize } from '../format/size.js';
 import { listRefs } from '../repo/refs.js';
+import { listCollectionRefs } from '../repo/collection-refs.js';
 import { RepoLock } from '../repo/lock.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
 import type { Repo } from '../repo/repo.js';
@@ -18,19 +22,28 @@ import type { Repo } from '../repo/repo.js';
  * metadata and the standard keys. An old `summary.sig` no longer matches and is removed.
  */
 export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[string, Variant]>; now?: bigint } = {}): Promise<Summary> {
-  if (repo.config.get('core', 'collection-id') !== undefined) {
-    throw new GroveError('GROVE_UNSUPPORTED', `${repo.path}: repositories with a collection ID are not supported by grove summary yet`);
-  }
   const lock = await RepoLock.acquire(repo.path, 'shared');
   try {
-    const refs: SummaryRef[] = [];
-    for (const [name, checksum] of await listRefs(repo.path, { remotes: false })) {
+    const entry = async (name: string, checksum: string): Promise<SummaryRef> => {
       const bytes = await repo.readMetadata(checksum, 'commit');
-      refs.push({ name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) });
+      return { name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) };
+    };
+    const main = repo.collectionId;
+    // With a collection ID, the main list is that collection's refs (refs/heads); ostree keeps
+    // it there, not in the collection map, for clients that know no collections.
+    let refs: SummaryRef[] = [];
+    if (main === null) for (const [name, checksum] of await listRefs(repo.path, { remotes: false })) refs.push(await entry(name, checksum));
+    const collectionMap: Array<[string, SummaryRef[]]> = [];
+    for (const [id, byRef] of await collectionRefsById(repo)) {
+      const list = sortRefs(await Promise.all([...byRef].map(([name, checksum]) => entry(name, checksum))));
+      if (id === main) refs = list;
+      else collectionMap.push([id, list]);
     }
     const summary: Summary = {
       refs: sortRefs(refs),
       metadata: summaryMetadata({
+        ...(main !== null && { collectionId: main }),
+        collectionMap,
         ...(opts.additional && { additional: opts.additional }),
         lastModified: opts.now ?? BigInt(Math.floor(Date.now() / 1000)),
         configMode: repo.config.get('core', 'mode') ?? 'bare',
@@ -45,6 +58,20 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
   }
 }
 
+/**
+ * Collection refs grouped by collection ID, the IDs in byte order; a ref listed twice in one
+ * collection (refs/heads and a remote, say) keeps the later, as ostree's table does.
+ */
+async function collectionRefsById(repo: Repo): Promise<Array<[string, Map<string, string>]>> {
+  const byId = new Map<string, Map<string, string>>();
+  for (const r of await listCollectionRefs(repo)) {
+    let m = byId.get(r.collectionId);
+    if (!m) byId.set(r.collectionId, (m = new Map()));
+    m.set(r.ref, r.checksum);
+  }
+  return [...byId].sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
 /** The repository's own `summary`, decoded; GROVE_NOT_FOUND when it has none. */
 export async function readLocalSummary(repo: Repo): Promise<{ summary: Summary; bytes: Uint8Array }> {
   const p = path.join(repo.path, 'summary');
@@ -56,19 +83,6 @@ export async function readLocalSummary(repo: Repo): Promise<{ summary: Summary; 
     throw e;
   }
   return { summary: decodeSummary(bytes, p), bytes };
-}
-
-/**
- * GLib's `g_format_size`: decimal units with one decimal, "N bytes" below 1 kB. GLib puts a
- * no-break space (U+00A0) between a number and its unit, and a plain one before "bytes".
- */
-export function formatSize(n: number): string {
-  if (n < 1000) return `${n} ${n === 1 ? 'byte' : 'bytes'}`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = n / 1000;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
-  return `${v.toFixed(1)}\u00a0${units[i]}`;
 }
 
 /** A timestamp in local time as ostree prints it (`%FT%T%:::z`: seconds, then `+HH` or `+HH:MM`). */
@@ -99,11 +113,16 @@ export function describeSummary(s: Summary): string {
     [REF_KEY.version]: ['Version', (v) => String(v.value)],
   };
   let out = '';
-  for (const r of s.refs) {
-    out += `* ${r.name}\n    Latest Commit (${formatSize(r.commitSize)}):\n      ${r.checksum}\n`;
-    for (const [k, v] of r.metadata) out += metaLine('    ', k, v, refPretty);
-    out += '\n';
-  }
+  const dumpRefs = (collectionId: string | null, refs: readonly SummaryRef[]): void => {
+    for (const r of refs) {
+      out += `* ${collectionId === null ? r.name : `(${collectionId}, ${r.name})`}\n    Latest Commit (${formatSize(r.commitSize)}):\n      ${r.checksum}\n`;
+      for (const [k, v] of r.metadata) out += metaLine('    ', k, v, refPretty);
+      out += '\n';
+    }
+  };
+  const main = s.metadata.find(([k]) => k === SUMMARY_KEY.collectionId)?.[1];
+  dumpRefs(main?.type === 's' ? String(main.value) : null, s.refs);
+  for (const [id, refs] of collectionMapOf(s)) dumpRefs(id, refs);
   const pretty: Record<string, [string, (v: Variant) => string]> = {
     [SUMMARY_KEY.staticDeltas]: ['Static Deltas', (v) => printVariant(v)],
     [SUMMARY_KEY.lastModified]: ['Last-Modified', beTime(SUMMARY_KEY.lastModified)],

@@ -1,13 +1,19 @@
 import fs from 'node:fs/promises';
 import { constants as C } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { threadId } from 'node:worker_threads';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { isErrno } from '../errors.js';
+
+/**
+ * node:child_process, node:worker_threads and node:crypto are required when first needed: they
+ * cost 2-3 ms each of every command's start, and the quick commands need none of them.
+ */
+const require = createRequire(import.meta.url);
+let uniquePart: string | undefined;
 
 /** A temp name unique across processes and threads: pid, thread id and randomness. */
 export function tempName(prefix: string): string {
-  return `${prefix}${process.pid}-${threadId}-${randomBytes(6).toString('hex')}`;
+  uniquePart ??= `${process.pid}-${(require('node:worker_threads') as typeof import('node:worker_threads')).threadId}`;
+  return `${prefix}${uniquePart}-${(require('node:crypto') as typeof import('node:crypto')).randomBytes(6).toString('hex')}`;
 }
 
 /** fsync a directory so that renames into it survive a power cut. */
@@ -28,6 +34,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 export function syncFilesystem(target: string): Promise<void> {
   if (process.env['GROVE_NO_FSYNC'] === '1') return Promise.resolve();
   return new Promise((resolve, reject) => {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
     const child = spawn('sync', ['-f', target], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });

@@ -6,7 +6,6 @@ import { GroveError, isErrno } from '../errors.js';
 import { CHECKSUM_RE, validateChecksum } from '../format/checksum.js';
 import { isValidRef, parseRefspec, validateRemoteName } from '../format/names.js';
 import { ensureDir, fsyncDir, writeFileAtomic } from './fsutil.js';
-import { RepoLock } from './lock.js';
 import type { Repo } from './repo.js';
 
 /**
@@ -28,7 +27,7 @@ export function formatRefspec(loc: RefLocation): string {
 async function readRefFile(file: string, name: string): Promise<string | null> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = fsSync.readFileSync(file, 'utf8');
   } catch (e) {
     if (isErrno(e, 'ENOENT', 'ENOTDIR', 'EISDIR')) return null;
     throw e;
@@ -176,6 +175,8 @@ export async function updateRefs(repo: Repo, updates: RefUpdates): Promise<void>
 export async function moveRefFiles(repo: Repo, updates: Array<{ refspec: string; file: string; checksum: string | null }>): Promise<void> {
   const moves = updates.map((u) => ({ ...u, checksum: u.checksum === null ? null : validateChecksum(u.checksum) }));
   if (moves.length === 0) return;
+  // Loaded here: listing refs (refs, rev-parse, every Repo) needs none of the locking code.
+  const { RepoLock } = await import('./lock.js');
   const lock = await RepoLock.acquire(repo, 'shared');
   try {
     for (const m of moves) {

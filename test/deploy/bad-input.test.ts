@@ -33,7 +33,7 @@ describe('admin deploy refuses bad input and leaves the sysroot bootable', needs
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=debian', 'os/nokernel'], new RegExp(`^error: commit ${nokernel} has no kernel: nothing in /usr/lib/modules/\\*/vmlinuz, /usr/lib/ostree-boot or /boot`));
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=debian', 'os/both-etc'], /^error: commit [0-9a-f]{64} contains both \/etc and \/usr\/etc$/);
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=fedora', 'os/good'], /^error: stateroot fedora does not exist in .* \(make it with: grove admin --sysroot=.* os-init fedora\)$/);
-    refused(g, ['admin', `--sysroot=${g}`, 'deploy', 'os/good'], /^error: no booted deployment in .*: name the stateroot with --os/);
+    refused(g, ['admin', `--sysroot=${g}`, 'deploy', 'os/good'], /^error: Looking for booted deployment: Not currently booted into an OSTree system and no --os= argument given/);
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=debian', 'os/missing'], /^error: Refspec 'os\/missing' not found/);
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=debian', '--karg-none', '--karg-delete=quiet', 'os/good'], /^error: can't specify both --karg-none and --karg-delete$/);
     refused(g, ['admin', `--sysroot=${g}`, 'deploy', '--os=debian', '--karg-delete=splash', 'os/good'], /^error: no kernel argument 'splash' to delete$/);

@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeStatus, loadSysroot } from '../../src/deploy/deployments.js';
+import { loadSysroot } from '../../src/deploy/deployments.js';
+import { describeStatus } from '../../src/deploy/status.js';
 import { GROVE_BIN, groveOk, needsOstree, ostree } from '../helpers.js';
 import { commitBoth, KVER, makeTwins, sysrootTemp, writeTree } from './fixture.js';
 
@@ -57,7 +58,7 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
       const state = loadSysroot(root);
       const theirs = ostree(['admin', 'status', `--sysroot=${root}`], { allowFail: true });
       assert.equal(theirs.code, 0, `${what}: ostree admin status: ${theirs.stderr}`);
-      assert.equal(describeStatus(root, state.deployments, state.booted), theirs.stdout, `${what}: grove and ostree disagree`);
+      assert.equal(describeStatus(state), theirs.stdout, `${what}: grove and ostree disagree`);
       const entriesDir = path.join(root, 'boot/loader/entries');
       const entries = fs.readdirSync(entriesDir).map((n) => fs.readFileSync(path.join(entriesDir, n), 'utf8'));
       assert.ok(entries.length >= 1, `${what}: no boot entries`);

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { GroveError } from '../../src/errors.js';
-import { Variant, decode, encode, parseVariantText, printVariant } from '../../src/format/gvariant.js';
+import { Variant, decode, encode } from '../../src/format/gvariant.js';
+import { parseVariantText, printVariant } from '../../src/format/gvariant/text.js';
 
 // Produced by fixtures/gvariant-text/generate.py with the real GLib; see its docstring.
 interface Vectors {

@@ -58,6 +58,17 @@ async function sameCheckout(s: Setup, flags: string[], opts: { owners?: boolean;
 }
 
 describe('checkout drop-in options against ostree', needsOstreeAsRoot(), () => {
+  test('-H where the modes cannot hardlink: ostree\'s refusal, for a user-mode repository and for the others', async () => {
+    for (const [mode, flags] of [['bare-user', ['-H']], ['archive', ['-H']], ['archive', ['-U', '-H']]] as const) {
+      const s = await setup(mode);
+      try {
+        await sameFailure(s.repos, (repo) => ['checkout', `--repo=${repo}`, ...flags, 'main', 'co'], { cwd: s.cwd });
+      } finally {
+        await s.cleanup();
+      }
+    }
+  });
+
   test('--union-identical (needs -H): identical files pass, a different one fails; option conflicts', async () => {
     const s = await setup('bare');
     try {

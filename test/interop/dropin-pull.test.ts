@@ -113,6 +113,31 @@ describe('pull drop-in options against ostree', needsOstreeAsRoot(), () => {
     }
   });
 
+  test('the closing line is ostree\'s: fetched over HTTP, imported by pull-local, and when nothing was new', async () => {
+    const s = await setup();
+    try {
+      // Only the whole seconds depend on the run.
+      const line = (out: string) => out.replace(/ in \d+ seconds/, ' in N seconds');
+      const r = await both(s.repos, (repo) => ['pull', `--repo=${repo}`, 'origin', 'main']);
+      assert.equal(r.o.code, 0, r.o.stderr);
+      assert.equal(line(r.g.stdout), line(r.o.stdout));
+      assert.match(r.g.stdout, /^\d+ metadata, \d+ content objects fetched; \d+ B transferred in \d+ seconds; \d+ bytes content written\n$/);
+      const local = { g: path.join(s.dir, 'gl'), o: path.join(s.dir, 'ol') };
+      for (const repo of [local.g, local.o]) ostree(['init', `--repo=${repo}`, '--mode=archive']);
+      // ostree links a trusted local source's objects in and counts no bytes written; grove checks
+      // and writes each one, and says what it wrote.
+      const imported = (out: string) => out.replace(/; [^;]* content written\n$/, '');
+      for (const [i, written] of ['15 bytes', '0 bytes'].entries()) {
+        const l = await both(local, (repo) => ['pull-local', `--repo=${repo}`, s.src, 'main']);
+        assert.equal(l.o.code, 0, l.o.stderr);
+        assert.equal(imported(l.g.stdout), imported(l.o.stdout), `pull-local, run ${i + 1}`);
+        assert.match(l.g.stdout, new RegExp(`; ${written} content written\n$`));
+      }
+    } finally {
+      await s.cleanup();
+    }
+  });
+
   test('--dry-run needs --require-static-deltas; --require-static-deltas is refused (grove has no deltas)', async () => {
     const s = await setup();
     try {

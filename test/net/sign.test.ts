@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { GROVE_BIN, needsOstree, ostree, tempDir } from '../helpers.js';
+import { GROVE_BIN, makeGpgKey, needsOstree, ostree, tempDir } from '../helpers.js';
 import { run } from '../interop/support.js';
 import { serveRepo, type RepoServer } from '../../src/net/serve.js';
 import { generateKeyPair } from '../../src/sign/ed25519.js';
@@ -28,20 +28,6 @@ const ostreeAsync = async (args: string[]) => {
   if (r.code !== 0) throw new Error(`ostree ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
   return r.stdout;
 };
-
-/** A passphrase-less GPG key in its own homedir; returns its fingerprint and the public key file. */
-function makeGpgKey(home: string, name: string): { id: string; pub: string } {
-  const gpg = (args: string[]) => {
-    const r = spawnSync('gpg', ['--batch', '--homedir', home, ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`gpg ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
-  gpg(['--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', `${name} <${name}@grove.test>`, 'ed25519', 'sign', 'never']);
-  const id = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(['--with-colons', '--list-keys']))![1]!;
-  const pub = path.join(home, `${name}.asc`);
-  spawnSync('gpg', ['--batch', '--homedir', home, '--armor', '--output', pub, '--export', id]);
-  return { id, pub };
-}
 
 describe('signed commits', needsOstree(), () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };

@@ -7,7 +7,7 @@ import { GROVE_BIN, groveOk, needsOstree, ostree, tempDir } from '../helpers.js'
 import { Repo } from '../../src/repo/repo.js';
 import { regenerateSummary } from '../../src/net/summary.js';
 import { decodeSummary, readBeU64, SUMMARY_KEY } from '../../src/format/summary.js';
-import { parseVariantText } from '../../src/format/gvariant.js';
+import { parseVariantText } from '../../src/format/gvariant/text.js';
 import { glibDictOrder, gStrHash } from '../../src/format/glib-dict.js';
 
 /**
@@ -105,5 +105,57 @@ describe('GLib dict order model', () => {
     const out = glibDictOrder([['a', 1], ['b', 2], ['a', 3]]);
     assert.equal(out.length, 2);
     assert.deepEqual(out.find(([k]) => k === 'a'), ['a', 3]);
+  });
+});
+
+/**
+ * With a collection ID, `ostree summary -u` first commits the `ostree-metadata` ref, then lists
+ * its own collection's refs in the main list and every other collection's (refs/mirrors, remotes
+ * with a collection-id) under `ostree.summary.collection-map`. Twin repositories, one updated by
+ * each tool at the same SOURCE_DATE_EPOCH, must end with the same commit and the same bytes.
+ */
+describe('grove summary -u with collection refs, against ostree', needsOstree(), () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  const twins: { o: string; g: string } = { o: '', g: '' };
+  before(async () => {
+    tmp = await tempDir();
+    const tree = path.join(tmp.dir, 'tree');
+    await fs.mkdir(tree);
+    await fs.writeFile(path.join(tree, 'f'), 'x');
+    for (const side of ['o', 'g'] as const) {
+      const repo = path.join(tmp.dir, side);
+      twins[side] = repo;
+      ostree(['init', `--repo=${repo}`, '--mode=archive', '--collection-id=org.example.Main']);
+      ostree(['commit', `--repo=${repo}`, '-b', 'os/stable', '--timestamp=@1700000000', '--add-metadata-string=version=2', tree]);
+      ostree(['commit', `--repo=${repo}`, '-b', 'app', '--timestamp=@1700000001', tree]);
+      const c = ostree(['rev-parse', `--repo=${repo}`, 'app']).stdout.trim();
+      for (const f of ['refs/mirrors/org.example.Other/x/y', 'refs/mirrors/com.example.A/z', 'refs/mirrors/org.example.Main/mirrored', 'refs/remotes/up/r1']) {
+        await fs.mkdir(path.dirname(path.join(repo, f)), { recursive: true });
+        await fs.writeFile(path.join(repo, f), `${c}\n`);
+      }
+      ostree(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', '--collection-id=org.example.Up', 'up', 'file:///nowhere']);
+    }
+  });
+  after(async () => { await tmp?.cleanup(); });
+
+  it('commits the same ostree-metadata and writes the same summary bytes; --view prints the same', async () => {
+    const env = { ...process.env, SOURCE_DATE_EPOCH: '1700000100', TZ: 'UTC' };
+    for (const meta of [['--add-metadata=xa.title=\'T\''], []]) {
+      const o = spawnSync('ostree', ['summary', `--repo=${twins.o}`, '-u', ...meta], { encoding: 'utf8', env });
+      assert.equal(o.status, 0, o.stderr);
+      const g = spawnSync(process.execPath, [GROVE_BIN, 'summary', `--repo=${twins.g}`, '-u', ...meta], { encoding: 'utf8', env });
+      assert.equal(g.status, 0, g.stderr);
+      const metaRef = (r: string) => ostree(['rev-parse', `--repo=${r}`, 'ostree-metadata']).stdout.trim();
+      assert.equal(metaRef(twins.g), metaRef(twins.o));
+      // The same second is not guaranteed across two processes: write grove's with ostree's time.
+      const theirs = await fs.readFile(path.join(twins.o, 'summary'));
+      const now = readBeU64(decodeSummary(theirs).metadata, SUMMARY_KEY.lastModified)!;
+      const additional = meta.map((m): [string, ReturnType<typeof parseVariantText>] => [m.slice('--add-metadata='.length, m.indexOf('=', 15)), parseVariantText(m.slice(m.indexOf('=', 15) + 1))]);
+      await regenerateSummary(await Repo.open(twins.g), { additional, now });
+      assert.equal((await fs.readFile(path.join(twins.g, 'summary'))).toString('hex'), theirs.toString('hex'));
+    }
+    const view = (cmd: string, args: string[]) => spawnSync(cmd, [...args, 'summary', '--view'], { encoding: 'utf8', env }).stdout;
+    assert.equal(view(process.execPath, [GROVE_BIN, `--repo=${twins.g}`]), view('ostree', [`--repo=${twins.o}`]));
+    assert.equal(ostree(['fsck', `--repo=${twins.g}`]).code, 0);
   });
 });

@@ -17,11 +17,16 @@ import { GROVE_BIN, grove, groveOk, isRoot, tempDir } from '../helpers.js';
 describe('errors from worker threads', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let tree: string;
+  /** Fewer files than one pool task: a commit stores them on the main thread (batcher.ts). */
+  let small: string;
 
   before(async () => {
     tmp = await tempDir('grove-errors-');
+    // More files than one task holds, so that the commit hands tasks to the threads.
     tree = path.join(tmp.dir, 'tree');
-    await buildTree(tree, Array.from({ length: 20 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: `file ${i}\n` })));
+    await buildTree(tree, Array.from({ length: 300 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: `file ${i}\n` })));
+    small = path.join(tmp.dir, 'small');
+    await buildTree(small, Array.from({ length: 20 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: `file ${i}\n` })));
   });
   after(async () => {
     await tmp?.cleanup();
@@ -38,11 +43,23 @@ describe('errors from worker threads', () => {
     assert.equal(spawnSync('ls', [path.join(repo, 'refs/heads')], { encoding: 'utf8' }).stdout, '', 'no ref moved');
   });
 
+  it('a commit of fewer files than one task starts no thread: a bug injected into the threads is never met', () => {
+    const repo = path.join(tmp.dir, 'small-repo');
+    groveOk(['init', `--repo=${repo}`, '--mode=archive']);
+    const r = grove(['commit', `--repo=${repo}`, '-b', 'main', small], { env: { GROVE_TEST_WORKER_BUG: 'write-content' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(grove(['fsck', `--repo=${repo}`]).code, 0);
+  });
+
   it('a user\'s error in a worker stays one line with exit 1', async () => {
     const repo = path.join(tmp.dir, 'user');
     groveOk(['init', `--repo=${repo}`, '--mode=archive']);
     const unreadable = path.join(tmp.dir, 'unreadable');
-    await buildTree(unreadable, [{ path: 'secret', type: 'file', content: 'x\n', mode: 0o000 }]);
+    // Enough files that they go to the threads (the last, secret, among them).
+    await buildTree(unreadable, [
+      ...Array.from({ length: 300 }, (_, i) => ({ path: `f${i}`, type: 'file' as const, content: `file ${i}\n` })),
+      { path: 'secret', type: 'file', content: 'x\n', mode: 0o000 },
+    ]);
     // Root reads anything: run as nobody where we can.
     const args = ['commit', `--repo=${repo}`, '-b', 'main', unreadable];
     if (isRoot) {

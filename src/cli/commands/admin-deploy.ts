@@ -15,7 +15,7 @@ function parseIndex(s: string): number {
 
 async function printFreed(result: { prune: { freedBytes: number } | null }): Promise<void> {
   if (!result.prune || result.prune.freedBytes === 0) return;
-  const { formatSize } = await import('../../net/summary.js');
+  const { formatSize } = await import('../../format/size.js');
   process.stdout.write(`Freed objects: ${formatSize(result.prune.freedBytes)}\n`);
 }
 
@@ -30,7 +30,20 @@ async function reportDeploy(r: DeployResult): Promise<void> {
 interface DeployCliOpts extends AdminOpts {
   os?: string; karg?: string[]; kargAppend?: string[]; kargDelete?: string[]; kargNone?: boolean; kargProcCmdline?: boolean;
   retain?: boolean; retainPending?: boolean; retainRollback?: boolean; notAsDefault?: boolean; noMerge?: boolean; merge?: boolean;
-  prune?: boolean; originFile?: string;
+  prune?: boolean; originFile?: string; stage?: boolean; overlayInitrd?: string[];
+}
+
+/**
+ * `--reboot`: as ostree, `systemctl reboot` once the new deployment is written, and only on a
+ * booted system (a sysroot being built for another machine is never a reason to reboot this one).
+ */
+async function rebootIfBooted(sysroot: string): Promise<void> {
+  const { loadSysroot } = await import('../../deploy/deployments.js');
+  if (!loadSysroot(sysroot).booted) return;
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('systemctl', ['reboot'], { stdio: 'inherit' });
+  if (r.error) throw new GroveError('GROVE_IO', `execve(systemctl reboot): ${r.error.message}`);
+  if (r.status !== 0) process.exitCode = r.status ?? 1;
 }
 
 export function registerDeployVerbs(admin: Command): void {
@@ -44,13 +57,16 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--karg-none', 'start from no kernel arguments instead of the merge deployment\'s')
     .option('--karg-proc-cmdline', 'start from the running kernel\'s /proc/cmdline')
     .option('--retain', 'keep every existing deployment')
+    .option('--stage', 'leave the new deployment staged, for the boot configuration to take at shutdown (booted systems)')
     .option('--retain-pending', 'keep pending deployments')
     .option('--retain-rollback', 'keep rollback deployments')
     .option('--not-as-default', 'add the deployment after the current default instead of before it')
     .option('--no-merge', 'do not carry /etc changes and kernel arguments over from the current deployment')
     .option('--no-prune', 'do not prune the repository afterwards')
     .option('--origin-file <path>', 'use this keyfile as the deployment\'s origin')
+    .option('--overlay-initrd <file>', 'add this initramfs image over the tree\'s own (refused: grove does not install overlay initrds)', collect)
     .action(async function (this: Command, refspec: string, opts: DeployCliOpts) {
+      if (opts.overlayInitrd?.length) throw new GroveError('GROVE_UNSUPPORTED', 'grove cannot deploy with --overlay-initrd (it does not install overlay initramfs images into /boot); use ostree admin deploy');
       const { deploy } = await import('../../deploy/operations.js');
       const r = await deploy(sysrootOf(this, opts), refspec, {
         ...(opts.os !== undefined && { osname: opts.os }),
@@ -58,7 +74,7 @@ export function registerDeployVerbs(admin: Command): void {
         kargNone: opts.kargNone === true, kargProcCmdline: opts.kargProcCmdline === true,
         retain: opts.retain === true, retainPending: opts.retainPending === true, retainRollback: opts.retainRollback === true,
         notAsDefault: opts.notAsDefault === true, noMerge: opts.merge === false, noPrune: opts.prune === false,
-        ...(opts.originFile !== undefined && { originFile: opts.originFile }),
+        ...(opts.originFile !== undefined && { originFile: opts.originFile }), stage: opts.stage === true,
       });
       await reportDeploy(r);
     });
@@ -113,30 +129,38 @@ export function registerDeployVerbs(admin: Command): void {
   admin.command('upgrade')
     .description('pull the origin of the current deployment and deploy it if it changed')
     .option('--os <osname>', 'the stateroot to upgrade (default: the booted one)')
+    .option('-r, --reboot', 'reboot once the upgrade is deployed (booted systems only)')
     .option('--allow-downgrade', 'permit deploying a commit older than the current one')
     .option('--pull-only', 'pull, but do not deploy')
     .option('--deploy-only', 'deploy what the repository has, without pulling')
     .option('--override-commit <checksum>', 'deploy this commit of the origin ref')
-    .action(async function (this: Command, opts: AdminOpts & { os?: string; allowDowngrade?: boolean; pullOnly?: boolean; deployOnly?: boolean; overrideCommit?: string }) {
-      if (opts.pullOnly && opts.deployOnly) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --pull-only and --deploy-only');
+    .option('--stage', 'stage the upgrade for shutdown instead of deploying it now (booted systems)')
+    .action(async function (this: Command, opts: AdminOpts & { os?: string; reboot?: boolean; allowDowngrade?: boolean; pullOnly?: boolean; deployOnly?: boolean; overrideCommit?: string; stage?: boolean }) {
+      if (opts.pullOnly && opts.deployOnly) throw new GroveError('GROVE_BAD_OPTION', 'Cannot simultaneously specify --pull-only and --deploy-only');
+      if (opts.pullOnly && opts.reboot) throw new GroveError('GROVE_BAD_OPTION', 'Cannot simultaneously specify --pull-only and --reboot');
       const { upgrade } = await import('../../deploy/upgrade.js');
-      const r = await upgrade(sysrootOf(this, opts), {
+      const sysroot = sysrootOf(this, opts);
+      const r = await upgrade(sysroot, {
         ...(opts.os !== undefined && { osname: opts.os }), allowDowngrade: opts.allowDowngrade === true,
         pullOnly: opts.pullOnly === true, deployOnly: opts.deployOnly === true,
-        ...(opts.overrideCommit !== undefined && { overrideCommit: opts.overrideCommit }),
+        ...(opts.overrideCommit !== undefined && { overrideCommit: opts.overrideCommit }), stage: opts.stage === true,
       });
       if (!r.changed) process.stdout.write('No update available.\n');
       if (r.deployed) await reportDeploy(r.deployed);
+      if (r.changed && opts.reboot) await rebootIfBooted(sysroot);
     });
 
   admin.command('switch')
     .description('follow another ref (REMOTE:REF, REF, or REMOTE:) and deploy it')
     .argument('<refspec>', 'the new origin')
+    .option('-r, --reboot', 'reboot once the new ref is deployed (booted systems only)')
     .option('--os <osname>', 'the stateroot to switch (default: the booted one)')
-    .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string }) {
+    .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string; reboot?: boolean }) {
       const { switchRef } = await import('../../deploy/upgrade.js');
-      const r = await switchRef(sysrootOf(this, opts), refspec, { ...(opts.os !== undefined && { osname: opts.os }) });
+      const sysroot = sysrootOf(this, opts);
+      const r = await switchRef(sysroot, refspec, { ...(opts.os !== undefined && { osname: opts.os }) });
       if (r.deployed) await reportDeploy(r.deployed);
       if (r.deletedRef) process.stdout.write(`Deleting ref '${r.deletedRef}'\n`);
+      if (opts.reboot) await rebootIfBooted(sysroot);
     });
 }

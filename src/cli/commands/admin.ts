@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { verb } from '../invocation.js';
 import { registerDeployVerbs } from './admin-deploy.js';
+import { registerStateVerbs } from './admin-state.js';
 import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 /** `admin --print-current-dir`: the directory of the first deployment, as an absolute path. */
@@ -49,22 +50,24 @@ export function registerAdmin(program: Command): void {
 
   admin.command('status')
     .description('list the deployments of the sysroot, default first')
+    .option('-V, --verify', 'check the signatures of each deployment\'s commit against its origin\'s remote')
     .option('--json', 'print the deployments as JSON')
-    .action(async function (this: Command, opts: AdminOpts & { json?: boolean }) {
-      const { loadSysroot, describeStatus, isPinned } = await import('../../deploy/deployments.js');
-      const sysroot = sysrootOf(this, opts);
-      const { deployments, booted } = loadSysroot(sysroot);
+    .action(async function (this: Command, opts: AdminOpts & { json?: boolean; verify?: boolean }) {
+      const { loadSysroot, isPinned } = await import('../../deploy/deployments.js');
+      const state = loadSysroot(sysrootOf(this, opts));
       if (opts.json) {
-        const plain = deployments.map((d) => ({
+        const plain = state.deployments.map((d) => ({
           index: d.index, osname: d.osname, checksum: d.checksum, serial: d.deploySerial, bootChecksum: d.bootChecksum,
-          refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0, booted: d === booted,
-          pinned: isPinned(d),
+          refspec: d.origin?.get('origin', 'refspec') ?? null, kargs: d.kargs, default: d.index === 0, booted: d === state.booted,
+          pinned: isPinned(d), unlocked: d.unlocked, staged: d.staged,
         }));
         process.stdout.write(`${JSON.stringify({ deployments: plain })}\n`);
       } else {
-        process.stdout.write(describeStatus(sysroot, deployments, booted));
+        const { writeStatus } = await import('../../deploy/status.js');
+        writeStatus(state, { verify: opts.verify === true }, (s) => process.stdout.write(s));
       }
     });
 
+  registerStateVerbs(admin);
   registerDeployVerbs(admin);
 }

@@ -193,7 +193,7 @@ function metadataKeyValue(v: string, prev: Array<[string, string]> | undefined):
 
 /** `--add-metadata` values, through the GVariant text parser (loaded only when needed). */
 async function parsedVariants(kv: Array<[string, string]>): Promise<Array<[string, Variant]>> {
-  const { parseVariantText } = await import('../../format/gvariant.js');
+  const { parseVariantText } = await import('../../format/gvariant/text.js');
   return kv.map(([k, v]) => [k, parseVariantText(v)]);
 }
 

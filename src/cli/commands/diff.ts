@@ -47,7 +47,7 @@ export function registerDiff(program: Command): void {
       }
       if (opts.stats) {
         const s = await diffStats(repo, src, target);
-        const { formatSize } = await import('../../net/summary.js');
+        const { formatSize } = await import('../../format/size.js');
         process.stdout.write(`[A] Object Count: ${s.a}\n[B] Object Count: ${s.b}\nCommon Object Count: ${s.common}\nCommon Object Size: ${formatSize(s.commonBytes)}\n`);
       }
     });

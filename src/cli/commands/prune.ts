@@ -46,7 +46,7 @@ export function registerPrune(program: Command): void {
       const repo = await openRepo(opts);
       if (opts.deleteCommit !== undefined && noPrune) throw usageError(HELP, 'Cannot specify both --delete-commit and --no-prune');
       const { pruneRepo } = await import('../../repo/prune.js');
-      const { formatSize } = await import('../../net/summary.js');
+      const { formatSize } = await import('../../format/size.js');
       const r = await pruneRepo(repo, {
         refsOnly: opts.refsOnly === true,
         noPrune,

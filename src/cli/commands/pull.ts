@@ -1,7 +1,10 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { GroveError, isErrno } from '../../errors.js';
 import { validateRef } from '../../format/names.js';
+import { formatSize } from '../../format/size.js';
 import type { FetcherOptions } from '../../net/fetcher.js';
 import type { PullOptions, PullProgress, PullResult, PullTarget } from '../../net/pull.js';
 import { collect, parseUint } from '../parse.js';
@@ -9,7 +12,10 @@ import { ProgressLine } from '../progress.js';
 import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
-interface CommonOpts { repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string[]; disableVerifyBindings?: boolean; json?: boolean }
+interface CommonOpts {
+  repo?: string; depth?: string; commitMetadataOnly?: boolean; subpath?: string[]; disableVerifyBindings?: boolean; json?: boolean;
+  disableFsync?: boolean; perObjectFsync?: boolean; untrusted?: boolean; bareuseronlyFiles?: boolean; requireStaticDeltas?: boolean;
+}
 
 interface NetworkOpts { networkRetries?: number; lowSpeedLimitBytes?: number; lowSpeedTimeSeconds?: number; httpHeader?: Array<[string, string]> }
 
@@ -18,13 +24,8 @@ interface PullOpts {
   mirror?: boolean;
   maxOutstandingFetcherRequests: string;
   cacheDir?: string;
-  disableFsync?: boolean;
-  perObjectFsync?: boolean;
   disableStaticDeltas?: boolean;
-  requireStaticDeltas?: boolean;
-  untrusted?: boolean;
   httpTrusted?: boolean;
-  bareuseronlyFiles?: boolean;
   dryRun?: boolean;
   url?: string;
   updateFrequency?: number;
@@ -32,6 +33,9 @@ interface PullOpts {
   timestampCheck?: boolean;
   timestampCheckFromRev?: string;
 }
+
+/** What `pull-local` takes beyond what it shares with `pull`. */
+interface LocalOpts { remote?: string; gpgVerify?: boolean; gpgVerifySummary?: boolean }
 
 /** `--http-header NAME=VALUE` (repeatable), checked where it enters: a token name, no line breaks. */
 function parseHeader(v: string, prev: Array<[string, string]> | undefined): Array<[string, string]> {
@@ -61,9 +65,24 @@ function report(r: PullResult, json: boolean | undefined): void {
     process.stdout.write(`${JSON.stringify({ refs: r.refs, ...r.stats })}\n`);
     return;
   }
-  const s = r.stats;
-  const fetched = s.metadataFetched + s.contentFetched;
-  process.stdout.write(fetched === 0 ? 'no changes\n' : `${fetched} objects fetched (${s.metadataFetched} metadata, ${s.contentFetched} content), ${(s.bytesFetched / 1e6).toFixed(1)} MB in ${s.seconds.toFixed(1)} s\n`);
+  process.stdout.write(`${pullSummary(r.stats)}\n`);
+}
+
+/**
+ * The line ostree 2022.7 ends a pull with (ostree-repo-pull.c), which scripts match on: what was
+ * fetched or, from a repository on this machine, imported; the objects a local cache gave; the
+ * bytes transferred and the whole seconds taken; the content bytes written.
+ */
+export function pullSummary(s: PullResult['stats']): string {
+  const meta = s.metadataFetched - s.metadataLocal + s.detachedRequests;
+  const content = s.contentFetched - s.contentLocal;
+  let line = s.local ? `${meta} metadata, ${content} content objects imported` : `${meta} metadata, ${content} content objects fetched`;
+  if (!s.local && (s.metadataLocal > 0 || s.contentLocal > 0)) line += ` (${s.metadataLocal} meta, ${s.contentLocal} content local)`;
+  if (!s.local && s.bytesFetched > 0) {
+    line += s.bytesFetched < 1024 ? `; ${s.bytesFetched} B` : `; ${Math.floor(s.bytesFetched / 1024)} KiB`;
+    line += ` transferred in ${Math.floor(s.seconds)} seconds`;
+  }
+  return `${line}; ${formatSize(s.contentBytesWritten)} content written`;
 }
 
 async function withProgress(json: boolean | undefined, run: (onProgress: PullOptions['onProgress']) => Promise<PullResult>, intervalMs?: number): Promise<PullResult> {
@@ -82,7 +101,18 @@ function sharedOptions(opts: CommonOpts): PullOptions {
     commitMetadataOnly: opts.commitMetadataOnly === true,
     ...(opts.subpath !== undefined && { subpath: opts.subpath }),
     disableVerifyBindings: opts.disableVerifyBindings === true,
+    fsync: opts.disableFsync !== true,
+    bareUserOnlyFiles: opts.bareuseronlyFiles === true,
   };
+}
+
+/** The options `pull` and `pull-local` share that mean the same in both, declared once. */
+function withSharedFlags(cmd: Command): Command {
+  return cmd
+    .option('--bareuseronly-files', 'refuse regular files with mode bits outside 0775 (setuid, world-writable…)')
+    .option('--untrusted', 'verify checksums of local sources (grove verifies every object of every source)')
+    .option('--disable-fsync', 'do not wait for the disk')
+    .option('--per-object-fsync', 'accepted; grove makes objects durable in batches as the pull goes, which does not stall others either');
 }
 
 /** ostree's --network-retries counts retries; the fetcher counts attempts, the first included. */
@@ -115,7 +145,7 @@ function targetsFor(refs: string[], dest: (ref: string) => string): PullTarget[]
 }
 
 export function registerPull(program: Command): void {
-  verb(withRepo(program.command('pull')), { params: 'REMOTE [BRANCH...]' })
+  verb(withSharedFlags(withRepo(program.command('pull'))), { params: 'REMOTE [BRANCH...]' })
     .description('download refs and the objects they reach from a remote')
     .argument('<remote>', 'REMOTE, or REMOTE:REF')
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: the remote\'s branches, else every ref in its summary')
@@ -130,14 +160,10 @@ export function registerPull(program: Command): void {
     .option('--disable-verify-bindings', 'do not verify commit bindings')
     .option('--url <url>', "pull from this URL instead of the remote's configured one")
     .option('--http-header <name=value>', 'send this header with every request (repeatable)', parseHeader)
-    .option('--bareuseronly-files', 'refuse regular files with mode bits outside 0775 (setuid, world-writable…)')
     .option('-T, --timestamp-check', 'refuse a commit older than the one its ref names here now')
     .option('--timestamp-check-from-rev <rev>', 'refuse any commit older than REV')
     .option('-L, --localcache-repo <repo>', 'take objects from this repository when it has them (repeatable)', collect)
-    .option('--untrusted', 'verify checksums of local sources (grove verifies every object of every source)')
     .option('--http-trusted', 'accepted; grove verifies the checksums of HTTP sources all the same')
-    .option('--disable-fsync', 'do not wait for the disk')
-    .option('--per-object-fsync', 'accepted; grove makes objects durable in batches as the pull goes, which does not stall others either')
     .option('--cache-dir <dir>', 'directory for cached summaries (grove caches none, but checks it as ostree does)')
     .option('--update-frequency <ms>', 'progress redraw interval in milliseconds (0: 1000)', parseUint('--update-frequency'))
     .option('--disable-static-deltas', 'do not use static deltas (grove never does)')
@@ -175,8 +201,6 @@ export function registerPull(program: Command): void {
         const pullOpts: PullOptions = {
           ...sharedOptions(opts),
           policy,
-          fsync: opts.disableFsync !== true,
-          bareUserOnlyFiles: opts.bareuseronlyFiles === true,
           timestampCheck: opts.timestampCheck === true,
           ...(opts.timestampCheckFromRev !== undefined && { timestampCheckFromRev: opts.timestampCheckFromRev }),
           localCaches,
@@ -190,7 +214,7 @@ export function registerPull(program: Command): void {
     });
 
   // "DESTINATION" is what ostree 2022.7 says when SRC_REPO is missing.
-  verb(withRepo(program.command('pull-local')), { params: 'SRC_REPO [REFS...]', missing: ['DESTINATION must be specified'] })
+  verb(withSharedFlags(withRepo(program.command('pull-local'))), { params: 'SRC_REPO [REFS...]', missing: ['DESTINATION must be specified'] })
     .description('copy refs and the objects they reach from another repository on this machine')
     .argument('<src-repo>', 'path of the source repository (any mode)')
     .argument('[refs...]', 'refs (or commit checksums) to pull; default: every ref of the source')
@@ -199,14 +223,24 @@ export function registerPull(program: Command): void {
     .option('--subpath <path>', 'copy only this path of each commit (repeatable)', collect)
     .option('--remote <name>', 'write the refs as REMOTE:REF')
     .option('--disable-verify-bindings', 'do not verify commit bindings')
+    .option('--require-static-deltas', 'fail unless the source has static deltas (grove cannot apply them, so this always fails)')
+    .option('--gpg-verify', 'verify the GPG signatures of commits with the keys of --remote')
+    .option('--gpg-verify-summary', 'verify the GPG signature of the summary with the keys of --remote')
     .option('--json', 'print the result as JSON')
-    .action(async (src: string, refArgs: string[], opts: CommonOpts & { remote?: string }) => {
-      const [{ pullInto, sourceRefs }, { LocalSource }] = await Promise.all([import('../../net/pull.js'), import('../../net/sources.js')]);
+    .action(async (src: string, refArgs: string[], opts: CommonOpts & LocalOpts) => {
+      const [{ pullInto, sourceRefs }, { LocalSource }, { localPullPolicy }] = await Promise.all([
+        import('../../net/pull.js'), import('../../net/sources.js'), import('../../net/remote-source.js'),
+      ]);
       const repo = await openRepo(opts);
+      // ostree's order: the source is opened first only to list its refs.
+      const listed = refArgs.length > 0 ? null : await sourceRefs(await LocalSource.open(src));
+      if ((opts.gpgVerify || opts.gpgVerifySummary) && opts.remote === undefined) throw new GroveError('GROVE_BAD_OPTION', 'Must specify remote name to enable gpg verification');
+      const targets = targetsFor(listed ?? refArgs, (ref) => (opts.remote !== undefined ? `${opts.remote}:${ref}` : ref));
+      if (opts.requireStaticDeltas) await (await import('../../net/static-deltas.js')).refuseRequiredStaticDeltas(repo, src, targets);
       const source = await LocalSource.open(src);
-      const wanted = refArgs.length > 0 ? refArgs : await sourceRefs(source);
-      const targets = targetsFor(wanted, (ref) => (opts.remote !== undefined ? `${opts.remote}:${ref}` : ref));
-      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), ...(onProgress && { onProgress }) }));
+      const policy = opts.remote === undefined ? undefined
+        : localPullPolicy(repo, opts.remote, pathToFileURL(path.resolve(src)).href, { commits: opts.gpgVerify === true, summary: opts.gpgVerifySummary === true });
+      const r = await withProgress(opts.json, (onProgress) => pullInto(repo, source, targets, { ...sharedOptions(opts), ...(policy && { policy }), ...(onProgress && { onProgress }) }));
       report(r, opts.json);
     });
 }

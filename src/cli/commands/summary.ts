@@ -11,7 +11,7 @@ interface SummaryOpts {
 
 /** `--add-metadata=KEY=VALUE`, VALUE in GVariant text format as ostree parses it (`'text'`, `uint64 5`, `true`). */
 async function parseMetadataArg(arg: string): Promise<[string, Variant]> {
-  const { parseVariantText } = await import('../../format/gvariant.js');
+  const { parseVariantText } = await import('../../format/gvariant/text.js');
   const eq = arg.indexOf('=');
   if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `--add-metadata: missing '=' in KEY=VALUE metadata '${arg}'`);
   return [arg.slice(0, eq), parseVariantText(arg.slice(eq + 1))];
@@ -36,9 +36,12 @@ export function registerSummary(program: Command): void {
       if (opts.update) {
         const additional = await Promise.all((opts.addMetadata ?? []).map(parseMetadataArg));
         if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+        const sign = { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
+        const collectionId = repo.collectionId;
+        if (collectionId !== null) await (await import('../../net/repo-metadata.js')).commitRepoMetadata(repo, collectionId, { additional, sign });
         await regenerateSummary(repo, { additional });
         if (opts.gpgSign || opts.sign) {
-          await signSummary(repo, { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
+          await signSummary(repo, sign);
         }
         return;
       }

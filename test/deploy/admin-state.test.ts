@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { grove, groveOk, needsOstree, ostree } from '../helpers.js';
+import { commitBoth, describeSysroot, makeTwins, ostreeStdout, sysrootTemp, type Twins, writeTree } from './fixture.js';
+
+/**
+ * config-diff, set-origin, unlock, status's unlocked and signature lines, and --stage,
+ * --verify and --reboot, against ostree admin on twin sysroots. This machine is not booted into
+ * an OSTree system, so what ostree does then (its refusals, word for word) is what is compared
+ * for the verbs that need a booted deployment.
+ */
+describe('admin config-diff, set-origin, unlock, --stage, --verify, --reboot behave as ostree admin', needsOstree(), () => {
+  const tmp = sysrootTemp('grove-admin-state-');
+  let n = 0;
+
+  /** Twins with one deployment of os/main (made by each tool), /etc edited the same way in both. */
+  const deployed = (): { t: Twins; checksum: string } => {
+    const t = makeTwins(path.join(tmp.dir, `case${n++}`));
+    const tree = path.join(t.work, 'tree');
+    writeTree(tree, { etc: { hostname: 'box\n', motd: 'hi\n', 'ssh/sshd_config': 'Port 22\n', 'keep/same': 's\n' } });
+    const checksum = commitBoth(t, tree, 'os/main', '1.0');
+    groveOk(['admin', `--sysroot=${t.g}`, 'deploy', '--os=debian', 'os/main']);
+    ostree(['admin', `--sysroot=${t.o}`, 'deploy', '--os=debian', 'os/main']);
+    return { t, checksum };
+  };
+
+  /** The same admin line through both tools: exit status, stdout and stderr must match, then the sysroots. */
+  const both = (t: Twins, args: string[], opts: { lastLine?: boolean } = {}) => {
+    const g = grove(['admin', `--sysroot=${t.g}`, ...args]);
+    const o = ostree(['admin', `--sysroot=${t.o}`, ...args], { allowFail: true });
+    const what = `admin ${args.join(' ')}`;
+    assert.equal(g.code, o.code, `${what}: exit status (grove: ${g.stderr}; ostree: ${o.stderr})`);
+    assert.equal(g.stdout, ostreeStdout(o.stdout), `${what}: stdout`);
+    // A usage error starts with the verb's help, which names the program: compare the error itself.
+    const err = (s: string) => (opts.lastLine ? s.trimEnd().split('\n').at(-1)! : s);
+    assert.equal(err(g.stderr), err(o.stderr), `${what}: stderr`);
+    assert.deepEqual(describeSysroot(t.g), describeSysroot(t.o), `${what}: sysroots`);
+    return g;
+  };
+
+  const deploymentDir = (root: string, checksum: string, serial = 0) => path.join(root, 'ostree/deploy/debian/deploy', `${checksum}.${serial}`);
+
+  it('config-diff: M, D and A lines of /etc against /usr/etc, with --os; refused without it when not booted', () => {
+    const { t, checksum } = deployed();
+    for (const root of [t.g, t.o]) {
+      const etc = path.join(deploymentDir(root, checksum), 'etc');
+      fs.writeFileSync(path.join(etc, 'hostname'), 'mybox\n');
+      fs.rmSync(path.join(etc, 'motd'));
+      fs.chmodSync(path.join(etc, 'ssh/sshd_config'), 0o600);
+      fs.mkdirSync(path.join(etc, 'new/deeper'), { recursive: true });
+      fs.writeFileSync(path.join(etc, 'new/deeper/f'), 'f\n');
+      fs.symlinkSync('hostname', path.join(etc, 'link'));
+    }
+    const out = both(t, ['config-diff', '--os=debian']).stdout;
+    assert.match(out, /^M {4}hostname$/m);
+    assert.match(out, /^D {4}motd$/m);
+    assert.match(out, /^A {4}new\/deeper\/f$/m);
+    both(t, ['config-diff']);
+    both(t, ['config-diff', '--os=nope']);
+  });
+
+  it('set-origin: adds the remote, rewrites the origin, keeps a remote it has; its refusals', () => {
+    const { t } = deployed();
+    both(t, ['set-origin', '--index=0', 'vendor', 'http://example.com/repo']);
+    // The new remote verifies GPG signatures and the commit has none: ostree's status fails on it.
+    both(t, ['status']);
+    both(t, ['set-origin', '--index=0', '--set=gpg-verify=false', '-s', 'branches=a;', 'other', 'http://example.org/', 'os/next']);
+    both(t, ['status']);
+    // An existing remote is kept as it is, options and all.
+    both(t, ['set-origin', '--index=0', '--set=gpg-verify=true', 'other', 'http://elsewhere/']);
+    both(t, ['status']);
+    both(t, ['set-origin', 'vendor', 'http://example.com/repo']);
+    both(t, ['set-origin', '--index=-1', 'vendor', 'http://example.com/repo']);
+    both(t, ['set-origin', '--index=1', 'vendor', 'http://example.com/repo']);
+    both(t, ['set-origin', '--index=-2', 'vendor', 'http://example.com/repo']);
+    both(t, ['set-origin', '--index=0', '--set=novalue', 'third', 'http://example.com/repo']);
+    both(t, ['set-origin', '--index=x', 'vendor', 'http://x/']);
+    both(t, ['set-origin', '--index=0', 'vendor'], { lastLine: true });
+  });
+
+  it('status --verify: ostree\'s errors for an origin without remote, without signatures, with verification off', () => {
+    const { t } = deployed();
+    both(t, ['status', '--verify']);
+    both(t, ['set-origin', '--index=0', '--set=gpg-verify=false', 'plain', 'http://example.com/']);
+    both(t, ['status', '-V']);
+    both(t, ['set-origin', '--index=0', 'signed', 'http://example.com/']);
+    both(t, ['status', '--verify']);
+  });
+
+  it('unlock: refused word for word when not booted; status shows the unlocked states ostree records', () => {
+    const { t, checksum } = deployed();
+    for (const args of [['unlock'], ['unlock', '--hotfix'], ['unlock', '--transient'], ['unlock', '--hotfix', '--transient']]) both(t, args);
+    both(t, ['unlock', 'extra'], { lastLine: true });
+    // A hotfix unlock is recorded in the origin; development and transient ones by a flag in /run.
+    for (const root of [t.g, t.o]) fs.appendFileSync(`${deploymentDir(root, checksum)}.origin`, 'unlocked=hotfix\n');
+    assert.match(both(t, ['status']).stdout, /^ {4}Unlocked: hotfix$/m);
+    const flagDir = path.join('/run/ostree/deployment-state', `${checksum}.0`);
+    fs.mkdirSync(flagDir, { recursive: true });
+    try {
+      for (const state of ['transient', 'development']) {
+        fs.writeFileSync(path.join(flagDir, `unlocked-${state}`), '/var/tmp/ostree-unlock-ovl.XXXXXX');
+        assert.match(both(t, ['status']).stdout, new RegExp(`^ {4}Unlocked: ${state}$`, 'm'));
+      }
+    } finally {
+      fs.rmSync(flagDir, { recursive: true, force: true });
+    }
+  });
+
+  it('deploy --stage and upgrade --stage: refused as ostree refuses them when not booted', () => {
+    const { t } = deployed();
+    both(t, ['deploy', '--stage', '--os=debian', 'os/main']);
+    both(t, ['deploy', '--stage', 'os/main']);
+    both(t, ['deploy', '--stage', '--retain-rollback', '--os=debian', 'os/main']);
+    both(t, ['deploy', '--stage', '--not-as-default', '--os=debian', 'os/main']);
+    both(t, ['upgrade', '--stage', '--os=debian']);
+    const tree = path.join(t.work, 'tree');
+    writeTree(tree, { etc: { hostname: 'box2\n' } });
+    commitBoth(t, tree, 'os/main', '2.0');
+    both(t, ['upgrade', '--stage', '--os=debian']);
+  });
+
+  it('--reboot: nothing to reboot when not booted; upgrade and switch go on as without it', () => {
+    const { t } = deployed();
+    both(t, ['upgrade', '--reboot', '--os=debian']);
+    both(t, ['upgrade', '--reboot', '--pull-only', '--os=debian']);
+    const tree = path.join(t.work, 'tree');
+    writeTree(tree, { etc: { hostname: 'box2\n' } });
+    commitBoth(t, tree, 'os/main', '2.0');
+    both(t, ['upgrade', '-r', '--os=debian']);
+    writeTree(tree, { etc: { hostname: 'box3\n' } });
+    commitBoth(t, tree, 'os/other', '3.0');
+    both(t, ['switch', '--reboot', '--os=debian', 'os/other']);
+    both(t, ['status']);
+  });
+});
