@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError, isErrno, strerror } from '../errors.js';
 import { tempName } from '../repo/fsutil.js';
 
 /**
@@ -13,33 +13,70 @@ import { tempName } from '../repo/fsutil.js';
 
 export const cookieJarName = (remote: string): string => `${remote}.cookies.txt`;
 
-/** One line of the jar as ostree's editor reads it (whitespace-separated, seven fields at least). */
+/** One line of the jar as ostree's editor reads it. */
 export interface JarLine {
   line: string;
   domain: string; flag: string; path: string; secure: string; expiration: bigint; name: string; value: string;
 }
 
+const C_SPACE = /[ \t\n\v\f\r]/;
+
 /**
- * The cookie lines of a jar's text, as ostree's `sscanf("%ms\t%ms\t%ms\t%ms\t%llu\t%ms\t%ms")`
- * finds them: fields split at any whitespace, the fifth a number; other lines are skipped.
+ * One line as glibc's `sscanf(line, "%ms\t%ms\t%ms\t%ms\t%llu\t%ms\t%ms")` reads it, which is
+ * how ostree finds the cookies it edits and lists: each `\t` of the format skips any run of
+ * white space (or none), `%ms` takes a run of non-space, `%llu` an optional sign and digits
+ * (so `12ab` is 12 followed by the field `ab`, and `-1` wraps). Null unless all seven convert.
  */
-export function parseJarLines(text: string): JarLine[] {
-  const out: JarLine[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(/[ \t\v\f\r]+/).filter((x) => x !== '');
-    if (f.length < 7 || !/^\+?\d+$/.test(f[4]!)) continue;
-    out.push({ line, domain: f[0]!, flag: f[1]!, path: f[2]!, secure: f[3]!, expiration: BigInt(f[4]!) & 0xffffffffffffffffn, name: f[5]!, value: f[6]! });
-  }
-  return out;
+export function scanJarLine(line: string): JarLine | null {
+  let i = 0;
+  const skip = () => { while (i < line.length && C_SPACE.test(line[i]!)) i++; };
+  const word = (): string | null => {
+    skip();
+    const start = i;
+    while (i < line.length && !C_SPACE.test(line[i]!)) i++;
+    return i > start ? line.slice(start, i) : null;
+  };
+  const number = (): bigint | null => {
+    skip();
+    let neg = false;
+    if (line[i] === '+' || line[i] === '-') neg = line[i++] === '-';
+    const start = i;
+    while (i < line.length && line[i]! >= '0' && line[i]! <= '9') i++;
+    if (i === start) return null;
+    const MAX = (1n << 64n) - 1n;
+    const n = BigInt(line.slice(start, i));
+    // strtoull: an overflow is ULLONG_MAX whatever the sign; else a minus sign negates modulo 2^64.
+    if (n > MAX) return MAX;
+    return neg ? (-n) & MAX : n;
+  };
+  const domain = word(); const flag = domain === null ? null : word(); const p = flag === null ? null : word();
+  const secure = p === null ? null : word();
+  const expiration = secure === null ? null : number();
+  const name = expiration === null ? null : word();
+  const value = name === null ? null : word();
+  if (value === null) return null;
+  return { line, domain: domain!, flag: flag!, path: p!, secure: secure!, expiration: expiration!, name: name!, value };
 }
 
-/** The jar's text; empty when there is none. */
+/** The cookie lines of a jar's text (split at `\n`), as ostree's editor finds them; other lines are skipped. */
+export function parseJarLines(text: string): JarLine[] {
+  return text.split('\n').map(scanJarLine).filter((l): l is JarLine => l !== null);
+}
+
+/** The jar's text; empty when there is none. Failures read as ostree's (its errno text alone, or GLib's "Invalid UTF-8"). */
 function readJar(file: string): string {
+  let bytes: Buffer;
   try {
-    return fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return '';
+    if (typeof (e as NodeJS.ErrnoException).code === 'string') throw new GroveError('GROVE_IO', strerror(e), { path: file, cause: e });
     throw e;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new GroveError('GROVE_BAD_CONFIG', 'Invalid UTF-8', { path: file });
   }
 }
 
@@ -48,10 +85,18 @@ function readJar(file: string): string {
  * the domain starts with a dot, never secure-only). The remote need not exist, as in ostree.
  */
 export function addCookie(repoPath: string, remote: string, c: { domain: string; path: string; name: string; value: string }, now = new Date()): void {
+  // g_date_time_add_years: 29 February becomes 28 February in a year that has none.
   const expires = new Date(now);
-  expires.setUTCFullYear(expires.getUTCFullYear() + 25);
+  expires.setUTCFullYear(now.getUTCFullYear() + 25);
+  if (expires.getUTCMonth() !== now.getUTCMonth()) expires.setUTCDate(0);
   const line = `${c.domain}\t${c.domain.startsWith('.') ? 'TRUE' : 'FALSE'}\t${c.path}\tFALSE\t${Math.floor(expires.getTime() / 1000)}\t${c.name}\t${c.value}\n`;
-  fs.appendFileSync(path.join(repoPath, cookieJarName(remote)), line, { mode: 0o644 });
+  const jar = cookieJarName(remote);
+  try {
+    fs.appendFileSync(path.join(repoPath, jar), line, { mode: 0o644 });
+  } catch (e) {
+    if (typeof (e as NodeJS.ErrnoException).code !== 'string') throw e;
+    throw new GroveError('GROVE_IO', `open(${jar}): ${strerror(e)}`, { path: path.join(repoPath, jar), cause: e });
+  }
 }
 
 /**
@@ -60,6 +105,8 @@ export function addCookie(repoPath: string, remote: string, c: { domain: string;
  * as ostree does it.
  */
 export function deleteCookie(repoPath: string, remote: string, c: { domain: string; path: string; name: string }): boolean {
+  // ostree asserts the jar is a name in the repository (it aborts); grove says so.
+  if (remote.includes('/')) throw new GroveError('GROVE_BAD_REF', `Invalid remote name ${remote}: a cookie jar is a file of the repository`);
   const file = path.join(repoPath, cookieJarName(remote));
   let found = false;
   let kept = '';
@@ -69,12 +116,13 @@ export function deleteCookie(repoPath: string, remote: string, c: { domain: stri
   }
   const tmp = path.join(repoPath, tempName('.cookies-'));
   // ostree writes an O_TMPFILE made with mode 0600 and links it into place.
-  fs.writeFileSync(tmp, kept, { mode: 0o600 });
   try {
+    fs.writeFileSync(tmp, kept, { mode: 0o600 });
     fs.renameSync(tmp, file);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
-    throw e;
+    if (typeof (e as NodeJS.ErrnoException).code !== 'string') throw e;
+    throw new GroveError('GROVE_IO', `${cookieJarName(remote)}: ${strerror(e)}`, { path: file, cause: e });
   }
   return found;
 }
@@ -89,12 +137,17 @@ export function listCookiesText(jarPath: string): string {
   return out;
 }
 
-/** `%Y-%m-%d %H:%M:%S +0000`, or null past the year 9999 (GDateTime's range). */
+/**
+ * `%Y-%m-%d %H:%M:%S +0000`, or null outside GDateTime's years 1 to 9999: ostree hands the
+ * unsigned expiry to g_date_time_new_from_unix_utc, which reads it as a signed 64-bit number.
+ */
 function utcTime(secs: bigint): string | null {
-  if (secs > 253402300799n) return null;
-  const d = new Date(Number(secs) * 1000);
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+  const t = BigInt.asIntN(64, secs);
+  if (t < -62135596800n || t > 253402300799n) return null;
+  const d = new Date(Number(t) * 1000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  // GLib's %Y is not padded (year 1 prints as 1).
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
 }
 
 /** A cookie a request may carry: plain data, so it crosses to the pull's worker threads. */

@@ -5,7 +5,8 @@ import { GroveError, isErrno } from '../errors.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
 import type { Repo } from '../repo/repo.js';
 import { importKeys, listKeys, type GpgKey } from '../sign/gpg-keys.js';
-import { getRemote, trustedKeysPath } from './remotes.js';
+import type { GpgKeySet } from '../sign/gpg.js';
+import { getRemote, trustedKeysPath, type Remote } from './remotes.js';
 
 /**
  * The GPG keys a remote trusts, where ostree keeps and finds them: `REPO/REMOTE.trustedkeys.gpg`,
@@ -89,19 +90,28 @@ function keyFiles(entries: readonly string[]): string[] {
 }
 
 /**
+ * The keys ostree's verifier trusts for `remote`: its own keyring `REMOTE.trustedkeys.gpg` or,
+ * when it has none and `withGlobal`, the global keyrings; and its `gpgkeypath` files. Signature
+ * checks use the global keyrings, `gpg-list-keys NAME` does not.
+ */
+export function remoteGpgKeySources(repo: Repo, remote: Remote, withGlobal: boolean): GpgKeySet {
+  let own: Buffer | null = null;
+  try {
+    own = fs.readFileSync(trustedKeysPath(repo, remote.name));
+  } catch (e) {
+    if (!isErrno(e, 'ENOENT')) throw e;
+  }
+  const gpgkeypath = (remote.options.get('gpgkeypath') ?? '').split(/[;,]/).map((x) => x.trim()).filter((x) => x !== '');
+  return { rings: own !== null ? [own] : withGlobal ? globalKeyrings() : [], files: keyFiles(gpgkeypath) };
+}
+
+/**
  * `ostree remote gpg-list-keys [NAME]`: the keys the remote trusts, or with no name those of the
  * global keyring directory. A remote with a keyring of its own does not add the global ones,
  * as in ostree.
  */
 export async function listRemoteGpgKeys(repo: Repo, name: string | null): Promise<GpgKey[]> {
   if (name === null) return listKeys(globalKeyrings());
-  const remote = getRemote(repo, name);
-  let own: Buffer | null = null;
-  try {
-    own = fs.readFileSync(trustedKeysPath(repo, name));
-  } catch (e) {
-    if (!isErrno(e, 'ENOENT')) throw e;
-  }
-  const gpgkeypath = (remote.options.get('gpgkeypath') ?? '').split(/[;,]/).map((x) => x.trim()).filter((x) => x !== '');
-  return listKeys(own ? [own] : [], keyFiles(gpgkeypath));
+  const { rings, files } = remoteGpgKeySources(repo, getRemote(repo, name), false);
+  return listKeys(rings, files);
 }

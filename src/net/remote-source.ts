@@ -11,6 +11,7 @@ import { getRemote, type Remote } from './remotes.js';
 import { redactUrl } from './redact-url.js';
 import { HttpSource, LocalSource, sourceSummaryWithBytes, type ObjectSource } from './sources.js';
 import { remoteCookies } from './cookies.js';
+import { remoteGpgKeySources } from './remote-keys.js';
 import { SummaryCache } from './summary-cache.js';
 import type { Summary } from '../format/summary.js';
 
@@ -22,8 +23,7 @@ import type { Summary } from '../format/summary.js';
  * repository's `tmp/cache`, or `cacheDir`).
  */
 export async function openSource(repo: Repo, remote: Remote, opts: FetcherOptions, where: { cacheDir?: string } = {}): Promise<ObjectSource> {
-  const backend = remote.options.get('custom-backend');
-  if (backend !== undefined) throw new GroveError('GROVE_UNSUPPORTED', `Cannot fetch via libostree - remote '${remote.name}' uses custom backend '${backend}'`);
+  checkFetchUrl(remote.name, remote.url);
   const cache = summaryCacheFor(repo, remote.name, where.cacheDir);
   const description = `remote ${remote.name}`;
   if (remote.url.startsWith('file:')) {
@@ -34,7 +34,7 @@ export async function openSource(repo: Repo, remote: Remote, opts: FetcherOption
   const tls = remoteTls(remote);
   const collectionId = remote.options.get('collection-id');
   const contentUrl = remote.options.get('contenturl');
-  if (contentUrl !== undefined && !/^https?:/.test(contentUrl)) throw new GroveError('GROVE_UNSUPPORTED', `remote ${remote.name}: contenturl '${redactUrl(contentUrl)}' is not http:// or https:// (grove fetches no mirrorlists)`);
+  if (contentUrl !== undefined) checkFetchUrl(remote.name, contentUrl, 'contenturl');
   const cookies = remoteCookies(repo.path, remote.name);
   const source = await HttpSource.open(
     remote.url,
@@ -45,6 +45,17 @@ export async function openSource(repo: Repo, remote: Remote, opts: FetcherOption
   );
   source.summaryCache = cache;
   return source;
+}
+
+/**
+ * A remote's URL (or content URL) grove can fetch: http(s) or, as the URL only, file. A
+ * mirrorlist or a file: content URL is refused in grove's words, another scheme in ostree's.
+ */
+function checkFetchUrl(name: string, url: string, key: 'url' | 'contenturl' = 'url'): void {
+  if (url.startsWith('mirrorlist=')) throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}": its ${key} is a mirrorlist, which grove does not fetch`);
+  if (/^https?:\/\//i.test(url) || (key === 'url' && url.startsWith('file:'))) return;
+  if (url.startsWith('file:')) throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}": grove fetches a contenturl over http(s) only`);
+  throw new GroveError('GROVE_UNSUPPORTED', `Invalid URI scheme in ${redactUrl(url)}`);
 }
 
 /** ostree caches summaries in `tmp/cache` of a repository it can write (unless $OSTREE_SKIP_CACHE), or in the directory it is told. */
@@ -108,12 +119,13 @@ function remoteTls(remote: Remote): TlsOptions | null {
   return Object.keys(tls).length > 0 ? tls : null;
 }
 
-/** A remote's summary, fetched (or taken from the summary cache) and checked against what the remote requires of it; `bytes` as served. */
-export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array }> {
+/** A remote's summary, fetched (or taken from the summary cache) and checked against what the remote requires of it; `bytes` as served. `noSummary`: the message when the remote has none. */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string; noSummary?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array }> {
   const source = await openSource(repo, remote, {}, where);
   try {
     const s = await sourceSummaryWithBytes(source, remotePolicy(repo, remote));
-    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', 'Remote server has no summary file');
+    // ostree's words differ by verb: `remote refs` gives its own (noSummary).
+    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', where.noSummary ?? 'Remote server has no summary file');
     return s;
   } finally {
     source.close();
@@ -163,25 +175,8 @@ function loadKeys(repo: Repo, remote: Remote, ed25519: boolean, gpg: boolean): T
     if (file !== undefined) for (const l of readKeyLines(file)) trusted.push(parsePublicKey(l, `key in ${file}`));
     keys.ed25519 = { trusted: inline === undefined && file === undefined ? systemKeys('trusted') : trusted, revoked: systemKeys('revoked') };
   }
-  if (gpg) {
-    const rings: string[] = [];
-    const own = path.join(repo.path, `${remote.name}.trustedkeys.gpg`);
-    if (fs.existsSync(own)) rings.push(own);
-    for (const p of (remote.options.get('gpgkeypath') ?? '').split(/[;,]/).map((x) => x.trim()).filter((x) => x !== '')) rings.push(...keyringFiles(p));
-    rings.push(...keyringFiles('/usr/share/ostree/trusted.gpg.d'));
-    keys.gpgKeyrings = rings;
-  }
+  if (gpg) keys.gpg = remoteGpgKeySources(repo, remote, true);
   return keys;
-}
-
-/** A keyring file, or the `*.gpg` files of a directory. */
-function keyringFiles(p: string): string[] {
-  try {
-    if (!fs.statSync(p).isDirectory()) return [p];
-    return fs.readdirSync(p).filter((n) => n.endsWith('.gpg')).sort().map((n) => path.join(p, n));
-  } catch {
-    return [];
-  }
 }
 
 /**

@@ -1,9 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError } from '../errors.js';
-import { validateRemoteName, validateRef } from '../format/names.js';
+import { validateRemoteName } from '../format/names.js';
 import type { Repo } from '../repo/repo.js';
-import { redactUrl } from './redact-url.js';
 
 /**
  * Remotes as ostree keeps them: `[remote "NAME"]` groups in the repository's config, with `url`,
@@ -101,9 +100,8 @@ function verifyOption(spec: string): { type: string; key: string; value: string 
 export async function addRemote(repo: Repo, name: string, url: string | null, opts: AddRemoteOptions = {}): Promise<void> {
   validateRemoteName(name);
   if (url === null && opts.customBackend === undefined) throw new GroveError('GROVE_BAD_OPTION', 'a remote needs a URL unless it has a custom backend');
-  if (url !== null) checkUrl(url);
-  if (opts.contentUrl !== undefined) checkUrl(opts.contentUrl);
-  for (const b of opts.branches ?? []) validateRef(b);
+  // The URL, content URL and branches are written as given, as ostree writes them: what grove
+  // cannot fetch (mirrorlists, metalinks, other schemes) is refused by the pull that needs it.
   if (opts.noSignVerify && opts.signVerify?.length) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --sign-verify and --no-sign-verify');
   const verify = (opts.signVerify ?? []).map(verifyOption);
   const g = remoteGroup(name);
@@ -112,7 +110,7 @@ export async function addRemote(repo: Repo, name: string, url: string | null, op
     if (!opts.force) throw new GroveError('GROVE_EXISTS', `Remote configuration for "${name}" already exists: (in config)`);
     repo.config.removeGroup(g);
   }
-  if (url !== null) repo.config.set(g, 'url', url);
+  if (url !== null) repo.config.set(g, url.startsWith(METALINK) ? 'metalink' : 'url', url.startsWith(METALINK) ? url.slice(METALINK.length) : url);
   if (opts.branches && opts.branches.length > 0) repo.config.set(g, 'branches', opts.branches.map((b) => `${b};`).join(''));
   if (opts.contentUrl !== undefined) repo.config.set(g, 'contenturl', opts.contentUrl);
   if (opts.customBackend !== undefined) repo.config.set(g, 'custom-backend', opts.customBackend);
@@ -125,10 +123,23 @@ export async function addRemote(repo: Repo, name: string, url: string | null, op
   await repo.saveConfig();
 }
 
-/** grove fetches http(s) and reads file: URLs; anything else is refused when the remote is added, not at its first pull. */
-function checkUrl(url: string): void {
-  if (url === '') throw new GroveError('GROVE_BAD_OPTION', 'remote URL must not be empty');
-  if (!/^(https?|file):/.test(url)) throw new GroveError('GROVE_BAD_OPTION', `remote URL '${redactUrl(url)}' is not http://, https:// or file://`);
+/** `metalink=URL` as a remote's URL: ostree keeps it under the key `metalink`, not `url`. */
+const METALINK = 'metalink=';
+
+/**
+ * Refuses, before anything is fetched, a pull from a remote that grove or ostree cannot fetch:
+ * one with a custom backend (in ostree's words; ostree checks it before it needs a URL) or one
+ * found through a metalink (which ostree fetches in preference to its url; grove fetches none).
+ */
+export function checkPullable(repo: Repo, name: string): void {
+  validateRemoteName(name);
+  const g = remoteGroup(name);
+  if (!repo.config.groups().includes(g)) return;
+  const backend = repo.config.get(g, 'custom-backend');
+  if (backend !== undefined) throw new GroveError('GROVE_UNSUPPORTED', `Cannot fetch via libostree - remote '${name}' uses custom backend '${backend}'`);
+  if (repo.config.get(g, 'metalink') !== undefined) {
+    throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}" is found through a metalink, which grove does not fetch`);
+  }
 }
 
 /** `ostree remote delete`; with `ifExists` a missing remote is not an error. */

@@ -43,22 +43,29 @@ export async function gpgSign(data: Uint8Array, keyId: string, homedir?: string)
   return r.stdout;
 }
 
+/** The keys a verification trusts: binary keyrings, and key files gpg imports (armored or binary). */
+export interface GpgKeySet { rings: Uint8Array[]; files: string[] }
+
 /**
- * Checks each signature against the keys in `keyrings` (OpenPGP keyring files). Returns the
- * fingerprint-ish line gpgv reports for the first good signature, or null when none is good.
+ * Checks each signature against the keys of `keys`. Returns the fingerprint-ish line gpgv
+ * reports for the first good signature, or null when none is good. The keyrings are
+ * concatenated and the key files imported into one keyring first, as ostree's verifier does
+ * (gpgv itself reads no armored keys).
  */
-export async function gpgVerify(data: Uint8Array, signatures: Uint8Array[], keyrings: string[]): Promise<string | null> {
-  if (signatures.length === 0 || keyrings.length === 0) return null;
+export async function gpgVerify(data: Uint8Array, signatures: Uint8Array[], keys: GpgKeySet): Promise<string | null> {
+  if (signatures.length === 0 || (keys.rings.length === 0 && keys.files.length === 0)) return null;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'grove-gpgv-'));
   try {
+    const keyring = path.join(dir, 'pubring.gpg');
+    await fs.writeFile(keyring, Buffer.concat(keys.rings.map((r) => Buffer.from(r))), { mode: 0o600 });
+    // With pubring.gpg present gpg keeps to it (no keybox), so the imports land where gpgv reads.
+    for (const f of keys.files) await runTool('gpg', ['--batch', '--no-tty', '--homedir', dir, '--import', path.resolve(f)]);
     const dataFile = path.join(dir, 'data');
     await fs.writeFile(dataFile, data);
     for (const [i, sig] of signatures.entries()) {
       const sigFile = path.join(dir, `sig${i}`);
       await fs.writeFile(sigFile, sig);
-      const args = ['--homedir', dir];
-      for (const k of keyrings) args.push('--keyring', path.resolve(k));
-      const r = await runTool('gpgv', [...args, sigFile, dataFile]);
+      const r = await runTool('gpgv', ['--homedir', dir, '--keyring', keyring, sigFile, dataFile]);
       if (r.code === 0) return /Good signature from .*/.exec(r.stderr)?.[0] ?? 'good signature';
     }
     return null;

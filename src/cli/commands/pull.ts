@@ -176,7 +176,7 @@ export function registerPull(program: Command): void {
       if (opts.requireStaticDeltas) throw new GroveError('GROVE_UNSUPPORTED', '--require-static-deltas: grove does not support static deltas');
       if (opts.cacheDir !== undefined) await checkCacheDir(opts.cacheDir);
       // The library loads on use: every grove command pays for what the CLI imports up front.
-      const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
+      const [{ pullInto, sourceRefs }, { checkPullable, getRemote }, { openSource, remotePolicy }] = await Promise.all([
         import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
       ]);
       const repo = await openRepo(opts);
@@ -189,6 +189,7 @@ export function registerPull(program: Command): void {
       }
       const inFlight = Number(opts.maxOutstandingFetcherRequests);
       if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 1024) throw new GroveError('GROVE_BAD_OPTION', '--max-outstanding-fetcher-requests must be 1..1024');
+      checkPullable(repo, name);
       const configured = getRemote(repo, name);
       const remote = opts.url !== undefined ? { ...configured, url: opts.url } : configured;
       const policy = remotePolicy(repo, remote);

@@ -121,7 +121,7 @@ export function registerRemote(program: Command): void {
     .action(async (name: string, opts: { repo?: string; cacheDir?: string }) => {
       const l = await lib();
       const repo = await openRepo(opts);
-      const { summary } = await l.fetchRemoteSummary(repo, l.getRemote(repo, name), cacheDir(opts));
+      const { summary } = await l.fetchRemoteSummary(repo, l.getRemote(repo, name), { ...cacheDir(opts), noSummary: 'Remote refs not available; server has no summary file' });
       const names = summary.refs.map((ref) => ref.name).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
       process.stdout.write(names.map((n) => `${name}:${n}\n`).join(''));
     });
