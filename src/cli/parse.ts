@@ -32,7 +32,9 @@ export function parseTimestamp(v: string): bigint {
 export function parseKeyValue(option: string): (v: string, prev: Array<[string, string]> | undefined) => Array<[string, string]> {
   return (v, prev) => {
     const eq = v.indexOf('=');
-    if (eq <= 0) throw new GroveError('GROVE_BAD_OPTION', `${option}: '${v}' is not KEY=VALUE`);
+    // ostree's words for a missing '='; an empty KEY, which ostree writes as a broken config line, is refused.
+    if (eq < 0) throw new GroveError('GROVE_BAD_OPTION', `Missing '=' in KEY=VALUE for ${option}`);
+    if (eq === 0) throw new GroveError('GROVE_BAD_OPTION', `${option}: '${v}' has an empty KEY`);
     return [...(prev ?? []), [v.slice(0, eq), v.slice(eq + 1)]];
   };
 }

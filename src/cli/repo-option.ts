@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { GroveError } from '../errors.js';
 import { Repo } from '../repo/repo.js';
@@ -34,4 +35,30 @@ export async function openRepo(opts: { repo?: string | undefined }): Promise<Rep
     if (e instanceof GroveError && e.code === 'GROVE_NO_REPO') throw new UsageError('Command requires a --repo argument', { blankLine: false });
     throw e;
   }
+}
+
+/** `--sysroot` of the verbs that take it beside `--repo` (`remote add`, `remote delete`). */
+export function withSysroot(cmd: Command): Command {
+  return cmd.option('--sysroot <path>', "use the repository of the sysroot at PATH (overrides --repo)");
+}
+
+/**
+ * The repository `--sysroot` names, else `--repo`'s (see openRepo). ostree loads the sysroot
+ * first: a path that is not a directory, or that has no `ostree/repo`, fails in its words.
+ */
+export async function openSysrootOrRepo(opts: { repo?: string | undefined; sysroot?: string | undefined }): Promise<Repo> {
+  if (opts.sysroot === undefined) return openRepo(opts);
+  const opendir = (p: string, shown: string): void => {
+    try {
+      fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'No such file or directory' : code === 'ENOTDIR' ? 'Not a directory' : code === 'EACCES' ? 'Permission denied' : (e as Error).message;
+      throw new GroveError('GROVE_NOT_SYSROOT', `loading sysroot: opendir(${shown}): ${why}`, { path: p });
+    }
+  };
+  opendir(opts.sysroot, opts.sysroot);
+  const repoPath = path.join(opts.sysroot, 'ostree/repo');
+  opendir(repoPath, 'ostree/repo');
+  return Repo.open(repoPath);
 }

@@ -48,11 +48,12 @@ function originOf(sysroot: string, osname: string | undefined): { root: string; 
 async function fetchRefspec(repo: Repo, refspec: string, opts: UpgradeOptions): Promise<string> {
   const loc = parseRefspec(refspec);
   if (loc.remote !== null && !opts.deployOnly) {
-    const [{ pullInto }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
+    const [{ pullInto }, { checkPullable, getRemote }, { openSource, remotePolicy }] = await Promise.all([
       import('../net/pull.js'), import('../net/remotes.js'), import('../net/remote-source.js'),
     ]);
+    checkPullable(repo, loc.remote);
     const remote = getRemote(repo, loc.remote);
-    const source = await openSource(remote, {});
+    const source = await openSource(repo, remote, {});
     try {
       const from = opts.overrideCommit ?? loc.ref;
       await pullInto(repo, source, [{ from, to: opts.overrideCommit ? null : refspec }], { policy: remotePolicy(repo, remote) });

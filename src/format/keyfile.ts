@@ -319,7 +319,15 @@ export class KeyFile {
     const g = this.byName.get(group);
     if (g === undefined) return false;
     this.byName.delete(group);
-    this.list.splice(this.list.indexOf(g), 1);
+    const at = this.list.indexOf(g);
+    this.list.splice(at, 1);
+    // The blank lines that separated the group from the one before it go with it when it was
+    // the last: ostree (which keeps no blank lines and writes one between groups) ends the file
+    // at the last key.
+    if (at === this.list.length) {
+      const last = this.list[at - 1]!.entries;
+      while (last.length > 0 && last.at(-1)!.key === null && last.at(-1)!.value.trim() === '') last.pop();
+    }
     return true;
   }
 

@@ -21,7 +21,7 @@ export function validateRef(ref: string): string {
 
 /** Throws GROVE_BAD_REF unless `name` is a valid remote name. */
 export function validateRemoteName(name: string): string {
-  if (!REMOTE_RE.test(name)) throw new GroveError('GROVE_BAD_REF', `invalid remote name '${name}'`);
+  if (!REMOTE_RE.test(name)) throw new GroveError('GROVE_BAD_REF', `Invalid remote name ${name}`);
   return name;
 }
 

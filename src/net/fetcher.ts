@@ -4,6 +4,7 @@ import { GroveError } from '../errors.js';
 import { tempName } from '../repo/fsutil.js';
 import { HttpClient, HttpError, type TlsOptions } from './http/client.js';
 import { basicAuthorization, redactUrl } from './redact-url.js';
+import { cookieHeader, type Cookie } from './cookies.js';
 
 export interface FetcherOptions {
   /** Requests in flight at most (and connections kept). */
@@ -25,6 +26,8 @@ export interface FetcherOptions {
   tls?: TlsOptions;
   /** `pull --http-header NAME=VALUE`: sent with every request, in order. */
   headers?: Array<[string, string]>;
+  /** The remote's cookie jar (`REMOTE.cookies.txt`): each request carries those that match it. */
+  cookies?: Cookie[];
 }
 
 /** Requests in flight when the caller does not say. */
@@ -55,6 +58,7 @@ export class Fetcher {
   readonly maxInFlight: number;
   private readonly attempts: number;
   private readonly backoffMs: number;
+  private readonly cookies: readonly Cookie[];
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
 
@@ -70,6 +74,7 @@ export class Fetcher {
     this.maxInFlight = opts.maxInFlight ?? DEFAULT_IN_FLIGHT;
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
+    this.cookies = opts.cookies ?? [];
     this.clientOptions = {
       connections: this.maxInFlight,
       idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
@@ -194,6 +199,7 @@ export class Fetcher {
     let location: string | undefined;
     let discarded = 0;
     try {
+      const cookie = this.cookies.length > 0 ? cookieHeader(this.cookies, url) : null;
       await this.clientFor(url).get(`${url.pathname}${url.search}`, {
         head: (h) => {
           status = h.status;
@@ -209,7 +215,7 @@ export class Fetcher {
           discarded += c.length;
           if (discarded > MAX_ERROR_BODY) throw new HttpError(`HTTP ${status} with a body over ${MAX_ERROR_BODY} bytes`, status >= 500);
         },
-      });
+      }, { cookie });
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       if (e.transient) throw new TransientError(e.message);

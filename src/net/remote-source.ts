@@ -9,19 +9,65 @@ import type { TlsOptions } from './http/client.js';
 import type { PullPolicy } from './pull.js';
 import { getRemote, type Remote } from './remotes.js';
 import { redactUrl } from './redact-url.js';
-import { HttpSource, LocalSource, sourceSummary, type ObjectSource } from './sources.js';
+import { HttpSource, LocalSource, fetchedSummary, type ObjectSource } from './sources.js';
+import { remoteCookies } from './cookies.js';
+import { remoteGpgKeySources } from './remote-keys.js';
+import { SummaryCache } from './summary-cache.js';
 import type { Summary } from '../format/summary.js';
 
 /**
  * The object source behind a configured remote: HTTP(S), or a repository on disk for file://
- * URLs. `opts` (the pull's command line) overrides what the remote's config says.
+ * URLs. `opts` (the pull's command line) overrides what the remote's config says. HTTP requests
+ * carry the remote's cookies (`REPO/REMOTE.cookies.txt`) and fetch objects from its
+ * `contenturl` when it has one; the summary goes through ostree's summary cache (the
+ * repository's `tmp/cache`, or `cacheDir`).
  */
-export async function openSource(remote: Remote, opts: FetcherOptions): Promise<ObjectSource> {
+export async function openSource(repo: Repo, remote: Remote, opts: FetcherOptions, where: { cacheDir?: string } = {}): Promise<ObjectSource> {
+  checkFetchUrl(remote.name, remote.url);
+  const cache = summaryCacheFor(repo, remote.name, where.cacheDir);
   const description = `remote ${remote.name}`;
-  if (remote.url.startsWith('file:')) return LocalSource.open(remote.url, description);
+  if (remote.url.startsWith('file:')) {
+    const local = await LocalSource.open(remote.url, description);
+    local.summaryCache = cache;
+    return local;
+  }
   const tls = remoteTls(remote);
   const collectionId = remote.options.get('collection-id');
-  return HttpSource.open(remote.url, `${description} (${redactUrl(remote.url)})`, { ...remoteFetcherOptions(remote), ...opts, ...(tls && { tls }) }, collectionId === undefined || collectionId === '' ? null : collectionId);
+  const contentUrl = remote.options.get('contenturl');
+  if (contentUrl !== undefined) checkFetchUrl(remote.name, contentUrl, 'contenturl');
+  const cookies = remoteCookies(repo.path, remote.name);
+  const source = await HttpSource.open(
+    remote.url,
+    `${description} (${redactUrl(remote.url)})`,
+    { ...remoteFetcherOptions(remote), ...opts, ...(tls && { tls }), ...(cookies.length > 0 && { cookies }) },
+    collectionId === undefined || collectionId === '' ? null : collectionId,
+    contentUrl ?? null,
+  );
+  source.summaryCache = cache;
+  return source;
+}
+
+/**
+ * A remote's URL (or content URL) grove can fetch: http(s) or, as the URL only, file. A
+ * mirrorlist or a file: content URL is refused in grove's words, another scheme in ostree's.
+ */
+function checkFetchUrl(name: string, url: string, key: 'url' | 'contenturl' = 'url'): void {
+  if (url.startsWith('mirrorlist=')) throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}": its ${key} is a mirrorlist, which grove does not fetch`);
+  if (/^https?:\/\//i.test(url) || (key === 'url' && url.startsWith('file:'))) return;
+  if (url.startsWith('file:')) throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}": grove fetches a contenturl over http(s) only`);
+  throw new GroveError('GROVE_UNSUPPORTED', `Invalid URI scheme in ${redactUrl(url)}`);
+}
+
+/** ostree caches summaries in `tmp/cache` of a repository it can write (unless $OSTREE_SKIP_CACHE), or in the directory it is told. */
+function summaryCacheFor(repo: Repo, remote: string, cacheDir: string | undefined): SummaryCache | null {
+  if (cacheDir !== undefined) return SummaryCache.open(cacheDir, remote, true);
+  if (process.env['OSTREE_SKIP_CACHE'] !== undefined) return null;
+  try {
+    fs.accessSync(repo.path, fs.constants.W_OK);
+  } catch {
+    return null;
+  }
+  return SummaryCache.open(path.join(repo.path, 'tmp', 'cache'), remote, false);
 }
 
 /**
@@ -73,12 +119,13 @@ function remoteTls(remote: Remote): TlsOptions | null {
   return Object.keys(tls).length > 0 ? tls : null;
 }
 
-/** A remote's summary, fetched and checked against what the remote requires of it. */
-export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
-  const source = await openSource(remote, {});
+/** A remote's summary, fetched (or taken from the summary cache) and checked against what the remote requires of it; `bytes` as served. `noSummary`: the message when the remote has none. */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string; noSummary?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array }> {
+  const source = await openSource(repo, remote, {}, where);
   try {
-    const s = await sourceSummary(source, remotePolicy(repo, remote));
-    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', `remote ${remote.name} has no summary`, { hint: 'run summary -u on the server' });
+    const s = await fetchedSummary(source, remotePolicy(repo, remote));
+    // ostree's words differ by verb: `remote refs` gives its own (noSummary).
+    if (s === null) throw new GroveError('GROVE_NO_SUMMARY', where.noSummary ?? 'Remote server has no summary file');
     return s;
   } finally {
     source.close();
@@ -128,25 +175,8 @@ function loadKeys(repo: Repo, remote: Remote, ed25519: boolean, gpg: boolean): T
     if (file !== undefined) for (const l of readKeyLines(file)) trusted.push(parsePublicKey(l, `key in ${file}`));
     keys.ed25519 = { trusted: inline === undefined && file === undefined ? systemKeys('trusted') : trusted, revoked: systemKeys('revoked') };
   }
-  if (gpg) {
-    const rings: string[] = [];
-    const own = path.join(repo.path, `${remote.name}.trustedkeys.gpg`);
-    if (fs.existsSync(own)) rings.push(own);
-    for (const p of (remote.options.get('gpgkeypath') ?? '').split(/[;,]/).map((x) => x.trim()).filter((x) => x !== '')) rings.push(...keyringFiles(p));
-    rings.push(...keyringFiles('/usr/share/ostree/trusted.gpg.d'));
-    keys.gpgKeyrings = rings;
-  }
+  if (gpg) keys.gpg = remoteGpgKeySources(repo, remote, true);
   return keys;
-}
-
-/** A keyring file, or the `*.gpg` files of a directory. */
-function keyringFiles(p: string): string[] {
-  try {
-    if (!fs.statSync(p).isDirectory()) return [p];
-    return fs.readdirSync(p).filter((n) => n.endsWith('.gpg')).sort().map((n) => path.join(p, n));
-  } catch {
-    return [];
-  }
 }
 
 /**

@@ -1,11 +1,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GroveError } from '../errors.js';
-import { keyringFrom } from '../sign/gpg.js';
-import { writeFileAtomic } from '../repo/fsutil.js';
-import { validateRemoteName, validateRef } from '../format/names.js';
+import { validateRemoteName } from '../format/names.js';
 import type { Repo } from '../repo/repo.js';
-import { redactUrl } from './redact-url.js';
 
 /**
  * Remotes as ostree keeps them: `[remote "NAME"]` groups in the repository's config, with `url`,
@@ -39,9 +36,9 @@ export function listRemotes(repo: Repo): string[] {
 export function getRemote(repo: Repo, name: string): Remote {
   validateRemoteName(name);
   const g = remoteGroup(name);
-  if (!repo.config.groups().includes(g)) throw new GroveError('GROVE_NO_REMOTE', `remote "${name}" not found`, { hint: `add it with: grove remote add ${name} URL` });
+  if (!repo.config.groups().includes(g)) throw new GroveError('GROVE_NO_REMOTE', `Remote "${name}" not found`);
   const url = repo.config.get(g, 'url');
-  if (url === undefined) throw new GroveError('GROVE_BAD_CONFIG', `${repo.path}/config: remote "${name}" has no url`);
+  if (url === undefined) throw new GroveError('GROVE_BAD_CONFIG', `No "url" option in remote "${name}"`, { path: `${repo.path}/config` });
   const bool = (key: string, dflt: boolean) => repo.config.getBoolean(g, key) ?? dflt;
   const gpgVerify = bool('gpg-verify', true);
   const sv = repo.config.get(g, 'sign-verify');
@@ -72,6 +69,12 @@ export interface AddRemoteOptions {
   ifNotExists?: boolean;
   /** Replace an existing remote of the same name. */
   force?: boolean;
+  /** `--contenturl=URL`: where objects are fetched from (the summary and refs still come from the URL). */
+  contentUrl?: string;
+  /** `--custom-backend=NAME`: content not fetched by ostree (the URL may then be absent). */
+  customBackend?: string;
+  /** `--collection-id=ID`, written as given (ostree does not check it here either). */
+  collectionId?: string;
 }
 
 /** Signature kinds grove can verify (`ostree.sign.KIND` in detached metadata). */
@@ -90,28 +93,53 @@ function verifyOption(spec: string): { type: string; key: string; value: string 
   return { type, key: `verification-${type}-${ref === 'inline' ? 'key' : 'file'}`, value: rest.slice(colon + 1) };
 }
 
-/** `ostree remote add`: the same keys in the same order as ostree writes them. */
-export async function addRemote(repo: Repo, name: string, url: string, opts: AddRemoteOptions = {}): Promise<void> {
+/**
+ * `ostree remote add`: the same keys in the same order as ostree writes them. `url` is null only
+ * for a remote with a custom backend.
+ */
+export async function addRemote(repo: Repo, name: string, url: string | null, opts: AddRemoteOptions = {}): Promise<void> {
   validateRemoteName(name);
-  if (url === '') throw new GroveError('GROVE_BAD_OPTION', 'remote URL must not be empty');
-  if (!/^(https?|file):/.test(url)) throw new GroveError('GROVE_BAD_OPTION', `remote URL '${redactUrl(url)}' is not http://, https:// or file://`);
-  for (const b of opts.branches ?? []) validateRef(b);
+  if (url === null && opts.customBackend === undefined) throw new GroveError('GROVE_BAD_OPTION', 'a remote needs a URL unless it has a custom backend');
+  // The URL, content URL and branches are written as given, as ostree writes them: what grove
+  // cannot fetch (mirrorlists, metalinks, other schemes) is refused by the pull that needs it.
   if (opts.noSignVerify && opts.signVerify?.length) throw new GroveError('GROVE_BAD_OPTION', 'cannot specify both --sign-verify and --no-sign-verify');
   const verify = (opts.signVerify ?? []).map(verifyOption);
   const g = remoteGroup(name);
   if (repo.config.groups().includes(g)) {
     if (opts.ifNotExists) return;
-    if (!opts.force) throw new GroveError('GROVE_EXISTS', `remote configuration for "${name}" already exists (in config)`, { hint: 'use --force to replace it' });
+    if (!opts.force) throw new GroveError('GROVE_EXISTS', `Remote configuration for "${name}" already exists: (in config)`);
     repo.config.removeGroup(g);
   }
-  repo.config.set(g, 'url', url);
+  if (url !== null) repo.config.set(g, url.startsWith(METALINK) ? 'metalink' : 'url', url.startsWith(METALINK) ? url.slice(METALINK.length) : url);
   if (opts.branches && opts.branches.length > 0) repo.config.set(g, 'branches', opts.branches.map((b) => `${b};`).join(''));
+  if (opts.contentUrl !== undefined) repo.config.set(g, 'contenturl', opts.contentUrl);
+  if (opts.customBackend !== undefined) repo.config.set(g, 'custom-backend', opts.customBackend);
   for (const [k, v] of opts.set ?? []) repo.config.set(g, k, v);
   if (opts.noGpgVerify || opts.noSignVerify) repo.config.set(g, 'gpg-verify', 'false');
   if (opts.noSignVerify) repo.config.set(g, 'sign-verify', 'false');
   for (const v of verify) repo.config.set(g, v.key, v.value);
   if (verify.length > 0) repo.config.set(g, 'sign-verify', verify.map((v) => v.type).join(','));
+  if (opts.collectionId !== undefined) repo.config.set(g, 'collection-id', opts.collectionId);
   await repo.saveConfig();
+}
+
+/** `metalink=URL` as a remote's URL: ostree keeps it under the key `metalink`, not `url`. */
+const METALINK = 'metalink=';
+
+/**
+ * Refuses, before anything is fetched, a pull from a remote that grove or ostree cannot fetch:
+ * one with a custom backend (in ostree's words; ostree checks it before it needs a URL) or one
+ * found through a metalink (which ostree fetches in preference to its url; grove fetches none).
+ */
+export function checkPullable(repo: Repo, name: string): void {
+  validateRemoteName(name);
+  const g = remoteGroup(name);
+  if (!repo.config.groups().includes(g)) return;
+  const backend = repo.config.get(g, 'custom-backend');
+  if (backend !== undefined) throw new GroveError('GROVE_UNSUPPORTED', `Cannot fetch via libostree - remote '${name}' uses custom backend '${backend}'`);
+  if (repo.config.get(g, 'metalink') !== undefined) {
+    throw new GroveError('GROVE_UNSUPPORTED', `remote "${name}" is found through a metalink, which grove does not fetch`);
+  }
 }
 
 /** `ostree remote delete`; with `ifExists` a missing remote is not an error. */
@@ -119,7 +147,7 @@ export async function deleteRemote(repo: Repo, name: string, opts: { ifExists?: 
   validateRemoteName(name);
   if (!repo.config.removeGroup(remoteGroup(name))) {
     if (opts.ifExists) return;
-    throw new GroveError('GROVE_NO_REMOTE', `remote "${name}" not found`);
+    throw new GroveError('GROVE_NO_REMOTE', `Remote "${name}" not found`);
   }
   await repo.saveConfig();
   await fs.rm(trustedKeysPath(repo, name), { force: true });
@@ -127,12 +155,3 @@ export async function deleteRemote(repo: Repo, name: string, opts: { ifExists?: 
 
 /** Where ostree keeps the GPG keys a remote's signatures must verify with. */
 export const trustedKeysPath = (repo: Repo, name: string): string => path.join(repo.path, `${name}.trustedkeys.gpg`);
-
-/** `ostree remote gpg-import`: adds the public keys in `keyFile` to the remote's trusted keys. */
-export async function importRemoteGpgKeys(repo: Repo, name: string, keyFile: string): Promise<void> {
-  getRemote(repo, name);
-  const ring = await keyringFrom(keyFile);
-  const p = trustedKeysPath(repo, name);
-  const old = await fs.readFile(p).catch(() => Buffer.alloc(0));
-  await writeFileAtomic(p, Buffer.concat([old, ring]), repo.tmpDir);
-}

@@ -16,6 +16,7 @@ import type { ImportItem, RemoteFetch } from './import-task.js';
 import { decodeSummary, type Summary } from '../format/summary.js';
 import type { PullPolicy } from './pull.js';
 import { Fetcher, type FetcherOptions } from './fetcher.js';
+import { summaryThroughCache, type RawSummary, type SummaryCache } from './summary-cache.js';
 
 /** The summary may list very many refs; ostree allows it the metadata limit too. */
 export const MAX_SUMMARY_SIZE = 10 << 20;
@@ -42,8 +43,10 @@ export interface ObjectSource {
    * For a `remote` source it is the checksum alone: the worker fetches it.
    */
   content(checksum: string): Promise<ImportItem | null>;
-  /** `summary` and `summary.sig`, null when absent. */
-  summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null>;
+  /** `summary` and `summary.sig`, null when absent (through `summaryCache`, when set). */
+  summary(): Promise<RawSummary | null>;
+  /** ostree's summary cache for the remote this source serves, when it has one. */
+  summaryCache?: SummaryCache | null;
   ref(name: string): Promise<string | null>;
   /** Collection ref (`collectionId`, `name`), for a pull by collection–ref from a source with no summary; null when absent. */
   collectionRef(collectionId: string, name: string): Promise<string | null>;
@@ -62,11 +65,15 @@ let sourcesOpened = 0;
 
 export class HttpSource implements ObjectSource {
   readonly local = null;
+  summaryCache: SummaryCache | null = null;
   readonly remote: RemoteFetch;
   private readonly fetcher: Fetcher;
+  /** Where objects other than detached metadata come from: the remote's `contenturl`, else the URL. */
+  private readonly contentFetcher: Fetcher;
 
-  private constructor(readonly description: string, fetcher: Fetcher, remote: RemoteFetch, readonly collectionId: string | null) {
+  private constructor(readonly description: string, fetcher: Fetcher, contentFetcher: Fetcher, remote: RemoteFetch, readonly collectionId: string | null) {
     this.fetcher = fetcher;
+    this.contentFetcher = contentFetcher;
     this.remote = remote;
   }
 
@@ -74,9 +81,10 @@ export class HttpSource implements ObjectSource {
    * Connects and checks the remote is an archive repository (the only kind served over HTTP).
    * `description` goes into messages: it must not carry the URL's credentials (see redactUrl).
    */
-  static async open(url: string, description: string, opts: FetcherOptions, collectionId: string | null = null): Promise<HttpSource> {
+  static async open(url: string, description: string, opts: FetcherOptions, collectionId: string | null = null, contentUrl: string | null = null): Promise<HttpSource> {
     const fetcher = new Fetcher(url, opts);
-    const src = new HttpSource(description, fetcher, { id: `${process.pid}-${++sourcesOpened}`, url: fetcher.url, options: opts }, collectionId);
+    const contentFetcher = contentUrl === null ? fetcher : new Fetcher(contentUrl, opts);
+    const src = new HttpSource(description, fetcher, contentFetcher, { id: `${process.pid}-${++sourcesOpened}`, url: contentFetcher.url, options: opts }, collectionId);
     try {
       const config = await src.fetcher.get('config', { maxBytes: 1 << 20, what: `the config of ${description}` });
       if (config === null) throw new GroveError('GROVE_NO_REPO', `${description} has no config: not an ostree repository`);
@@ -93,11 +101,14 @@ export class HttpSource implements ObjectSource {
   }
 
   get stats() {
-    return this.fetcher.stats;
+    if (this.contentFetcher === this.fetcher) return this.fetcher.stats;
+    const [a, b] = [this.fetcher.stats, this.contentFetcher.stats];
+    return { requests: a.requests + b.requests, bytes: a.bytes + b.bytes, retries: a.retries + b.retries };
   }
 
   metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
-    return this.fetcher.get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
+    // As ostree: detached metadata comes from the remote's URL, every other object from its content URL.
+    return (type === 'commitmeta' ? this.fetcher : this.contentFetcher).get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
   }
 
   file(rel: string, maxBytes: number, what: string): Promise<Uint8Array | null> {
@@ -109,11 +120,12 @@ export class HttpSource implements ObjectSource {
     return { checksum };
   }
 
-  async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
-    const bytes = await this.fetcher.get('summary', { maxBytes: MAX_SUMMARY_SIZE, what: 'summary' });
-    if (bytes === null) return null;
-    const sig = await this.fetcher.get('summary.sig', { maxBytes: MAX_METADATA_SIZE, what: 'summary.sig' });
-    return { bytes, sig };
+  summary(): Promise<RawSummary | null> {
+    return summaryThroughCache(
+      this.summaryCache ?? null,
+      () => this.fetcher.get('summary', { maxBytes: MAX_SUMMARY_SIZE, what: 'summary' }),
+      () => this.fetcher.get('summary.sig', { maxBytes: MAX_METADATA_SIZE, what: 'summary.sig' }),
+    );
   }
 
   async ref(name: string): Promise<string | null> {
@@ -138,11 +150,13 @@ export class HttpSource implements ObjectSource {
 
   close(): void {
     this.fetcher.close();
+    if (this.contentFetcher !== this.fetcher) this.contentFetcher.close();
   }
 }
 
 /** Another repository on this machine, of any mode. */
 export class LocalSource implements ObjectSource {
+  summaryCache: SummaryCache | null = null;
   readonly stats = { requests: 0, bytes: 0, retries: 0 };
   readonly local: { objectsDir: string; mode: RepoMode };
   readonly remote = null;
@@ -191,7 +205,7 @@ export class LocalSource implements ObjectSource {
     return objectExists(this.repo.objectsDir, checksum, 'file', this.repo.mode) ? { checksum } : null;
   }
 
-  async summary(): Promise<{ bytes: Uint8Array; sig: Uint8Array | null } | null> {
+  summary(): Promise<RawSummary | null> {
     // Bounded, and never through a symlink or from a FIFO: the source may be anyone's directory.
     const read = (n: string, max: number): Buffer | null => {
       try {
@@ -201,8 +215,7 @@ export class LocalSource implements ObjectSource {
         throw e;
       }
     };
-    const bytes = read('summary', MAX_SUMMARY_SIZE);
-    return bytes === null ? null : { bytes, sig: read('summary.sig', MAX_METADATA_SIZE) };
+    return summaryThroughCache(this.summaryCache ?? null, async () => read('summary', MAX_SUMMARY_SIZE), async () => read('summary.sig', MAX_METADATA_SIZE));
   }
 
   ref(name: string): Promise<string | null> {
@@ -235,7 +248,10 @@ export async function sourceSummary(source: ObjectSource, policy?: PullPolicy): 
   return (await fetchedSummary(source, policy))?.summary ?? null;
 }
 
-/** The bytes {@link sourceSummary} decoded, and its signatures, for a mirror to keep as they came. */
+/**
+ * The bytes {@link sourceSummary} decoded, as the source served them, and its signatures: for
+ * a mirror to keep as they came, and for `remote summary --raw`.
+ */
 export function fetchedSummary(source: ObjectSource, policy?: PullPolicy): Promise<FetchedSummary | null> {
   let byPolicy = summaries.get(source);
   if (!byPolicy) summaries.set(source, (byPolicy = new Map()));
@@ -245,7 +261,10 @@ export function fetchedSummary(source: ObjectSource, policy?: PullPolicy): Promi
       const raw = await source.summary();
       await policy?.verifySummary?.(raw?.bytes ?? null, raw?.sig ?? null);
       if (raw === null) return null;
-      return { summary: decodeSummary(raw.bytes, `summary of ${source.description}`), bytes: raw.bytes, sig: raw.sig };
+      const summary = decodeSummary(raw.bytes, `summary of ${source.description}`);
+      // Cached once checked, as ostree caches only what verified.
+      if (raw.sig !== null && raw.cached !== true) source.summaryCache?.save(raw.bytes, raw.sig);
+      return { summary, bytes: raw.bytes, sig: raw.sig };
     })();
     byPolicy.set(policy, s);
   }

@@ -3,10 +3,12 @@ import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import {
-  REF_KEY, SUMMARY_KEY, collectionMapOf, decodeSummary, encodeSummary, readBeU64, refMetadata, sortRefs, summaryMetadata,
+  REF_KEY, SUMMARY_KEY, SUMMARY_TYPE, collectionMapOf, decodeSummary, encodeSummary, readBeU64, refMetadata, sortRefs, summaryMetadata,
   type Summary, type SummaryRef,
 } from '../format/summary.js';
 import { decodeCommit, type Variant } from '../format/objects.js';
+import { Variant as GVariant, decode } from '../format/gvariant.js';
+import { byteswap } from '../format/gvariant/byteswap.js';
 import { printVariant } from '../format/gvariant/text.js';
 import { formatSize } from '../format/size.js';
 import { listRefs } from '../repo/refs.js';
@@ -150,4 +152,13 @@ export function describeSummary(s: Summary): string {
   };
   for (const [k, v] of s.metadata) out += metaLine('', k, v, pretty);
   return out;
+}
+
+/**
+ * A summary as `summary --raw` and `remote summary --raw` print it: g_variant_print of the whole
+ * value, type-annotated, after the byte swap ostree applies on a little-endian machine.
+ */
+export function rawSummaryText(bytes: Uint8Array): string {
+  const v = new GVariant(SUMMARY_TYPE, byteswap(SUMMARY_TYPE, decode(SUMMARY_TYPE, bytes)));
+  return `${printVariant(v, { typeAnnotate: true })}\n`;
 }

@@ -13,9 +13,10 @@ import { GroveError } from '../errors.js';
 export const GPG_KEY = 'ostree.gpgsigs';
 export const GPG_TYPE = 'aay';
 
-interface Ran { code: number; stdout: Buffer; stderr: string }
+export interface Ran { code: number; stdout: Buffer; stderr: string }
 
-function runTool(cmd: string, args: string[], input?: Uint8Array): Promise<Ran> {
+/** Runs a GnuPG tool with `input` on its stdin; its status, stdout and stderr. */
+export function runTool(cmd: string, args: string[], input?: Uint8Array): Promise<Ran> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -42,40 +43,33 @@ export async function gpgSign(data: Uint8Array, keyId: string, homedir?: string)
   return r.stdout;
 }
 
+/** The keys a verification trusts: binary keyrings, and key files gpg imports (armored or binary). */
+export interface GpgKeySet { rings: Uint8Array[]; files: string[] }
+
 /**
- * Checks each signature against the keys in `keyrings` (OpenPGP keyring files). Returns the
- * fingerprint-ish line gpgv reports for the first good signature, or null when none is good.
+ * Checks each signature against the keys of `keys`. Returns the fingerprint-ish line gpgv
+ * reports for the first good signature, or null when none is good. The keyrings are
+ * concatenated and the key files imported into one keyring first, as ostree's verifier does
+ * (gpgv itself reads no armored keys).
  */
-export async function gpgVerify(data: Uint8Array, signatures: Uint8Array[], keyrings: string[]): Promise<string | null> {
-  if (signatures.length === 0 || keyrings.length === 0) return null;
+export async function gpgVerify(data: Uint8Array, signatures: Uint8Array[], keys: GpgKeySet): Promise<string | null> {
+  if (signatures.length === 0 || (keys.rings.length === 0 && keys.files.length === 0)) return null;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'grove-gpgv-'));
   try {
+    const keyring = path.join(dir, 'pubring.gpg');
+    await fs.writeFile(keyring, Buffer.concat(keys.rings.map((r) => Buffer.from(r))), { mode: 0o600 });
+    // With pubring.gpg present gpg keeps to it (no keybox), so the imports land where gpgv reads.
+    for (const f of keys.files) await runTool('gpg', ['--batch', '--no-tty', '--homedir', dir, '--import', path.resolve(f)]);
     const dataFile = path.join(dir, 'data');
     await fs.writeFile(dataFile, data);
     for (const [i, sig] of signatures.entries()) {
       const sigFile = path.join(dir, `sig${i}`);
       await fs.writeFile(sigFile, sig);
-      const args = ['--homedir', dir];
-      for (const k of keyrings) args.push('--keyring', path.resolve(k));
-      const r = await runTool('gpgv', [...args, sigFile, dataFile]);
+      const r = await runTool('gpgv', ['--homedir', dir, '--keyring', keyring, sigFile, dataFile]);
       if (r.code === 0) return /Good signature from .*/.exec(r.stderr)?.[0] ?? 'good signature';
     }
     return null;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
-  }
-}
-
-/** The public keys of an armored or binary key file, exported as a plain OpenPGP keyring (what ostree's `REMOTE.trustedkeys.gpg` holds). */
-export async function keyringFrom(keyFile: string): Promise<Uint8Array> {
-  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'grove-gpg-'));
-  try {
-    const imp = await runTool('gpg', ['--batch', '--no-tty', '--homedir', home, '--import', path.resolve(keyFile)]);
-    if (imp.code !== 0) throw new GroveError('GROVE_GPG', `cannot import GPG keys from ${keyFile}: ${imp.stderr.trim().split('\n').pop() ?? ''}`);
-    const exp = await runTool('gpg', ['--batch', '--no-tty', '--homedir', home, '--export']);
-    if (exp.code !== 0 || exp.stdout.length === 0) throw new GroveError('GROVE_GPG', `${keyFile} holds no public keys`);
-    return exp.stdout;
-  } finally {
-    await fs.rm(home, { recursive: true, force: true });
   }
 }

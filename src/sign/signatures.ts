@@ -7,7 +7,7 @@ import type { Repo } from '../repo/repo.js';
 import { ensureDir, fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 import { RepoLock } from '../repo/lock.js';
 import { ED25519_KEY, ED25519_TYPE, parseSecretKey, signEd25519, verifyEd25519 } from './ed25519.js';
-import { GPG_KEY, GPG_TYPE, gpgSign, gpgVerify } from './gpg.js';
+import { GPG_KEY, GPG_TYPE, gpgSign, gpgVerify, type GpgKeySet } from './gpg.js';
 
 /**
  * Signatures live in an `a{sv}` beside what they sign: a commit's detached metadata
@@ -62,7 +62,8 @@ export async function addSignatures(d: Dict | null, data: Uint8Array, keys: Sign
 
 export interface TrustedKeys {
   ed25519?: { trusted: Buffer[]; revoked: Buffer[] };
-  gpgKeyrings?: string[];
+  /** Binary keyrings (concatenated) and key files (armored or binary, imported), as ostree's verifier takes them. */
+  gpg?: GpgKeySet;
 }
 
 /**
@@ -82,12 +83,13 @@ export async function requireSignature(data: Uint8Array, d: Dict | null, what: s
   }
   if (req.gpg) {
     const sigs = signaturesOf(d, GPG_KEY);
-    const rings = keys.gpgKeyrings ?? [];
-    if (sigs.length > 0 && rings.length > 0) {
-      const who = await gpgVerify(data, sigs, rings);
+    const set = keys.gpg ?? { rings: [], files: [] };
+    const none = set.rings.length === 0 && set.files.length === 0;
+    if (sigs.length > 0 && !none) {
+      const who = await gpgVerify(data, sigs, set);
       if (who !== null) return who;
     }
-    tried.push(sigs.length === 0 ? 'no GPG signature' : rings.length === 0 ? 'no trusted GPG keys for it' : `none of its ${sigs.length} GPG signature(s) verifies with the trusted keys`);
+    tried.push(sigs.length === 0 ? 'no GPG signature' : none ? 'no trusted GPG keys for it' : `none of its ${sigs.length} GPG signature(s) verifies with the trusted keys`);
   }
   throw new GroveError('GROVE_BAD_SIGNATURE', `${what} is not signed as required: ${tried.join('; ')}`);
 }

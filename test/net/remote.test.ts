@@ -68,9 +68,9 @@ describe('grove remote against ostree remote', needsOstree(), () => {
     // Both refuse a duplicate and a missing remote.
     let r = await grove(['remote', 'add', `--repo=${g}`, 'origin', 'http://x']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^error: remote configuration for "origin" already exists/);
+    assert.match(r.stderr, /^error: Remote configuration for "origin" already exists: \(in config\)/);
     r = await grove(['remote', 'delete', `--repo=${g}`, 'nope']);
-    assert.match(r.stderr, /^error: remote "nope" not found/);
+    assert.match(r.stderr, /^error: Remote "nope" not found/);
     r = await grove(['remote', 'add', `--repo=${g}`, '--sign-verify=rsa=inline:x', 'bad', 'http://x']);
     assert.match(r.stderr, /^error: --sign-verify: unknown signature type 'rsa'/);
     // ed25519 (which Debian's ostree lacks): the keys upstream ostree writes.

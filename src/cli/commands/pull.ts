@@ -177,7 +177,7 @@ export function registerPull(program: Command): void {
       if (opts.dryRun) throw new GroveError('GROVE_UNSUPPORTED', '--dry-run: grove does not print delta sizes without applying them yet');
       if (opts.cacheDir !== undefined) await checkCacheDir(opts.cacheDir);
       // The library loads on use: every grove command pays for what the CLI imports up front.
-      const [{ pullInto, sourceRefs }, { getRemote }, { openSource, remotePolicy }] = await Promise.all([
+      const [{ pullInto, sourceRefs }, { checkPullable, getRemote }, { openSource, remotePolicy }] = await Promise.all([
         import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
       ]);
       const repo = await openRepo(opts);
@@ -190,12 +190,13 @@ export function registerPull(program: Command): void {
       }
       const inFlight = Number(opts.maxOutstandingFetcherRequests);
       if (!Number.isInteger(inFlight) || inFlight < 1 || inFlight > 1024) throw new GroveError('GROVE_BAD_OPTION', '--max-outstanding-fetcher-requests must be 1..1024');
+      checkPullable(repo, name);
       const configured = getRemote(repo, name);
       const remote = opts.url !== undefined ? { ...configured, url: opts.url } : configured;
       const policy = remotePolicy(repo, remote);
       const { Repo } = await import('../../repo/repo.js');
       const localCaches = await Promise.all((opts.localcacheRepo ?? []).map((p) => Repo.open(p)));
-      const source = await openSource(remote, fetcherOptions(opts, inFlight));
+      const source = await openSource(repo, remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
         let targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));

@@ -41,11 +41,17 @@ export function registerSign(program: Command): void {
     .description('sign a commit with GPG keys')
     .argument('<commit>', 'ref or checksum of the commit')
     .argument('<keyids...>', 'GPG key ids')
+    .option('-d, --delete', 'delete the signatures made by any of the KEY-IDs instead of signing')
     .option('--gpg-homedir <dir>', 'GPG home directory holding the keys')
-    .action(async (rev: string, keyIds: string[], opts: { repo?: string; gpgHomedir?: string }) => {
-      const { signCommit } = await import('../../sign/signatures.js');
+    .action(async (rev: string, keyIds: string[], opts: { repo?: string; gpgHomedir?: string; delete?: boolean }) => {
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
+      if (opts.delete) {
+        const { deleteGpgSignatures } = await import('../../sign/gpg-delete.js');
+        process.stdout.write(`Signatures deleted: ${await deleteGpgSignatures(repo, commit, keyIds)}\n`);
+        return;
+      }
+      const { signCommit } = await import('../../sign/signatures.js');
       await signCommit(repo, commit, { gpg: keyIds, ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
     });
 }

@@ -29,9 +29,8 @@ export function registerSummary(program: Command): void {
     .option('--sign <key>', 'sign the summary with this secret key (base64 for ed25519; repeatable)', collect)
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: SummaryOpts) => {
-      const [{ Variant, decode }, { byteswap }, { printVariant }, { SUMMARY_TYPE }, { describeSummary, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
-        import('../../format/gvariant.js'), import('../../format/gvariant/byteswap.js'), import('../../format/gvariant/text.js'),
-        import('../../format/summary.js'), import('../../net/summary.js'), import('../../sign/signatures.js'),
+      const [{ describeSummary, rawSummaryText, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
+        import('../../net/summary.js'), import('../../sign/signatures.js'),
       ]);
       const repo = await openRepo(opts);
       if (opts.update) {
@@ -48,7 +47,7 @@ export function registerSummary(program: Command): void {
       }
       if (opts.view || opts.raw) {
         const { summary, bytes } = await readLocalSummary(repo);
-        if (opts.raw) process.stdout.write(`${printVariant(new Variant(SUMMARY_TYPE, byteswap(SUMMARY_TYPE, decode(SUMMARY_TYPE, bytes))), { typeAnnotate: true })}\n`);
+        if (opts.raw) process.stdout.write(rawSummaryText(bytes));
         else process.stdout.write(describeSummary(summary));
         return;
       }

@@ -73,17 +73,19 @@ export class HttpClient {
     // Names are tokens and values hold no line breaks: a header cannot smuggle in another.
     for (const [n, v] of opts.extraHeaders ?? []) if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(n) || /[\r\n\0]/.test(v)) throw new Error(`bad HTTP header '${n}'`);
     const extra = (opts.extraHeaders ?? []).map(([n, v]) => `${n}: ${v}\r\n`).join('');
-    this.headers = `Host: ${origin.host}\r\n${opts.authorization !== undefined ? `Authorization: ${opts.authorization}\r\n` : ''}User-Agent: grove\r\nAccept: */*\r\n${extra}\r\n`;
+    this.headers = `Host: ${origin.host}\r\n${opts.authorization !== undefined ? `Authorization: ${opts.authorization}\r\n` : ''}User-Agent: grove\r\nAccept: */*\r\n${extra}`;
     this.lowSpeed = LowSpeedGuard.create(opts.lowSpeed);
   }
 
   /**
    * GETs `target` (an absolute path, already percent-encoded), handing the response to `sink`;
    * resolves when the body is complete. Rejects with an HttpError, or with what `sink` threw.
+   * `cookie` is this request's Cookie header (they differ by path), when it has one.
    */
-  async get(target: string, sink: ResponseSink): Promise<void> {
+  async get(target: string, sink: ResponseSink, opts: { cookie?: string | null } = {}): Promise<void> {
     if (!/^\/[\x21-\x7e]*$/.test(target)) throw new Error(`bad request target '${target}'`);
-    const request = `GET ${target} HTTP/1.1\r\n${this.headers}`;
+    if (opts.cookie != null && /[\r\n\0]/.test(opts.cookie)) throw new Error('bad Cookie header');
+    const request = `GET ${target} HTTP/1.1\r\n${this.headers}${opts.cookie != null ? `Cookie: ${opts.cookie}\r\n` : ''}\r\n`;
     const conn = await this.acquire();
     try {
       await conn.exchange(request, sink);
