@@ -111,8 +111,9 @@ export class HttpSource implements ObjectSource {
     return (type === 'commitmeta' ? this.fetcher : this.contentFetcher).get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
   }
 
+  /** Deltas and delta indexes come from the content URL, as ostree fetches them. */
   file(rel: string, maxBytes: number, what: string): Promise<Uint8Array | null> {
-    return this.fetcher.get(rel, { maxBytes, what });
+    return this.contentFetcher.get(rel, { maxBytes, what });
   }
 
   /** The worker threads fetch content themselves (see `remote`): the bodies never pass through this thread. */
