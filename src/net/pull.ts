@@ -254,9 +254,9 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
           // As ostree: signatures first, then bindings, also of a commit already here.
           if (present) bindings.verify(w.checksum, commit);
           if (fromDelta !== undefined) {
-            // The scan still walks it, fetching what the delta did not bring (its fallbacks).
+            // The scan still walks it, fetching what the delta did not bring (its fallbacks). No
+            // pool warm-up: usually nothing is left to fetch, and the threads start on demand.
             commitsCompleted.push(w.checksum);
-            pool.start();
             enqueue({ kind: 'dirmeta', checksum: commit.rootMeta });
             enqueue({ kind: 'dirtree', checksum: commit.rootTree, path: '/' });
           } else if (!present || isCommitPartial(repo.path, w.checksum)) {
