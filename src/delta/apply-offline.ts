@@ -7,6 +7,7 @@ import { defaultCompressBackend } from '../format/compress.js';
 import { Transaction } from '../repo/transaction.js';
 import type { Repo } from '../repo/repo.js';
 import { storeContent } from '../store/write-content.js';
+import { checkDeltaObjects } from './check-objects.js';
 import { executePart, type DeltaSink } from './execute.js';
 import { inlineKey } from './names.js';
 import { openPart, payloadLimit } from './part.js';
@@ -61,6 +62,7 @@ export async function applyOffline(repo: Repo, location: string, opts: { fsync?:
         throw e;
       }
     }
+    checkDeltaObjects(repo, tx, sb, `static delta ${where}`);
     await tx.commit();
   } catch (e) {
     await tx.abort();

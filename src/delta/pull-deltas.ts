@@ -12,6 +12,7 @@ import type { Transaction } from '../repo/transaction.js';
 import { MAX_METADATA_SIZE } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
 import { storeContent } from '../store/write-content.js';
+import { checkDeltaObjects } from './check-objects.js';
 import { executePart, type DeltaSink } from './execute.js';
 import { checksumToB64, deltaId, deltaRelDir, inlineKey, parseDeltaId, type DeltaName } from './names.js';
 import { openPart, payloadLimit } from './part.js';
@@ -238,6 +239,7 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
   };
   await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, queue.length) }, worker));
   if (failure !== null) throw failure;
+  checkDeltaObjects(repo, tx, sb, `static delta ${id} from ${ctx.source.description}`);
   // Published now, so that the object scan after the delta finds them in place.
   await tx.checkpoint(published);
   return commitBytes;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { spawnSync } from 'node:child_process';
 import { GROVE_BIN, grove, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
-import { decodeSuperblock, encodeSuperblock } from '../../src/delta/superblock.js';
+import { decodeSuperblock, encodeSuperblock, type DeltaObject } from '../../src/delta/superblock.js';
 import { PART_PAYLOAD_TYPE, lzma } from '../../src/delta/part.js';
 import { decode, encode } from '../../src/format/gvariant.js';
 import { readVarint, writeVarint } from '../../src/delta/varint.js';
@@ -214,7 +214,7 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
    * changed by `mutate`, recompressed, and the superblock's checksum and size of it fixed, so
    * that only the change itself is wrong.
    */
-  async function hostile(name: string, mutate: (payload: [unknown[], unknown[], Uint8Array, Uint8Array]) => Uint8Array | void, usize?: bigint): Promise<{ repo: string; delta: string }> {
+  async function hostile(name: string, mutate: (payload: [unknown[], unknown[], Uint8Array, Uint8Array]) => Uint8Array | void, usize?: bigint, extraObjects: DeltaObject[] = []): Promise<{ repo: string; delta: string }> {
     const from = deltaDir(`${a}-${b}`);
     const delta = path.join(dir, `hostile-${name}`);
     fs.cpSync(from, delta, { recursive: true });
@@ -225,7 +225,7 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     const bytes = Buffer.concat([Buffer.from('x'), packed]);
     fs.writeFileSync(path.join(delta, '0'), bytes);
     const sb = decodeSuperblock(fs.readFileSync(path.join(from, 'superblock')), 'superblock');
-    sb.parts[0] = { ...sb.parts[0]!, checksum: sha256(bytes), size: BigInt(bytes.length), ...(usize !== undefined && { usize }) };
+    sb.parts[0] = { ...sb.parts[0]!, checksum: sha256(bytes), size: BigInt(bytes.length), ...(usize !== undefined && { usize }), objects: [...sb.parts[0]!.objects, ...extraObjects] };
     fs.writeFileSync(path.join(delta, 'superblock'), encodeSuperblock(sb));
     const repo = path.join(dir, `repo-${name}`);
     ostree(['init', `--repo=${repo}`, '--mode=bare-user']);
@@ -273,6 +273,31 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
       p[2] = Buffer.concat([p[2], Buffer.alloc(200 << 20)]);
     }, 1000n);
     refused(repo, delta, /inflates to more than the \d+ bytes its objects allow/);
+  });
+
+  test('a part that yields an object the commit does not reach is refused, and nothing is kept', async () => {
+    // A valid file object (its checksum is ostree's for these bytes and this header), smuggled in.
+    const file = path.join(dir, 'smuggled');
+    fs.writeFileSync(file, 'smuggled\n', { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    const checksum = ostree(['checksum', file]).stdout.trim();
+    const { repo, delta } = await hostile('smuggle', (p) => {
+      const data = Buffer.from(p[2]);
+      const at = data.length;
+      p[2] = Buffer.concat([data, Buffer.from('smuggled\n')]);
+      // (uid, gid, mode) as stored (big-endian); no xattrs.
+      const be = (n: number) => ((n & 0xff) << 24 | (n & 0xff00) << 8 | (n >>> 8) & 0xff00 | n >>> 24) >>> 0;
+      const st = fs.statSync(file);
+      (p[0] as unknown[]).push([be(st.uid), be(st.gid), be(0o100644)]);
+      (p[1] as unknown[]).push([]);
+      const op: number[] = ['S'.charCodeAt(0)];
+      writeVarint(op, (p[0] as unknown[]).length - 1);
+      writeVarint(op, (p[1] as unknown[]).length - 1);
+      writeVarint(op, 9);
+      writeVarint(op, at);
+      p[3] = Buffer.concat([Buffer.from(p[3]), Buffer.from(op)]);
+    }, undefined, [{ type: 'file', checksum }]);
+    refused(repo, delta, new RegExp(`yields ${checksum} \\(file\\), which commit [0-9a-f]{64} does not reach`));
   });
 
   test('a bsdiff patch that yields other bytes than its object is refused by the store', async () => {
