@@ -55,7 +55,7 @@ export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateO
   const log = opts.log ?? (() => undefined);
   return RepoLock.with(repo, 'shared', async () => {
     const found = await newObjects(repo, name);
-    const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Set(found.regular.map((r) => r.checksum))) : new Map<string, string>();
+    const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Map(found.regular.map((r) => [r.checksum, r.size]))) : new Map<string, string>();
     log(`modified: ${modified.size}`);
     // ostree counts the to-commit here, before it leaves the list (the superblock carries it).
     log(`new reachable: metadata=${found.metadata.length + 1} content regular=${found.regular.length} symlink=${found.symlinks.length}`);

@@ -15,9 +15,23 @@ const SIMILARITY = 0.3;
 
 interface SizeNames { checksum: string; size: number; names: string[] }
 
-export async function similarObjects(repo: Repo, from: string, to: string, newRegular: ReadonlySet<string>): Promise<Map<string, string>> {
-  const fromSizes = await sizeNames(repo, from, null);
-  const toSizes = await sizeNames(repo, to, newRegular);
+export async function similarObjects(repo: Repo, from: string, to: string, newRegular: ReadonlyMap<string, number>): Promise<Map<string, string>> {
+  const toSizes = await sizeNames(repo, to, (c) => newRegular.has(c), (c) => newRegular.get(c)!);
+  // Only old files that share a name (or the part before the dot) with a new one can pair: their
+  // headers alone are read (reading every old file's header was most of a small delta's time).
+  const names = new Set<string>();
+  const prefixes = new Set<string>();
+  for (const t of toSizes) {
+    for (const n of t.names) {
+      names.add(n);
+      const dot = n.indexOf('.');
+      if (dot > 0) prefixes.add(n.slice(0, dot));
+    }
+  }
+  const fromSizes = await sizeNames(repo, from, (_c, list) => list.some((n) => {
+    const dot = n.indexOf('.');
+    return names.has(n) || (dot > 0 && prefixes.has(n.slice(0, dot)));
+  }));
   const out = new Map<string, string>();
   let lower = 0;
   const upper = fromSizes.length;
@@ -45,10 +59,32 @@ export async function similarObjects(repo: Repo, from: string, to: string, newRe
   return out;
 }
 
-/** Regular files of the commit (only those in `only`, when given) with their size and every base name they have, by size. */
-async function sizeNames(repo: Repo, commit: string, only: ReadonlySet<string> | null): Promise<SizeNames[]> {
-  const byChecksum = new Map<string, SizeNames>();
-  const nonRegular = new Set<string>();
+/**
+ * Regular files of the commit that `include` accepts (given a file's checksum and every base
+ * name it has in the tree), with their size (from `sizeOf`, else from their header), by size.
+ */
+async function sizeNames(repo: Repo, commit: string, include: (checksum: string, names: readonly string[]) => boolean, sizeOf?: (checksum: string) => number): Promise<SizeNames[]> {
+  const all = new Map<string, string[]>();
+  await walkFiles(repo, commit, (name, checksum) => {
+    const list = all.get(checksum);
+    if (list === undefined) all.set(checksum, [name]);
+    else list.push(name);
+  });
+  const out: SizeNames[] = [];
+  for (const [checksum, names] of all) {
+    if (!include(checksum, names)) continue;
+    if (sizeOf !== undefined) {
+      out.push({ checksum, size: sizeOf(checksum), names });
+      continue;
+    }
+    const obj = await openContent(repo, checksum, { xattrs: false });
+    if (isReg(obj.header.mode)) out.push({ checksum, size: obj.size, names });
+  }
+  return out.sort((x, y) => x.size - y.size);
+}
+
+/** Every file entry of the commit's tree, each dirtree read once. */
+async function walkFiles(repo: Repo, commit: string, onFile: (name: string, checksum: string) => void): Promise<void> {
   const c = decodeCommit(readMetadataSync(repo, commit, 'commit'), `commit ${commit}`);
   const stack = [c.rootTree];
   const seen = new Set<string>();
@@ -57,22 +93,9 @@ async function sizeNames(repo: Repo, commit: string, only: ReadonlySet<string> |
     if (seen.has(tree)) continue;
     seen.add(tree);
     const t = decodeDirTree(readMetadataSync(repo, tree, 'dirtree'), `dirtree ${tree}`);
-    for (const [name, checksum] of t.files) {
-      if ((only !== null && !only.has(checksum)) || nonRegular.has(checksum)) continue;
-      let e = byChecksum.get(checksum);
-      if (e === undefined) {
-        const obj = await openContent(repo, checksum, { xattrs: false });
-        if (!isReg(obj.header.mode)) {
-          nonRegular.add(checksum);
-          continue;
-        }
-        byChecksum.set(checksum, (e = { checksum, size: obj.size, names: [] }));
-      }
-      e.names.push(name);
-    }
+    for (const [name, checksum] of t.files) onFile(name, checksum);
     for (const [, sub] of t.dirs) stack.push(sub);
   }
-  return [...byChecksum.values()].sort((a, b) => a.size - b.size);
 }
 
 function candidate(s: SizeNames): boolean {
