@@ -9,6 +9,11 @@ import { groveRun } from '../interop/support.js';
 import { both, sameFailure } from '../interop/dropin-support.js';
 import { startRepoServer, type TestServer } from '../net/repo-server.js';
 import { objectsOf } from './objects.js';
+import { decodeSuperblock, encodeSuperblock } from '../../src/delta/superblock.js';
+import { PART_PAYLOAD_TYPE, lzma } from '../../src/delta/part.js';
+import { writeVarint } from '../../src/delta/varint.js';
+import { decode, encode } from '../../src/format/gvariant.js';
+import { bswap32 } from '../../src/format/objects.js';
 
 /**
  * Pulls that use the static deltas ostree made: from an HTTP server (the summary lists them,
@@ -165,5 +170,47 @@ describe('pulls through static deltas, as ostree pulls them', needsOstree(), () 
     }
     assert.deepEqual(objectsOf(repos.g), []);
     assert.equal((await groveRun(['refs', `--repo=${repos.g}`])).stdout, '');
+  });
+
+  test('a delta that yields an object its commit does not reach is refused by the pull, and nothing is kept', async () => {
+    // A copy of the source whose scratch delta to A smuggles in one more (valid) file object;
+    // ostree's summary -u then indexes the changed superblock, so only the smuggling is wrong.
+    const evil = path.join(dir, 'evil-src');
+    fs.cpSync(src, evil, { recursive: true });
+    const file = path.join(dir, 'smuggled');
+    fs.writeFileSync(file, 'smuggled\n', { mode: 0o644 });
+    const checksum = ostree(['checksum', file]).stdout.trim();
+    const b64 = Buffer.from(a, 'hex').toString('base64').slice(0, 43).replace(/\//g, '_');
+    const deltaDir = path.join(evil, 'deltas', b64.slice(0, 2), b64.slice(2));
+    const part = fs.readFileSync(path.join(deltaDir, '0'));
+    const p = decode(PART_PAYLOAD_TYPE, await new Promise<Buffer>((res) => lzma().decompress(part.subarray(1), {}, res))) as [unknown[], unknown[], Uint8Array, Uint8Array];
+    const at = p[2].length;
+    p[2] = Buffer.concat([p[2], Buffer.from('smuggled\n')]);
+    const st = fs.statSync(file);
+    (p[0] as unknown[]).push([bswap32(st.uid), bswap32(st.gid), bswap32(0o100644)]);
+    (p[1] as unknown[]).push([]);
+    const op: number[] = ['S'.charCodeAt(0)];
+    for (const v of [(p[0] as unknown[]).length - 1, (p[1] as unknown[]).length - 1, 9, at]) writeVarint(op, v);
+    p[3] = Buffer.concat([p[3], Buffer.from(op)]);
+    const packed = await new Promise<Buffer>((res) => lzma().compress(Buffer.from(encode(PART_PAYLOAD_TYPE, p as never)), { preset: 1 }, res));
+    const bytes = Buffer.concat([Buffer.from('x'), packed]);
+    fs.writeFileSync(path.join(deltaDir, '0'), bytes);
+    const sb = decodeSuperblock(fs.readFileSync(path.join(deltaDir, 'superblock')), 'superblock');
+    sb.parts[0] = { ...sb.parts[0]!, checksum: createHash('sha256').update(bytes).digest('hex'), size: BigInt(bytes.length), objects: [...sb.parts[0]!.objects, { type: 'file', checksum }] };
+    fs.writeFileSync(path.join(deltaDir, 'superblock'), encodeSuperblock(sb));
+    ostree(['summary', `--repo=${evil}`, '-u']);
+    const evilServer = await startRepoServer(evil);
+    try {
+      const repo = path.join(dir, 'evil-client');
+      ostree(['init', `--repo=${repo}`, '--mode=bare-user']);
+      ostree(['remote', 'add', `--repo=${repo}`, '--no-gpg-verify', 'origin', evilServer.url]);
+      const r = await groveRun(['pull', `--repo=${repo}`, '--require-static-deltas', 'origin', a]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`yields ${checksum} \\(file\\), which commit ${a} does not reach`));
+      assert.deepEqual(objectsOf(repo), []);
+    } finally {
+      await evilServer.close();
+    }
   });
 });
