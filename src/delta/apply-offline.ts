@@ -1,18 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
-import { encode } from '../format/gvariant.js';
-import { sha256Factory } from '../format/hash.js';
-import { defaultCompressBackend } from '../format/compress.js';
 import { Transaction } from '../repo/transaction.js';
 import type { Repo } from '../repo/repo.js';
-import { storeContent } from '../store/write-content.js';
+import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, stagedOrStored, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
-import { executePart, type DeltaSink } from './execute.js';
-import { inlineKey } from './names.js';
-import { openPart, payloadLimit } from './part.js';
-import { readSourceContent } from './read-source.js';
-import { decodeSuperblock, DELTAPART_VERSION, superblockMeta, type DeltaObject, type Superblock } from './superblock.js';
+import { decodeSuperblock, type Superblock } from './superblock.js';
 
 /**
  * `static-delta apply-offline PATH`: imports the objects of a delta from a directory (or a
@@ -31,32 +24,22 @@ export async function applyOffline(repo: Repo, location: string, opts: { fsync?:
     throw new GroveError('GROVE_MISSING_OBJECT', `Commit ${sb.from}, which is the delta source, is not in repository`);
   }
   if (sb.fallbacks.length > 0) throw new GroveError('GROVE_BAD_DELTA', 'Cannot execute delta offline: contains nonempty http fallback entries');
+  // ostree checks each part's version before it looks at its objects, so every part's here.
+  checkPartVersions(sb.parts);
   const tx = await Transaction.begin(repo, { fsync: opts.fsync !== false });
   try {
     if (!(await repo.hasObject(sb.to, 'commit'))) {
-      const detached = superblockMeta(sb, inlineKey(sb, 'commitmeta'));
-      if (detached !== undefined && detached.type === 'a{sv}') await tx.stageDetachedMetadata(sb.to, encode('a{sv}', detached.value));
+      const detached = deltaDetachedMetadata(sb, sb);
+      if (detached !== null) await tx.stageDetachedMetadata(sb.to, detached);
       await tx.writeMetadata('commit', sb.commitBytes, { expected: sb.to, where: `commit ${sb.to} of static delta ${where}` });
     }
-    const sink = await storeSink(repo, tx);
-    for (const [i, entry] of sb.parts.entries()) {
-      if (entry.version > DELTAPART_VERSION) throw new GroveError('GROVE_BAD_DELTA', `Delta part has too new version ${entry.version}`);
-      if (await haveAll(repo, tx, entry.objects)) continue;
-      const partWhere = `static delta part ${i} of ${where}`;
-      const inline = superblockMeta(sb, inlineKey(sb, i));
-      let bytes: Uint8Array;
-      let expected: string | null = entry.checksum;
-      if (inline !== undefined && inline.type === '(yay)') {
-        // Covered by the superblock, as in ostree: its checksum is not checked again.
-        bytes = encode('(yay)', inline.value);
-        expected = null;
-      } else {
-        bytes = readFile(path.join(dir, String(i)), `Opening deltapart '${i}'`);
-      }
-      const limit = payloadLimit(entry.usize, entry.objects.length);
+    const sink = await storeSink(repo, tx, 'the delta');
+    for (const { entry, index: i } of partsNeeded(sb, stagedOrStored(repo, tx))) {
+      const inline = inlinePart(sb, sb, i);
+      // An inline part is covered by the superblock, as in ostree: its checksum is not checked again.
+      const bytes = inline ?? readFile(path.join(dir, String(i)), `Opening deltapart '${i}'`);
       try {
-        const part = await openPart(bytes, expected, limit, partWhere);
-        await executePart(part, entry.objects, sink, limit, partWhere);
+        await applyPart(entry, bytes, inline !== null, sink, `static delta part ${i} of ${where}`);
       } catch (e) {
         if (e instanceof GroveError) throw new GroveError(e.code, `Executing delta part ${i}: ${e.message}`, { cause: e });
         throw e;
@@ -96,25 +79,4 @@ function readFile(p: string, prefix: string): Buffer {
     if (isErrno(e, 'ELOOP')) throw new GroveError('GROVE_BAD_DELTA', `${prefix}: is a symbolic link`, { path: p });
     throw e;
   }
-}
-
-async function haveAll(repo: Repo, tx: Transaction, objects: readonly DeltaObject[]): Promise<boolean> {
-  for (const o of objects) if (!fs.existsSync(tx.stagedPath(o.checksum, o.type)) && !(await repo.hasObject(o.checksum, o.type))) return false;
-  return true;
-}
-
-/** Writes what parts yield through the store's writers, into the transaction. */
-async function storeSink(repo: Repo, tx: Transaction): Promise<DeltaSink> {
-  const target = tx.storeTarget(defaultCompressBackend());
-  const sha = await sha256Factory();
-  return {
-    metadata: async (type, checksum, bytes) => {
-      await tx.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from the delta` });
-    },
-    content: async (checksum, header, data) => {
-      storeContent(target, sha, header, data, { expected: checksum, where: `file object ${checksum} from the delta` });
-    },
-    hasContent: (checksum) => fs.existsSync(tx.stagedPath(checksum, 'file')) || fs.existsSync(repo.objectPath(checksum, 'file')),
-    readSource: (checksum) => readSourceContent(repo, checksum),
-  };
 }

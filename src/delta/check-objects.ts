@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import { GroveError } from '../errors.js';
-import { decodeCommit, decodeDirTree, type ObjectType } from '../format/objects.js';
+import { decodeCommit, type ObjectType } from '../format/objects.js';
 import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
 import { readObjectFile } from '../store/object-file.js';
 import { MAX_METADATA_SIZE } from '../store/read-metadata.js';
 import type { Superblock } from './superblock.js';
+import { walkDirtrees } from './walk-tree.js';
 
 /**
  * Refuses a delta whose parts yield an object its commit does not reach: every object was
@@ -27,21 +28,13 @@ export function checkDeltaObjects(repo: Repo, tx: Transaction, sb: Superblock, w
   const reached = new Set<string>();
   const commit = decodeCommit(sb.commitBytes, `commit ${sb.to}`);
   reached.add(`${commit.rootMeta}.dirmeta`);
-  const stack = [commit.rootTree];
-  while (stack.length > 0) {
-    const tree = stack.pop()!;
-    const key = `${tree}.dirtree`;
-    if (reached.has(key)) continue;
-    reached.add(key);
-    const bytes = read(tree, 'dirtree');
-    if (bytes === null) continue;
-    const t = decodeDirTree(bytes, `dirtree ${tree}`);
-    for (const [, c] of t.files) reached.add(`${c}.file`);
-    for (const [, sub, meta] of t.dirs) {
-      reached.add(`${meta}.dirmeta`);
-      stack.push(sub);
-    }
-  }
+  walkDirtrees(commit.rootTree, (t) => {
+    reached.add(`${t}.dirtree`);
+    return read(t, 'dirtree');
+  }, (_t, tree) => {
+    for (const [, c] of tree.files) reached.add(`${c}.file`);
+    for (const [, , meta] of tree.dirs) reached.add(`${meta}.dirmeta`);
+  });
   for (const key of listed) {
     if (!reached.has(key)) {
       throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: yields ${key.replace('.', ' (')}), which commit ${sb.to} does not reach`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { decode } from '../format/gvariant.js';
 import { isLink, isReg } from '../format/mode.js';
 import { Variant, type FileHeader, type ObjectType } from '../format/objects.js';
-import { tempName } from '../repo/fsutil.js';
+import { writeFileAtomic } from '../repo/fsutil.js';
 import { RepoLock } from '../repo/lock.js';
 import type { Repo } from '../repo/repo.js';
 import { objectExists } from '../store/paths.js';
@@ -157,7 +157,5 @@ async function writeDelta(repo: Repo, name: DeltaName, dir: string, built: Built
     fallbacks,
   });
   built.forEach((b, i) => { if (b.tmp !== null) fs.renameSync(b.tmp, path.join(dir, String(i))); });
-  const tmp = path.join(dir, tempName('.grove-delta-'));
-  fs.writeFileSync(tmp, superblock, { mode: 0o644 });
-  fs.renameSync(tmp, path.join(dir, opts.filename !== undefined ? path.basename(opts.filename) : 'superblock'));
+  await writeFileAtomic(path.join(dir, opts.filename !== undefined ? path.basename(opts.filename) : 'superblock'), superblock, dir);
 }

@@ -42,6 +42,12 @@ export function deltaRelDir(d: DeltaName): string {
   return `deltas/${name.slice(0, 2)}/${name.slice(2)}`;
 }
 
+/** `delta-indexes/XX/REST.index`, relative to the repository: the index of the deltas that lead to `commit`. */
+export function deltaIndexRelPath(commit: string): string {
+  const b = checksumToB64(commit);
+  return `delta-indexes/${b.slice(0, 2)}/${b.slice(2)}.index`;
+}
+
 /**
  * The key under which a superblock's metadata holds part `i` inline (`--inline`), or, with
  * `commitmeta`, the to-commit's detached metadata: the part's path relative to the repository.

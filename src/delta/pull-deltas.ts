@@ -1,23 +1,19 @@
 import fs from 'node:fs';
 import { GroveError } from '../errors.js';
-import { defaultCompressBackend } from '../format/compress.js';
-import { decode, encode } from '../format/gvariant.js';
-import { sha256, sha256Factory } from '../format/hash.js';
+import { decode } from '../format/gvariant.js';
+import { sha256 } from '../format/hash.js';
 import { decodeCommit, type ObjectType, type Variant } from '../format/objects.js';
 import { formatSize } from '../format/size.js';
 import { SUMMARY_KEY, type Summary } from '../format/summary.js';
 import { isCommitPartial } from '../repo/partial.js';
 import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
-import { MAX_METADATA_SIZE } from '../store/read-metadata.js';
+import { MAX_METADATA_SIZE, readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
-import { storeContent } from '../store/write-content.js';
+import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, stagedOrStored, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
-import { executePart, type DeltaSink } from './execute.js';
-import { checksumToB64, deltaId, deltaRelDir, inlineKey, parseDeltaId, type DeltaName } from './names.js';
-import { openPart, payloadLimit } from './part.js';
-import { readSourceContent } from './read-source.js';
-import { decodeSuperblock, DELTAPART_VERSION, superblockMeta, type Superblock } from './superblock.js';
+import { deltaId, deltaIndexRelPath, deltaRelDir, parseDeltaId, type DeltaName } from './names.js';
+import { decodeSuperblock, type Superblock } from './superblock.js';
 
 /**
  * The static-delta half of a pull, as ostree 2022.7 decides it (ostree-repo-pull.c,
@@ -73,7 +69,7 @@ export async function pullDeltas(ctx: DeltaPullContext, targets: ReadonlyArray<{
     if (indexed || known.size > 0) {
       const candidates = new Map(known);
       if (indexed) {
-        const index = await ctx.source.file(`delta-indexes/${indexRel(t.checksum)}`, MAX_METADATA_SIZE, `delta index of ${t.checksum}`);
+        const index = await ctx.source.file(deltaIndexRelPath(t.checksum), MAX_METADATA_SIZE, `delta index of ${t.checksum}`);
         if (index !== null) {
           ctx.stats.metadataFetched++;
           ctx.stats.bytesFetched += index.length;
@@ -102,12 +98,6 @@ export async function pullDeltas(ctx: DeltaPullContext, targets: ReadonlyArray<{
     if (commit !== null) written.set(t.checksum, commit);
   }
   return written;
-}
-
-/** The delta-index path of a commit: `XX/REST.index` of its modified-base64 name. */
-function indexRel(checksum: string): string {
-  const b = checksumToB64(checksum);
-  return `${b.slice(0, 2)}/${b.slice(2)}.index`;
 }
 
 function decodeIndex(bytes: Uint8Array, to: string): Variant | undefined {
@@ -146,7 +136,7 @@ function bestDelta(repo: Repo, candidates: Map<string, Uint8Array>, to: string, 
       continue;
     }
     if (!objectExists(repo.objectsDir, d.from, 'commit', repo.mode) || isCommitPartial(repo.path, d.from)) continue;
-    const ts = decodeCommit(fs.readFileSync(repo.objectPath(d.from, 'commit')), `commit ${d.from}`).timestamp;
+    const ts = decodeCommit(readMetadataSync(repo, d.from, 'commit'), `commit ${d.from}`).timestamp;
     if (best === null || ts > best.ts) best = { from: d.from, ts };
   }
   if (best !== null) return { from: best.from, to };
@@ -177,60 +167,44 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
   for (const f of sb.fallbacks) {
     if (f.type !== 'file') throw new GroveError('GROVE_CORRUPT_OBJECT', `Found metadata object as fallback: ${f.checksum}.${f.type}`);
   }
-  const staged = (checksum: string, type: ObjectType) => fs.existsSync(tx.stagedPath(checksum, type)) || objectExists(repo.objectsDir, checksum, type, repo.mode);
-  const missingParts = sb.parts.filter((p) => !p.objects.every((o) => staged(o.checksum, o.type)));
-  checkFreeSpace(repo, missingParts.reduce((n, p) => n + p.usize, 0n));
+  const needed = partsNeeded(sb, stagedOrStored(repo, tx));
+  checkFreeSpace(repo, needed.reduce((n, p) => n + p.entry.usize, 0n));
 
   let commitBytes: Uint8Array | null = null;
   if (!objectExists(repo.objectsDir, sb.to, 'commit', repo.mode)) {
-    const detachedV = superblockMeta(sb, inlineKey(name, 'commitmeta'));
-    const detached = detachedV !== undefined && detachedV.type === 'a{sv}' ? encode('a{sv}', detachedV.value) : null;
+    const detached = deltaDetachedMetadata(sb, name);
     await ctx.verifyCommit(sb.to, sb.commitBytes, detached);
     if (detached !== null) await tx.stageDetachedMetadata(sb.to, detached);
     await tx.writeMetadata('commit', sb.commitBytes, { expected: sb.to, where: `commit ${sb.to} of static delta ${id}` });
     commitBytes = sb.commitBytes;
   }
 
-  const target = tx.storeTarget(defaultCompressBackend());
-  const sha = await sha256Factory();
   const published: Array<{ checksum: string; type: ObjectType }> = [];
-  const sink: DeltaSink = {
-    metadata: async (type, checksum, bytes) => {
-      await tx.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from static delta ${id}` });
-      if (type !== 'commit') published.push({ checksum, type });
-    },
-    content: async (checksum, header, data) => {
-      const r = storeContent(target, sha, header, data, { expected: checksum, where: `file object ${checksum} from static delta ${id}` });
-      if (r.written) {
-        ctx.stats.contentWritten++;
-        ctx.stats.contentBytesWritten += r.bytes;
-      }
-      published.push({ checksum, type: 'file' });
-    },
-    hasContent: (checksum) => staged(checksum, 'file'),
-    readSource: (checksum) => readSourceContent(repo, checksum),
-  };
-  ctx.stats.deltaParts += sb.parts.length - missingParts.length;
-  const queue = sb.parts.map((entry, i) => ({ entry, i })).filter(({ entry }) => missingParts.includes(entry));
+  const sink = await storeSink(repo, tx, `static delta ${id}`, (o, stored) => {
+    if (stored?.written) {
+      ctx.stats.contentWritten++;
+      ctx.stats.contentBytesWritten += stored.bytes;
+    }
+    published.push(o);
+  });
+  ctx.stats.deltaParts += sb.parts.length - needed.length;
+  const queue = [...needed];
   let failure: unknown = null;
   const worker = async () => {
     for (let job = queue.shift(); job !== undefined && failure === null; job = queue.shift()) {
-      const { entry, i } = job;
+      const { entry, index: i } = job;
       const where = `static delta ${id} part ${i} from ${ctx.source.description}`;
       try {
-        if (entry.version > DELTAPART_VERSION) throw new GroveError('GROVE_BAD_DELTA', `Delta part has too new version ${entry.version}`);
-        const inline = superblockMeta(sb, inlineKey(name, i));
-        let bytes: Uint8Array | null;
-        if (inline !== undefined && inline.type === '(yay)') bytes = encode('(yay)', inline.value);
-        else {
+        checkPartVersions([entry]);
+        let bytes = inlinePart(sb, name, i);
+        const inline = bytes !== null;
+        if (bytes === null) {
           if (entry.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: declares ${entry.size} bytes`);
           bytes = await ctx.source.file(`${deltaRelDir(name)}/${i}`, Number(entry.size), where);
           if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${where} is missing`);
           ctx.stats.bytesFetched += bytes.length;
         }
-        const limit = payloadLimit(entry.usize, entry.objects.length);
-        const part = await openPart(bytes, inline !== undefined ? null : entry.checksum, limit, where);
-        await executePart(part, entry.objects, sink, limit, where);
+        await applyPart(entry, bytes, inline, sink, where);
         ctx.stats.deltaParts++;
       } catch (e) {
         failure ??= e;

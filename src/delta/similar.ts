@@ -1,8 +1,9 @@
-import { decodeCommit, decodeDirTree } from '../format/objects.js';
+import { decodeCommit } from '../format/objects.js';
 import { isReg } from '../format/mode.js';
 import type { Repo } from '../repo/repo.js';
 import { openContent } from '../store/read-content.js';
 import { readMetadataSync } from '../store/read-metadata.js';
+import { walkDirtrees } from './walk-tree.js';
 
 /**
  * Which new files of a delta are changed versions of old ones, worth a bsdiff: ostree 2022.7's
@@ -65,7 +66,7 @@ export async function similarObjects(repo: Repo, from: string, to: string, newRe
  */
 async function sizeNames(repo: Repo, commit: string, include: (checksum: string, names: readonly string[]) => boolean, sizeOf?: (checksum: string) => number): Promise<SizeNames[]> {
   const all = new Map<string, string[]>();
-  await walkFiles(repo, commit, (name, checksum) => {
+  walkFiles(repo, commit, (name, checksum) => {
     const list = all.get(checksum);
     if (list === undefined) all.set(checksum, [name]);
     else list.push(name);
@@ -84,18 +85,11 @@ async function sizeNames(repo: Repo, commit: string, include: (checksum: string,
 }
 
 /** Every file entry of the commit's tree, each dirtree read once. */
-async function walkFiles(repo: Repo, commit: string, onFile: (name: string, checksum: string) => void): Promise<void> {
+function walkFiles(repo: Repo, commit: string, onFile: (name: string, checksum: string) => void): void {
   const c = decodeCommit(readMetadataSync(repo, commit, 'commit'), `commit ${commit}`);
-  const stack = [c.rootTree];
-  const seen = new Set<string>();
-  while (stack.length > 0) {
-    const tree = stack.pop()!;
-    if (seen.has(tree)) continue;
-    seen.add(tree);
-    const t = decodeDirTree(readMetadataSync(repo, tree, 'dirtree'), `dirtree ${tree}`);
-    for (const [name, checksum] of t.files) onFile(name, checksum);
-    for (const [, sub] of t.dirs) stack.push(sub);
-  }
+  walkDirtrees(c.rootTree, (t) => readMetadataSync(repo, t, 'dirtree'), (_t, tree) => {
+    for (const [name, checksum] of tree.files) onFile(name, checksum);
+  });
 }
 
 function candidate(s: SizeNames): boolean {

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import {
@@ -15,10 +14,7 @@ import { listRefs } from '../repo/refs.js';
 import { listCollectionRefs } from '../repo/collection-refs.js';
 import { RepoLock } from '../repo/lock.js';
 import { writeFileAtomic } from '../repo/fsutil.js';
-import { listStaticDeltas } from '../repo/static-deltas.js';
-import { deltaId } from '../delta/names.js';
-import { reindexDeltas } from '../delta/reindex.js';
-import { sha256 } from '../format/hash.js';
+import { reindexDeltas, superblockDigests } from '../delta/reindex.js';
 import type { Repo } from '../repo/repo.js';
 
 /**
@@ -29,13 +25,9 @@ import type { Repo } from '../repo/repo.js';
 export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[string, Variant]>; now?: bigint } = {}): Promise<Summary> {
   const lock = await RepoLock.acquire(repo.path, 'shared');
   try {
-    // As ostree: updating the summary reindexes static deltas, which records in the config that
-    // the repository's deltas are indexed (clients then fetch delta indexes, not the summary's list).
-    if (repo.config.getBoolean('core', 'indexed-deltas') !== true) {
-      repo.config.set('core', 'indexed-deltas', 'true');
-      await repo.saveConfig();
-    }
-    reindexDeltas(repo);
+    // As ostree: updating the summary reindexes static deltas.
+    const deltas = superblockDigests(repo);
+    await reindexDeltas(repo, undefined, deltas);
     const entry = async (name: string, checksum: string): Promise<SummaryRef> => {
       const bytes = await repo.readMetadata(checksum, 'commit');
       return { name, commitSize: bytes.length, checksum, metadata: refMetadata(decodeCommit(bytes, `commit ${checksum}`)) };
@@ -58,7 +50,7 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
         collectionMap,
         ...(opts.additional && { additional: opts.additional }),
         lastModified: opts.now ?? BigInt(Math.floor(Date.now() / 1000)),
-        staticDeltas: repo.config.getBoolean('core', 'no-deltas-in-summary') === true ? [] : deltaDigests(repo),
+        staticDeltas: repo.config.getBoolean('core', 'no-deltas-in-summary') === true ? [] : deltas.map((d): [string, Uint8Array] => [d.id, d.digest]),
         configMode: repo.config.get('core', 'mode') ?? 'bare',
         tombstoneCommits: repo.config.getBoolean('core', 'tombstone-commits') ?? false,
       }),
@@ -69,11 +61,6 @@ export async function regenerateSummary(repo: Repo, opts: { additional?: Array<[
   } finally {
     await lock.release();
   }
-}
-
-/** Every static delta's name with the SHA-256 of its superblock, as the summary lists them. */
-function deltaDigests(repo: Repo): Array<[string, Uint8Array]> {
-  return listStaticDeltas(repo).map((d) => [deltaId(d), sha256(fsSync.readFileSync(path.join(d.dir, 'superblock')))]);
 }
 
 /**

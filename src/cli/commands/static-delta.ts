@@ -125,13 +125,7 @@ export function registerStaticDelta(program: Command): void {
       const { parseDeltaId } = await import('../../delta/names.js');
       // ostree takes --to as a checksum, unresolved.
       if (opts.to !== undefined) parseDeltaId(opts.to);
-      await RepoLock.with(repo, 'shared', async () => {
-        if (repo.config.getBoolean('core', 'indexed-deltas') !== true) {
-          repo.config.set('core', 'indexed-deltas', 'true');
-          await repo.saveConfig();
-        }
-        reindexDeltas(repo, opts.to);
-      });
+      await RepoLock.with(repo, 'shared', () => reindexDeltas(repo, opts.to));
     });
 
   withRepo(family.command('indexes'))
