@@ -17,6 +17,7 @@ const MODULES: ReadonlyArray<{ verbs: readonly string[]; load: () => Promise<Reg
   { verbs: ['config'], load: async () => (await import('./commands/config.js')).registerConfig },
   { verbs: ['index'], load: async () => (await import('./commands/index-cmd.js')).registerIndex },
   { verbs: ['serve'], load: async () => (await import('./commands/serve.js')).registerServe },
+  { verbs: ['push'], load: async () => (await import('./commands/push.js')).registerPush },
   { verbs: ['summary'], load: async () => (await import('./commands/summary.js')).registerSummary },
   { verbs: ['remote'], load: async () => (await import('./commands/remote.js')).registerRemote },
   { verbs: ['pull', 'pull-local'], load: async () => (await import('./commands/pull.js')).registerPull },

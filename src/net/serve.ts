@@ -14,6 +14,8 @@ export interface ServeOptions {
   port?: number;
   /** Called with one line per finished request: client, method, target, status, bytes, time. */
   log?: (line: string) => void;
+  /** Accept pushes from the builders these options name (`grove serve --receive`); see push/receive.ts. */
+  receive?: import('../push/receive.js').ReceiveOptions;
 }
 
 export interface RepoServer {
@@ -68,6 +70,7 @@ export async function serveRepo(repoPath: string, opts: ServeOptions = {}): Prom
   const repo = await Repo.open(repoPath);
   const root = fsSync.realpathSync(repo.path);
   const log = opts.log;
+  const receiver = opts.receive ? (await import('../push/receive.js')).createReceiver(repo, opts.receive) : null;
 
   let closing = false;
   const server = http.createServer({ noDelay: true }, (req, res) => {
@@ -81,6 +84,7 @@ export async function serveRepo(repoPath: string, opts: ServeOptions = {}): Prom
       const status = res.writableEnded ? String(res.statusCode) : `${res.statusCode}-aborted`;
       log(`${req.socket.remoteAddress ?? '-'} ${req.method} ${printable(req.url ?? '')} ${status} ${sent.bytes} ${ms.toFixed(1)}ms`);
     });
+    if (receiver?.handle(req, res)) return;
     respond(root, req, res, sent).catch(() => {
       // Unexpected (EIO, EMFILE…): the client gets a 500 if nothing was sent yet, else a cut
       // connection, which tells it the body is incomplete. The server itself carries on.
@@ -119,7 +123,7 @@ export async function serveRepo(repoPath: string, opts: ServeOptions = {}): Prom
         const cut = setTimeout(() => server.closeAllConnections(), graceMs);
         server.close(() => {
           clearTimeout(cut);
-          resolve();
+          void (receiver?.close() ?? Promise.resolve()).finally(resolve);
         });
         server.closeIdleConnections();
       });

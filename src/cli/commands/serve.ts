@@ -1,11 +1,15 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
+import { collect } from '../parse.js';
 import { withRepo } from '../repo-option.js';
 
 /** The port `grove serve` listens on unless told: fixed, so a remote's URL survives a restart. */
 const DEFAULT_PORT = 8080;
 
-interface ServeOpts { repo?: string; address: string; port?: number; log?: boolean }
+interface ServeOpts {
+  repo?: string; address: string; port?: number; log?: boolean;
+  receive?: string; receiveIdleSeconds?: string; gpgSign?: string[]; gpgHomedir?: string; sign?: string[]; signType: string;
+}
 
 function parsePort(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 65535) {
@@ -20,15 +24,32 @@ export function registerServe(program: Command): void {
     .option('--address <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', `TCP port, 0 for any free one (default: ${DEFAULT_PORT})`, parsePort)
     .option('--log', 'print one line per request on stdout')
+    .option('--receive <tokens>', 'accept grove push from the builders this file names: lines TOKEN PREFIX [PREFIX…]; a prefix ending in * matches every ref under it')
+    .option('--receive-idle-seconds <n>', 'cut a push request that sends nothing for this long (default: 30)')
+    .option('--gpg-sign <keyid>', 'after a push moves refs, sign the new summary with this GPG key (repeatable)', collect)
+    .option('--gpg-homedir <dir>', 'GPG home directory holding the --gpg-sign keys')
+    .option('--sign <key>', 'after a push moves refs, sign the new summary with this secret key (base64 ed25519; repeatable)', collect)
+    .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: ServeOpts) => {
       const { serveRepo } = await import('../../net/serve.js');
+      const signing = opts.gpgSign !== undefined || opts.sign !== undefined || opts.receiveIdleSeconds !== undefined;
+      if (signing && opts.receive === undefined) throw new GroveError('GROVE_BAD_OPTION', '--gpg-sign, --sign and --receive-idle-seconds apply to pushes: give --receive');
+      if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+      const idle = opts.receiveIdleSeconds === undefined ? 30 : Number(opts.receiveIdleSeconds);
+      if (!(idle > 0 && idle <= 86400)) throw new GroveError('GROVE_BAD_OPTION', `--receive-idle-seconds: '${opts.receiveIdleSeconds}' is not a number of seconds from 0 to 86400`);
+      const receive = opts.receive === undefined ? undefined : {
+        tokens: (await import('../../push/tokens.js')).TokenTable.load(opts.receive),
+        idleMs: idle * 1000,
+        sign: { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) },
+      };
       const log = opts.log ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
       const srv = await serveRepo(opts.repo ?? process.env['OSTREE_REPO'] ?? '', {
         address: opts.address,
         port: opts.port ?? DEFAULT_PORT,
         ...(log ? { log } : {}),
+        ...(receive && { receive }),
       });
-      process.stdout.write(`serving ${srv.root} at ${srv.url}\n`);
+      process.stdout.write(`serving ${srv.root} at ${srv.url}${receive ? ' (receiving pushes)' : ''}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);

@@ -29,20 +29,13 @@ export function registerSummary(program: Command): void {
     .option('--sign <key>', 'sign the summary with this secret key (base64 for ed25519; repeatable)', collect)
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: SummaryOpts) => {
-      const [{ describeSummary, rawSummaryText, readLocalSummary, regenerateSummary }, { signSummary }] = await Promise.all([
-        import('../../net/summary.js'), import('../../sign/signatures.js'),
-      ]);
+      const { describeSummary, rawSummaryText, readLocalSummary } = await import('../../net/summary.js');
       const repo = await openRepo(opts);
       if (opts.update) {
         const additional = await Promise.all((opts.addMetadata ?? []).map(parseMetadataArg));
         if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
         const sign = { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
-        const collectionId = repo.collectionId;
-        if (collectionId !== null) await (await import('../../net/repo-metadata.js')).commitRepoMetadata(repo, collectionId, { additional, sign });
-        await regenerateSummary(repo, { additional });
-        if (opts.gpgSign || opts.sign) {
-          await signSummary(repo, sign);
-        }
+        await (await import('../../net/publish-summary.js')).publishSummary(repo, { additional, sign });
         return;
       }
       if (opts.view || opts.raw) {
