@@ -27,6 +27,7 @@ const MODULES: ReadonlyArray<{ verbs: readonly string[]; load: () => Promise<Reg
   { verbs: ['prune'], load: async () => (await import('./commands/prune.js')).registerPrune },
   { verbs: ['reset'], load: async () => (await import('./commands/reset.js')).registerReset },
   { verbs: ['checksum'], load: async () => (await import('./commands/checksum.js')).registerChecksum },
+  { verbs: ['find-remotes'], load: async () => (await import('./commands/find-remotes.js')).registerFindRemotes },
   { verbs: ['create-usb'], load: async () => (await import('./commands/create-usb.js')).registerCreateUsb },
   { verbs: ['diff'], load: async () => (await import('./commands/diff.js')).registerDiff },
   { verbs: ['static-delta'], load: async () => (await import('./commands/static-delta.js')).registerStaticDelta },
