@@ -17,7 +17,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     usage = invocation.usage;
     await program.parseAsync(await invocation.prepare(), { from: 'user' });
-    return 0;
+    // A verb that reported its failures itself (push, for each refused ref) set the status.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // Commander already printed its message; only the status is ours.

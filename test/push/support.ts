@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildTree, type Entry } from '../../fixtures/trees/build.js';
@@ -8,6 +9,7 @@ import type { SignWith } from '../../src/sign/signatures.js';
 import { traverse } from '../../src/store/traverse.js';
 import { objectPath, objectExists } from '../../src/store/paths.js';
 import { parseObjectName } from '../../src/push/protocol.js';
+import { GROVE_BIN } from '../helpers.js';
 import { groveAsync } from '../interop/support.js';
 
 /** Tokens the tests' servers accept: one for os/x86_64/*, one for everything. */
@@ -74,4 +76,28 @@ export async function lackingOnServer(builder: string, server: string, commit: s
     bytes += fs.statSync(objectPath(b.objectsDir, o.checksum, o.type, b.mode)).size;
   }
   return { count, bytes };
+}
+
+/** `grove serve --receive` as a process of its own, on any free port; resolves once it listens. */
+export async function startServerProcess(repo: string, tokensFile: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [GROVE_BIN, 'serve', `--repo=${repo}`, '--port=0', `--receive=${tokensFile}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = / at (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.once('exit', (code) => reject(new Error(`grove serve exited ${code}: ${err}`)));
+  });
+  return {
+    url, child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
