@@ -2,6 +2,7 @@ import path from 'node:path';
 import { quote, run } from './measure.js';
 import { pullCases } from './pull-case.js';
 import { deltaCases } from './delta-case.js';
+import { pushCases } from './push-case.js';
 import { cli, discard } from './workdirs.js';
 
 /**
@@ -16,8 +17,8 @@ export interface Tool {
   bin?: string;
 }
 
-export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy' | 'deltas';
-export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy', 'deltas'];
+export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy' | 'deltas' | 'push';
+export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy', 'deltas', 'push'];
 
 export interface Case {
   name: string;
@@ -62,6 +63,10 @@ export function buildCases(modes: BenchMode[]): Case[] {
     }
     if (mode === 'deltas') {
       cases.push(...deltaCases());
+      continue;
+    }
+    if (mode === 'push') {
+      cases.push(...pushCases());
       continue;
     }
     cases.push({

@@ -10,7 +10,7 @@ import { printTable, type Row } from './report.js';
 import { trashDir } from './workdirs.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy,deltas] [--runs N] [--json FILE]
+ * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy,deltas,push] [--runs N] [--json FILE]
  *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]…`
  *
  * `--compare` adds another build of grove (say, the previous commit's) as a tool of its own, run
@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     { name: 'tar|gzip -6', kind: 'reference' },
     { name: 'sha256sum', kind: 'reference' },
     { name: 'curl -Z', kind: 'reference' },
+    { name: 'rsync -a', kind: 'reference' },
   ];
   const w: Workdirs = { tree, scratch, grove: groveBin, tools };
   const facts = machineFacts();

@@ -8,8 +8,8 @@ import { RECEIVE_PATH } from './protocol.js';
 /** A request body: bytes, or chunks made anew for each attempt (a retry sends it again). */
 export type Body = Buffer | (() => AsyncIterable<Buffer | Uint8Array>);
 
-/** Attempts per request; a push request is idempotent (objects are deduplicated, refs compare-and-swap). */
-const ATTEMPTS = 4;
+/** Retries per request unless told (ostree pull's `--network-retries` default); a push request is idempotent (objects are deduplicated, refs compare-and-swap). */
+export const DEFAULT_RETRIES = 5;
 const BACKOFF_MS = 250;
 /** Milliseconds without a byte from the server before a request is abandoned. */
 const IDLE_MS = 60_000;
@@ -25,7 +25,7 @@ export class PushClient {
   sent = 0;
   private readonly agent: http.Agent;
 
-  constructor(url: string, private readonly token: string, connections: number) {
+  constructor(url: string, private readonly token: string, connections: number, private readonly retries = DEFAULT_RETRIES) {
     try {
       this.base = new URL(url.endsWith('/') ? url : `${url}/`);
     } catch {
@@ -58,8 +58,8 @@ export class PushClient {
       try {
         return await this.once(method, route, body, what, type, length);
       } catch (e) {
-        if (!(e instanceof Transient) || attempt >= ATTEMPTS) throw e instanceof Transient ? new GroveError('GROVE_PUSH_FAILED', `push to ${this.where}: ${what}: ${e.message}`) : e;
-        await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** (attempt - 1)));
+        if (!(e instanceof Transient) || attempt > this.retries) throw e instanceof Transient ? new GroveError('GROVE_PUSH_FAILED', `push to ${this.where}: ${what}: ${e.message}`) : e;
+        await new Promise((r) => setTimeout(r, BACKOFF_MS * 2 ** Math.min(attempt - 1, 4)));
       }
     }
   }

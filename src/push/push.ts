@@ -21,6 +21,8 @@ export interface PushOptions {
   force?: boolean;
   /** Upload requests in flight (default 4). */
   parallel?: number;
+  /** Times a request is retried after a network error or a busy server (default 5). */
+  retries?: number;
   onProgress?: (p: PushProgress) => void;
 }
 
@@ -65,7 +67,7 @@ export async function pushTo(repo: Repo, remote: string, opts: PushOptions = {})
   const started = process.hrtime.bigint();
   const { url, remoteName, token } = resolveRemote(repo, remote, opts.token);
   const pushRefs = await localRefs(repo, opts.refs);
-  const client = new PushClient(url, token, (opts.parallel ?? 4) + 1);
+  const client = new PushClient(url, token, (opts.parallel ?? 4) + 1, opts.retries);
   try {
     const { refs: serverRefs, prefixes, line } = await client.getJson<{ refs: Record<string, string>; prefixes: string[]; line: number }>('refs', 'listing the server\'s refs');
     // The server checks again when refs move; checked here, nothing is uploaded in vain.
