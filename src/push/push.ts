@@ -4,7 +4,8 @@ import { getRemote } from '../net/remotes.js';
 import { isCommitPartial } from '../repo/partial.js';
 import { listRefs, readRef, updateRefs } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
-import { traverse } from '../store/traverse.js';
+import { readMetadataSync } from '../store/read-metadata.js';
+import { changedObjects } from './tree-diff.js';
 import { objectExists } from '../store/paths.js';
 import { PushClient } from './client.js';
 import { MAX_QUERY_NAMES, parseObjectName, type ObjectName } from './protocol.js';
@@ -47,8 +48,11 @@ export interface PushedRef {
 export interface PushResult {
   url: string;
   refs: PushedRef[];
-  /** Objects the pushed commits reach, those the server lacked, those sent, and their bytes on the wire. */
-  objects: { total: number; missing: number; sent: number; bytes: number };
+  /**
+   * Objects offered (what the commits reach beyond what the server's refs already had), those
+   * the server lacked, those sent, and their bytes on the wire.
+   */
+  objects: { offered: number; missing: number; sent: number; bytes: number };
   /** Request body bytes sent (objects and queries), retries included. */
   bytesSent: number;
   seconds: number;
@@ -90,10 +94,14 @@ export async function pushTo(repo: Repo, remote: string, opts: PushOptions = {})
     for (const c of commits) {
       if (isCommitPartial(repo.path, c)) throw new GroveError('GROVE_PARTIAL_COMMIT', `commit ${c} is partial in ${repo.path} (pulled with --subpath or --commit-metadata-only): push needs all of it`);
     }
-    const reachable = await traverse(repo, commits);
-    const names: ObjectName[] = [];
-    for (const key of reachable) names.push(parseObjectName(key)!);
-    for (const c of commits) if (objectExists(repo.objectsDir, c, 'commitmeta', repo.mode)) names.push({ checksum: c, type: 'commitmeta' });
+    // What the server's ref reaches is on the server (a ref moves only to a complete commit):
+    // only what differs from it is offered, so a small update asks about little.
+    const offered = new Set<string>();
+    for (const u of updates) {
+      const base = u.from !== null && (await repo.hasObject(u.from, 'commit')) && !isCommitPartial(repo.path, u.from) ? u.from : null;
+      for (const key of await objectsToOffer(repo, u.to, base)) offered.add(key);
+    }
+    const names: ObjectName[] = [...offered].map((key) => parseObjectName(key)!);
     const missing = await askMissing(client, names);
     const sent = await uploadObjects(repo, client, missing, { parallel: opts.parallel ?? 4, ...(opts.onProgress && { onProgress: opts.onProgress }) });
     if (updates.length > 0) {
@@ -110,7 +118,7 @@ export async function pushTo(repo: Repo, remote: string, opts: PushOptions = {})
     return {
       url: client.where,
       refs: results,
-      objects: { total: names.length, missing: missing.length, sent: sent.objects, bytes: sent.bytes },
+      objects: { offered: names.length, missing: missing.length, sent: sent.objects, bytes: sent.bytes },
       bytesSent: client.sent,
       seconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
@@ -152,6 +160,16 @@ async function localRefs(repo: Repo, refs: string[] | undefined): Promise<Map<st
     out.set(ref, c);
   }
   return out;
+}
+
+/** The objects `commit` reaches that `base` does not (all of them without a base), the commit and its detached metadata included. */
+async function objectsToOffer(repo: Repo, commit: string, base: string | null): Promise<string[]> {
+  const read = (c: string): Uint8Array => readMetadataSync(repo, c, 'dirtree');
+  const bytes = await repo.readMetadata(commit, 'commit');
+  const keys = changedObjects(read, bytes, `commit ${commit}`, base === null ? null : { bytes: await repo.readMetadata(base, 'commit'), read });
+  keys.add(`${commit}.commit`);
+  if (objectExists(repo.objectsDir, commit, 'commitmeta', repo.mode)) keys.add(`${commit}.commitmeta`);
+  return [...keys];
 }
 
 /** Parents followed at most when checking that a commit builds on the server's. */

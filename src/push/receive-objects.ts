@@ -36,7 +36,8 @@ export interface ReceiveTarget {
  * pulled object is: metadata by the store's writer (its checksum, its type's rules: no `..` or
  * `/` in names, valid modes), content by the pull's import tasks (header, symlink target,
  * SHA-256 over header and bytes). Everything goes through one transaction. A commit is stored
- * only when every object it reaches is on the server once the rest of the request is published;
+ * only when every object it reaches is on the server or staged by this request (which is
+ * published whole, commits last);
  * detached metadata only for a commit the server has or receives here, and never over detached
  * metadata the server already has (that would replace its signatures). On any failure the
  * transaction is aborted: nothing of the request that was not yet published stays.
@@ -57,6 +58,7 @@ export async function receiveObjects(t: ReceiveTarget, body: AsyncIterable<Buffe
       sinceCheckpoint += bytes;
       for (const c of written) ready.push({ checksum: c, type: 'file' });
     });
+    /** Publishes what is checked so far (not commits): a long upload cut short keeps it. */
     const checkpoint = async (): Promise<void> => {
       const batch = ready;
       ready = [];
@@ -111,12 +113,11 @@ export async function receiveObjects(t: ReceiveTarget, body: AsyncIterable<Buffe
       }
     }
     await queue.settle();
-    // Published before any commit of this request is looked at, so the check sees them.
-    await checkpoint();
     const incoming = new Set<string>();
     for (const c of commits) {
       if (await repo.hasObject(c.checksum, 'commit')) continue;
-      const missing = firstMissing(repo, c.bytes, c.where);
+      // What this request staged counts: the whole request is published at once, commits last.
+      const missing = firstMissing(repo, c.bytes, c.where, tx);
       if (missing !== null) throw new GroveError('GROVE_INCOMPLETE', `${c.where}: the server lacks ${missing.replace('.', ' (')}), which it reaches; push it first`);
       await tx.writeMetadata('commit', c.bytes, { expected: c.checksum, where: c.where });
       incoming.add(c.checksum);

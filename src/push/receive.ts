@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { GroveError } from '../errors.js';
 import { WorkerPool } from '../pool/pool.js';
+import { RepoLock } from '../repo/lock.js';
 import type { Repo } from '../repo/repo.js';
 import { listRefs } from '../repo/refs.js';
 import type { SignWith } from '../sign/signatures.js';
@@ -47,10 +48,15 @@ const STATUS: Record<string, number> = {
  */
 export function createReceiver(repo: Repo, opts: ReceiveOptions): Receiver {
   const pool = new WorkerPool();
+  // Warm before the first push: threads take a quarter of a second to start, and the lock's
+  // helper process some milliseconds, which a small update would otherwise wait for.
+  pool.start();
+  RepoLock.keepReady(repo);
   const idleMs = opts.idleMs ?? 30_000;
   const maxUploads = opts.maxUploads ?? 8;
   const fsync = opts.fsync !== false;
   let uploads = 0;
+  const timed = new WeakSet<import('node:net').Socket>();
   /** Ref moves and the summary they lead to, one request at a time. */
   let refLock: Promise<unknown> = Promise.resolve();
 
@@ -110,8 +116,14 @@ export function createReceiver(repo: Repo, opts: ReceiveOptions): Receiver {
       if (at !== 0) return false;
       const route = url.slice(RECEIVE_PATH.length + 1).split('?')[0]!;
       // A stalled pusher is cut: no data for idleMs ends the request (and frees its upload slot).
-      req.socket.setTimeout(idleMs, () => req.socket.destroy());
-      res.on('finish', () => req.socket.setTimeout(0));
+      // One listener per connection, however many requests it carries.
+      const sock = req.socket;
+      if (!timed.has(sock)) {
+        timed.add(sock);
+        sock.on('timeout', () => sock.destroy());
+      }
+      sock.setTimeout(idleMs);
+      res.on('finish', () => sock.setTimeout(0));
       answer(req, res, route).catch((e: unknown) => {
         if (res.headersSent) return res.destroy();
         if (e instanceof GroveError) return refuse(res, STATUS[e.code] ?? 400, e.message, true);

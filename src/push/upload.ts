@@ -25,18 +25,28 @@ export async function uploadObjects(repo: Repo, client: PushClient, objects: Obj
   const isCommit = (o: ObjectName) => o.type === 'commit' || o.type === 'commitmeta';
   const rank = (o: ObjectName) => (o.type === 'commit' ? 0 : 1);
   const progress: PushProgress = { objects: 0, objectsToSend: objects.length, bytesSent: 0, objectBytes: 0 };
-  await sendAll(repo, client, objects.filter((o) => !isCommit(o)), opts.parallel, progress, opts.onProgress);
-  await sendAll(repo, client, objects.filter(isCommit).sort((a, b) => rank(a) - rank(b)), 1, progress, opts.onProgress, true);
+  const commits = objects.filter(isCommit).sort((a, b) => rank(a) - rank(b));
+  // An update small enough for one request sends its commits in it too (the server checks
+  // them against what the request staged): one transaction, one sync, instead of two.
+  const rest = await sendAll(repo, client, objects.filter((o) => !isCommit(o)), opts.parallel, progress, opts.onProgress, false, commits);
+  await sendAll(repo, client, rest, 1, progress, opts.onProgress, true);
   return { objects: progress.objects, bytes: progress.objectBytes };
 }
 
+/**
+ * Sends `objects`; `tail` (commits) joins the last batch when everything went in one, else it
+ * is returned for the caller to send once these are all acknowledged.
+ */
 async function sendAll(
-  repo: Repo, client: PushClient, objects: ObjectName[], parallel: number, progress: PushProgress, onProgress: ((p: PushProgress) => void) | undefined, oneBatch = false,
-): Promise<void> {
-  if (objects.length === 0) return;
+  repo: Repo, client: PushClient, objects: ObjectName[], parallel: number, progress: PushProgress, onProgress: ((p: PushProgress) => void) | undefined,
+  oneBatch = false, tail: ObjectName[] = [],
+): Promise<ObjectName[]> {
+  if (objects.length === 0) return tail;
+  let sentBatches = 0;
   const inFlight = new Set<Promise<void>>();
   let failure: unknown = null;
   const send = (b: Batch): void => {
+    sentBatches++;
     const p = sendBatch(client, b).then(() => {
       progress.objects += b.names.length;
       progress.objectBytes += b.parts.reduce((n, p) => n + p.wire.size, 0);
@@ -84,13 +94,26 @@ async function sendAll(
         batch = { names: [], parts: [], bytes: 0 };
       }
     }
-    if (failure === null && batch.names.length > 0) send(batch);
+    if (failure === null && batch.names.length > 0) {
+      if (sentBatches === 0 && tail.length > 0) {
+        for (const o of tail) {
+          const wire = await openWireObject(repo, o.checksum, o.type);
+          const head = frameHeader(o, wire.size);
+          batch.names.push(o);
+          batch.parts.push({ head, wire });
+          batch.bytes += head.length + wire.size;
+        }
+        tail = [];
+      }
+      send(batch);
+    }
   } finally {
     // Reads started ahead are released even when the push stopped early.
     for (const p of ahead) void p.then((w) => w.release(), () => undefined);
     await Promise.allSettled([...inFlight]);
   }
   if (failure !== null) throw failure;
+  return tail;
 }
 
 function sendBatch(client: PushClient, b: Batch): Promise<Buffer> {

@@ -72,6 +72,16 @@ export class RepoLock {
   }
 
   /**
+   * {@link prepare} for a long-running process (a receiving server): the holder is kept running
+   * between locks, so each transaction does not pay for starting it again.
+   */
+  static keepReady(repo: LockTarget): void {
+    const repoPath = typeof repo === 'string' ? repo : repo.path;
+    Holder.for(repoPath).persistent = true;
+    RepoLock.prepare(repo);
+  }
+
+  /**
    * Waits until a holder {@link prepare} started has opened (and so created) the repository's
    * `.lock`, for a caller about to remove a repository it made: afterwards nothing recreates it.
    */
@@ -206,6 +216,8 @@ class Holder {
   /** Pushes and pops run one at a time, in order. */
   private tail: Promise<unknown> = Promise.resolve();
   private idle: NodeJS.Timeout | null = null;
+  /** Kept running unlocked for as long as this process lives (a server), not IDLE_MS. */
+  persistent = false;
 
   private constructor(readonly repoPath: string) {}
 
@@ -303,6 +315,7 @@ class Holder {
 
   private scheduleIdle(): void {
     if (this.idle !== null) clearTimeout(this.idle);
+    if (this.persistent) return;
     this.idle = setTimeout(() => {
       this.idle = null;
       // Not while a lock is held or a command awaits its reply (a lock being waited for).

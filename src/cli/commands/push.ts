@@ -44,7 +44,7 @@ export function registerPush(program: Command): void {
           else if (r.status === 'unchanged') process.stdout.write(`${r.ref}: ${short(r.commit)} (unchanged)\n`);
         }
         const { objects: o } = result;
-        process.stdout.write(`${o.sent} of ${o.total} objects sent (${o.total - o.missing} on the server already); ${(result.bytesSent / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(1)} s\n`);
+        process.stdout.write(`${o.sent} of ${o.offered} objects sent (${o.offered - o.missing} on the server already); ${(result.bytesSent / 1e6).toFixed(1)} MB in ${result.seconds.toFixed(1)} s\n`);
       }
       const refused = result.refs.filter((r) => r.status === 'refused');
       for (const r of refused) process.stderr.write(`error: ${r.message ?? `${r.ref}: refused`}\n`);
