@@ -60,6 +60,7 @@ const STRERROR: Record<string, string> = {
   ENOENT: 'No such file or directory',
   ENOTDIR: 'Not a directory',
   EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
   EACCES: 'Permission denied',
   EPERM: 'Operation not permitted',
   ELOOP: 'Too many levels of symbolic links',

@@ -1,14 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
-import { KeyFile } from '../format/keyfile.js';
-import { BootEntry, compareEntries } from './boot-entry.js';
+import { GroveError } from '../errors.js';
+import type { KeyFile } from '../format/keyfile.js';
+import { BootEntry } from './boot-entry.js';
 import { KernelArgs } from './kargs.js';
 import { commitMetaValue, decodeCommit } from '../format/objects.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
 import { overlayChecksums, overlayEntryPath } from './overlay-initrd.js';
 import { readStaged, rootIsOstreeBooted, unlockedState, type UnlockedState } from './runstate.js';
+import {
+  bootVersion, checkSysrootRepo, loading, openSysroot, parseBootLink, readBootEntries, readOrigin, resolveBootLink, subBootVersion,
+} from './sysroot-read.js';
 
 /**
  * The deployments of a sysroot, read the way ostree reads them: the live boot version is where
@@ -51,47 +54,7 @@ export interface SysrootState {
   staged: Deployment | null;
 }
 
-function readlinkOrNull(p: string): string | null {
-  try {
-    return fs.readlinkSync(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'EINVAL')) return null;
-    throw e;
-  }
-}
-
-/** The live boot version (0 or 1) from the `boot/loader` symlink; 0 when there is none. */
-export function bootVersion(root: string): number {
-  const t = readlinkOrNull(path.join(root, 'boot/loader'));
-  if (t === null) return 0;
-  const m = /^loader\.([01])$/.exec(t);
-  if (!m) throw new GroveError('GROVE_BAD_SYSROOT', `${root}/boot/loader points to '${t}', not loader.0 or loader.1`);
-  return Number(m[1]);
-}
-
-/** The sub-version (0 or 1) of boot version `v`, from `ostree/boot.V`. */
-export function subBootVersion(root: string, v: number): number {
-  const t = readlinkOrNull(path.join(root, `ostree/boot.${v}`));
-  if (t === null) return 0;
-  const m = new RegExp(`^boot\\.${v}\\.([01])$`).exec(t);
-  if (!m) throw new GroveError('GROVE_BAD_SYSROOT', `${root}/ostree/boot.${v} points to '${t}'`);
-  return Number(m[1]);
-}
-
-/** The `ostree-*.conf` entries of boot version `v`, default first. */
-export function readBootEntries(root: string, v: number): Array<{ file: string; entry: BootEntry }> {
-  const dir = path.join(root, `boot/loader.${v}/entries`);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => n.startsWith('ostree-') && n.endsWith('.conf') && fs.statSync(path.join(dir, n)).isFile());
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return [];
-    throw e;
-  }
-  return names
-    .map((n) => ({ file: path.join(dir, n), entry: BootEntry.parse(fs.readFileSync(path.join(dir, n), 'utf8')) }))
-    .sort((a, b) => compareEntries(a.entry, b.entry));
-}
+export { bootVersion, readBootEntries, subBootVersion } from './sysroot-read.js';
 
 /** `CHECKSUM.SERIAL`, the name of a deployment's directory; null for anything else. */
 export function parseDeploymentName(name: string): { checksum: string; serial: number } | null {
@@ -108,48 +71,29 @@ export function deploymentDir(root: string, osname: string, checksum: string, se
   return path.join(root, 'ostree/deploy', osname, 'deploy', `${checksum}.${serial}`);
 }
 
-/** The absolute path of a sysroot, checked to be one; an error naming it otherwise. */
+/** The absolute path of a sysroot, opened as ostree opens it; `opendir(PATH): …` otherwise. */
 export function sysrootRoot(sysroot: string): string {
-  const root = path.resolve(sysroot);
-  if (!fs.existsSync(root)) throw new GroveError('GROVE_NOT_FOUND', `sysroot ${root} does not exist`, { path: root });
-  if (!fs.existsSync(path.join(root, 'ostree/deploy'))) {
-    throw new GroveError('GROVE_NOT_SYSROOT', `${root} is not an ostree sysroot (no ostree/deploy)`, { hint: `make one with: grove admin init-fs ${sysroot}` });
-  }
-  return root;
-}
-
-function readOrigin(dir: string): KeyFile | null {
-  try {
-    return KeyFile.parse(fs.readFileSync(`${dir}.origin`, 'utf8'), `${dir}.origin`);
-  } catch (e) {
-    if (!isErrno(e, 'ENOENT')) throw e;
-    return null;
-  }
+  return openSysroot(sysroot);
 }
 
 /** Reads the sysroot as ostree does; an error naming the file at fault for anything inconsistent. */
 export function loadSysroot(sysroot: string): SysrootState {
-  const root = sysrootRoot(sysroot);
+  const root = openSysroot(sysroot);
+  return loading(() => loadFrom(root));
+}
+
+function loadFrom(root: string): SysrootState {
+  checkSysrootRepo(root);
   const v = bootVersion(root);
   const sub = subBootVersion(root, v);
-  const deployments: Deployment[] = readBootEntries(root, v).map(({ file, entry }, index) => {
-    const options = KernelArgs.parse(entry.get('options'));
-    const arg = options.lastValue('ostree');
-    const m = typeof arg === 'string' && /^\/ostree\/boot\.[01]\/([^/]+)\/([0-9a-f]{64})\/(\d+)$/.exec(arg);
-    if (!m) throw new GroveError('GROVE_BAD_SYSROOT', `${file}: no valid ostree= kernel argument`);
-    const [, osname, bootChecksum, bootSerial] = m as unknown as [string, string, string, string];
-    const link = path.join(root, `ostree/boot.${v}.${sub}`, osname, bootChecksum, bootSerial);
-    const target = readlinkOrNull(link);
-    const t = target && /(?:^|\/)deploy\/([^/]+)\/deploy\/([0-9a-f]{64})\.(\d+)$/.exec(target);
-    if (!t) throw new GroveError('GROVE_BAD_SYSROOT', `${link} does not point to a deployment`);
-    const [, os2, checksum, deploySerial] = t as unknown as [string, string, string, string];
-    const dir = deploymentDir(root, os2, checksum, Number(deploySerial));
-    const origin = readOrigin(dir);
+  const deployments: Deployment[] = readBootEntries(root, v).map(({ entry }, index) => {
+    const b = parseBootLink(entry);
+    const { checksum, serial, origin } = resolveBootLink(root, b);
     overlayChecksums(entry);
     return {
-      index, osname: os2, checksum, deploySerial: Number(deploySerial), bootChecksum, bootSerial: Number(bootSerial),
-      origin, kargs: options.without('ostree').toArray(), entry, path: dir,
-      unlocked: unlockedState(checksum, Number(deploySerial), origin), staged: false,
+      index, osname: b.osname, checksum, deploySerial: serial, bootChecksum: b.bootChecksum, bootSerial: b.bootSerial,
+      origin, kargs: KernelArgs.parse(entry.get('options')).without('ostree').toArray(), entry, path: deploymentDir(root, b.osname, checksum, serial),
+      unlocked: unlockedState(checksum, serial, origin), staged: false,
     };
   });
   const isBooted = rootIsOstreeBooted(root);
@@ -179,7 +123,7 @@ function stagedDeployment(root: string): Deployment | null {
   }
   if (!s) return null;
   const dir = deploymentDir(root, s.target.osname, s.target.checksum, s.target.serial);
-  const origin = readOrigin(dir);
+  const origin = readOrigin(root, s.target.osname, s.target.checksum, s.target.serial);
   const entry = new BootEntry();
   if (s.kargs) entry.set('options', s.kargs.join(' '));
   entry.overlayInitrds = (s.overlayInitrds ?? []).map(overlayEntryPath);

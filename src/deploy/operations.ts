@@ -16,6 +16,7 @@ import { writeDeployments } from './write-deployments.js';
 import { entryFileName, writeReplacing } from './install-kernel.js';
 import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 import { stageOverlayInitrd } from './overlay-initrd.js';
+import { checkLockable } from './sysroot-read.js';
 
 /**
  * The `admin` verbs that change a sysroot, each under the sysroot lock (`ostree/lock`, the file
@@ -24,6 +25,7 @@ import { stageOverlayInitrd } from './overlay-initrd.js';
  */
 export async function withSysroot<T>(sysroot: string, fn: (state: SysrootState) => Promise<T>): Promise<T> {
   const root = sysrootRoot(sysroot);
+  checkLockable(root);
   const lock = await RepoLock.acquireOfd(path.join(root, 'ostree/lock'), 'exclusive');
   try {
     // Read under the lock: another deploy may have finished while we waited.
@@ -178,9 +180,11 @@ export function originForRefspec(refspec: string): KeyFile {
   return k;
 }
 
+/** The deployment at `index`, refused in ostree_admin_get_indexed_deployment's words. */
 function indexed(state: SysrootState, index: number): Deployment {
-  if (!Number.isInteger(index) || index < 0 || index >= state.deployments.length) {
-    throw new GroveError('GROVE_BAD_INDEX', `deployment index ${index} is out of range: ${state.root} has ${state.deployments.length === 0 ? 'no deployments' : `deployments 0 to ${state.deployments.length - 1}`}`);
+  if (!Number.isInteger(index) || index < 0) throw new GroveError('GROVE_BAD_INDEX', `Invalid index ${index}`);
+  if (index >= state.deployments.length) {
+    throw new GroveError('GROVE_BAD_INDEX', `Out of range deployment index ${index}, expected < ${state.deployments.length}`);
   }
   return state.deployments[index]!;
 }

@@ -31,12 +31,12 @@ export function overlayEntryPath(checksum: string): string {
 
 /**
  * The checksums an entry's overlay `initrd` lines name, with ostree's check of each file name
- * (its length only). ostree checks them as it loads the sysroot, hence the prefix of its message.
+ * (its length only). ostree checks them as it loads the sysroot (whose errors take its prefix).
  */
 export function overlayChecksums(entry: BootEntry): string[] {
   return entry.overlayInitrds.map((p) => {
     const base = path.posix.basename(p);
-    if (base.length !== 64 + '.img'.length) throw new GroveError('GROVE_BAD_SYSROOT', `loading sysroot: Malformed overlay initrd filename: ${base}`);
+    if (base.length !== 64 + '.img'.length) throw new GroveError('GROVE_BAD_SYSROOT', `Malformed overlay initrd filename: ${base}`);
     return base.slice(0, 64);
   });
 }

@@ -3,6 +3,8 @@ import { utimesSync } from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { Repo } from '../repo/repo.js';
+import { loadSysroot } from './deployments.js';
+import { openSysroot } from './sysroot-read.js';
 
 /**
  * A sysroot as ostree lays it out: the physical root holds `boot/`, `ostree/repo` (a bare
@@ -10,17 +12,6 @@ import { Repo } from '../repo/repo.js';
  * its deployments. These are the first steps, `init-fs` and `os-init`, made exactly as
  * ostree 2022.7 makes them so that either tool can manage the result.
  */
-
-async function mustBeDirectory(p: string, what: string): Promise<void> {
-  let st;
-  try {
-    st = await fs.stat(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT', 'ENOTDIR')) throw new GroveError('GROVE_NOT_FOUND', `${what} ${p} does not exist`, { path: p });
-    throw e;
-  }
-  if (!st.isDirectory()) throw new GroveError('GROVE_NOT_DIRECTORY', `${what} ${p} is not a directory`, { path: p });
-}
 
 /** mkdir -p with an exact mode for the directories it creates (the umask does not apply). */
 async function mkdirMode(p: string, mode: number): Promise<void> {
@@ -41,8 +32,8 @@ async function mkdirMode(p: string, mode: number): Promise<void> {
  * `modern`), then `ostree/repo` (bare) and `ostree/deploy`. Existing directories are kept.
  */
 export async function initFs(sysroot: string, opts: { modern?: boolean } = {}): Promise<void> {
-  const root = path.resolve(sysroot);
-  await mustBeDirectory(root, 'sysroot');
+  // ostree opens the directory first, and fails in libglnx's words: `opendir(PATH): …`.
+  const root = openSysroot(sysroot);
   await mkdirMode(path.join(root, 'boot'), 0o755);
   if (!opts.modern) {
     for (const d of ['dev', 'home', 'proc', 'run', 'sys']) await mkdirMode(path.join(root, d), 0o755);
@@ -74,14 +65,9 @@ export function validateOsName(os: string): string {
  */
 export async function initOs(sysroot: string, os: string): Promise<string> {
   validateOsName(os);
-  const root = path.resolve(sysroot);
-  await mustBeDirectory(root, 'sysroot');
+  // ostree loads the sysroot first: a broken one fails in its `loading sysroot:` words.
+  const root = loadSysroot(sysroot).root;
   const deployRoot = path.join(root, 'ostree/deploy');
-  try {
-    await fs.access(deployRoot);
-  } catch {
-    throw new GroveError('GROVE_NOT_SYSROOT', `${root} is not an ostree sysroot (no ostree/deploy)`, { hint: `make one with: grove admin init-fs ${sysroot}` });
-  }
   const dir = path.join(deployRoot, os);
   try {
     await fs.mkdir(dir, { mode: 0o755 });

@@ -17,6 +17,18 @@ import { GroveError } from '../errors.js';
 
 const CODE = 'GROVE_BAD_KEYFILE';
 
+/**
+ * A keyfile that does not parse. `glib` is what GLib's g_key_file_load_from_data says of it,
+ * for the messages that must read as ostree's (which quote GLib's error after their own prefix).
+ */
+export class KeyFileError extends GroveError {
+  readonly glib: string;
+  constructor(message: string, glib: string, opts: { hint?: string; path?: string }) {
+    super(CODE, message, opts);
+    this.glib = glib;
+  }
+}
+
 /** A `key=value` line (key set) or a comment/blank line kept verbatim (key null). */
 interface Entry {
   key: string | null;
@@ -152,7 +164,7 @@ export class KeyFile {
       const close = rest.indexOf(']');
       if (rest.startsWith('[') && close > 0 && /^[ \t]*$/.test(rest.slice(close + 1))) {
         const name = rest.slice(1, close);
-        if (!isGroupName(name)) kf.fail(lineNo, `invalid group name "${name}"`);
+        if (!isGroupName(name)) kf.fail(lineNo, `invalid group name "${name}"`, undefined, `Invalid group name: ${name}`);
         current = kf.byName.get(name) ?? kf.addGroup(name);
         first ??= current;
         continue;
@@ -161,19 +173,20 @@ export class KeyFile {
       const eq = rest.indexOf('=');
       if (eq <= 0) {
         kf.fail(lineNo, `line "${line}" is not a comment, [group] header or key=value`,
-          rest.startsWith('[') ? 'a group header is [name] with nothing after the ] but spaces' : undefined);
+          rest.startsWith('[') ? 'a group header is [name] with nothing after the ] but spaces' : undefined,
+          `Key file contains line \u201c${line}\u201d which is not a key-value pair, group, or comment`);
       }
       if (current.name === null) {
-        kf.fail(lineNo, `key=value line "${line}" comes before any [group] header`);
+        kf.fail(lineNo, `key=value line "${line}" comes before any [group] header`, undefined, 'Key file does not start with a group');
       }
       const key = trimEndGlib(rest.slice(0, eq));
-      if (!isKeyName(key)) kf.fail(lineNo, `invalid key name "${key}"`);
+      if (!isKeyName(key)) kf.fail(lineNo, `invalid key name "${key}"`, undefined, `Invalid key name: ${key}`);
       let v = eq + 1;
       while (isGlibSpace(rest[v])) v++;
       const value = rest.slice(v);
       // GLib refuses a file whose first group declares any encoding but UTF-8.
       if (current === first && key === 'Encoding' && !/^UTF-8$/i.test(value)) {
-        kf.fail(lineNo, `unsupported encoding "${value}"`, 'only UTF-8 keyfiles are supported');
+        kf.fail(lineNo, `unsupported encoding "${value}"`, 'only UTF-8 keyfiles are supported', `Key file contains unsupported encoding \u201c${value}\u201d`);
       }
       current.entries.push({ key, value, line: lineNo });
     }
@@ -405,8 +418,8 @@ export class KeyFile {
     return line === undefined ? name : `${name}:${line}`;
   }
 
-  private fail(line: number, what: string, hint?: string): never {
-    throw new GroveError(CODE, `${this.where(line)}: ${what}`, this.errorOpts(hint));
+  private fail(line: number, what: string, hint: string | undefined, glib: string): never {
+    throw new KeyFileError(`${this.where(line)}: ${what}`, glib, this.errorOpts(hint));
   }
 
   private badValue(group: string, e: Entry, what: string, hint?: string): never {

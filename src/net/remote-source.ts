@@ -120,7 +120,7 @@ function remoteTls(remote: Remote): TlsOptions | null {
 }
 
 /** A remote's summary, fetched (or taken from the summary cache) and checked against what the remote requires of it; `bytes` as served. `noSummary`: the message when the remote has none. */
-export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string; noSummary?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array }> {
+export async function fetchRemoteSummary(repo: Repo, remote: Remote, where: { cacheDir?: string; noSummary?: string } = {}): Promise<{ summary: Summary; bytes: Uint8Array; sig: Uint8Array | null }> {
   const source = await openSource(repo, remote, {}, where);
   try {
     const s = await fetchedSummary(source, remotePolicy(repo, remote));
@@ -151,7 +151,9 @@ export function remotePolicy(repo: Repo, remote: Remote): PullPolicy {
     async verifyCommit(checksum, commit, detached) {
       if (!req.gpg && !req.ed25519) return;
       const d = detached === null ? null : decodeDict(detached, `detached metadata of commit ${checksum}`);
-      await requireSignature(commit, d, `commit ${checksum} from remote ${remote.name}`, req, trusted());
+      await requireSignature(commit, d, `commit ${checksum} from remote ${remote.name}`, req, trusted(), {
+        prefix: `Commit ${checksum}`, noSignatures: 'GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)',
+      });
     },
     async verifySummary(summary, sig) {
       if (!reqSummary.gpg && !reqSummary.ed25519) return;
@@ -159,8 +161,11 @@ export function remotePolicy(repo: Repo, remote: Remote): PullPolicy {
         if (reqSummary.gpg) throw new GroveError('GROVE_NO_SUMMARY', 'GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)');
         return;
       }
+      if (sig === null && reqSummary.gpg && !reqSummary.ed25519) throw new GroveError('GROVE_BAD_SIGNATURE', 'GPG verification enabled, but no summary.sig found (use gpg-verify-summary=false in remote config to disable)');
       const d = sig === null ? null : decodeDict(sig, `summary.sig of remote ${remote.name}`);
-      await requireSignature(summary, d, `the summary of remote ${remote.name}`, reqSummary, trusted());
+      await requireSignature(summary, d, `the summary of remote ${remote.name}`, reqSummary, trusted(), {
+        noSignatures: 'GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)',
+      });
     },
   };
 }

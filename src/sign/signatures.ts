@@ -8,6 +8,7 @@ import { ensureDir, fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 import { RepoLock } from '../repo/lock.js';
 import { ED25519_KEY, ED25519_TYPE, parseSecretKey, signEd25519, verifyEd25519 } from './ed25519.js';
 import { GPG_KEY, GPG_TYPE, gpgSign, gpgVerify, type GpgKeySet } from './gpg.js';
+import { gpgVerifyResult, requireValidGpg } from './gpg-verify-result.js';
 
 /**
  * Signatures live in an `a{sv}` beside what they sign: a commit's detached metadata
@@ -69,8 +70,16 @@ export interface TrustedKeys {
 /**
  * Throws unless `data` carries a good signature of some required kind: GPG when `requireGpg`,
  * ed25519 when `requireEd25519`; when both are required either suffices, as in ostree's pull.
+ * With GPG alone and `words`, a refusal reads as ostree's (its gpgme account of each signature).
  */
-export async function requireSignature(data: Uint8Array, d: Dict | null, what: string, req: { gpg: boolean; ed25519: boolean }, keys: TrustedKeys): Promise<string> {
+export interface GpgWords {
+  /** Before ostree's message (`Commit CSUM`); none for a summary. */
+  prefix?: string;
+  /** ostree's message when there are no GPG signatures at all. */
+  noSignatures: string;
+}
+
+export async function requireSignature(data: Uint8Array, d: Dict | null, what: string, req: { gpg: boolean; ed25519: boolean }, keys: TrustedKeys, words?: GpgWords): Promise<string> {
   const tried: string[] = [];
   if (req.ed25519) {
     const sigs = signaturesOf(d, ED25519_KEY);
@@ -85,6 +94,20 @@ export async function requireSignature(data: Uint8Array, d: Dict | null, what: s
     const sigs = signaturesOf(d, GPG_KEY);
     const set = keys.gpg ?? { rings: [], files: [] };
     const none = set.rings.length === 0 && set.files.length === 0;
+    // GPG alone: ostree's gpgme account of what was wrong with each signature.
+    if (!req.ed25519 && words !== undefined) {
+      const withPrefix = (m: string) => (words.prefix === undefined ? m : `${words.prefix}: ${m}`);
+      if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', withPrefix(words.noSignatures));
+      const results = await gpgVerifyResult(data, sigs, set);
+      try {
+        requireValidGpg(results);
+      } catch (e) {
+        if (e instanceof GroveError) throw new GroveError(e.code, withPrefix(e.message));
+        throw e;
+      }
+      const good = results.find((s) => s.valid)!;
+      return `Good signature from "${good.userName} <${good.userEmail}>"`;
+    }
     if (sigs.length > 0 && !none) {
       const who = await gpgVerify(data, sigs, set);
       if (who !== null) return who;

@@ -29,7 +29,7 @@ describe('deploy API from the package entry', needsOstree(), () => {
     const s = loadSysroot(t.g);
     assert.deepEqual(s.deployments.map((d) => d.checksum), [a, b]);
     assert.deepEqual(s.deployments.map((d) => d.kargs), [['root=LABEL=root'], ['root=LABEL=root']]);
-    await assert.rejects(undeploy(t.g, 2), /deployment index 2 is out of range/);
+    await assert.rejects(undeploy(t.g, 2), /Out of range deployment index 2, expected < 2/);
     const removed = await undeploy(t.g, 1);
     assert.equal(removed.removed.checksum, b);
     assert.match(ostree(['admin', 'status', `--sysroot=${t.g}`]).stdout, new RegExp(`^  debian ${a}\\.0\\n`));

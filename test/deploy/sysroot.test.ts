@@ -77,9 +77,9 @@ describe('grove admin init-fs and os-init against ostree admin', needsOstree(), 
       [['admin', `--sysroot=${g}`, 'os-init', 'debian'], /^error: stateroot debian already exists in /],
       [['admin', `--sysroot=${g}`, 'os-init', 'a/b'], /^error: invalid stateroot name 'a\/b'/],
       [['admin', `--sysroot=${g}`, 'os-init', '..'], /^error: invalid stateroot name '\.\.'/],
-      [['admin', `--sysroot=${path.join(tmp.dir, 'missing')}`, 'os-init', 'x'], /^error: sysroot .*missing does not exist/],
-      [['admin', `--sysroot=${tmp.dir}`, 'os-init', 'x'], /^error: .* is not an ostree sysroot \(no ostree\/deploy\)/],
-      [['admin', 'init-fs', path.join(tmp.dir, 'missing')], /^error: sysroot .*missing does not exist/],
+      [['admin', `--sysroot=${path.join(tmp.dir, 'missing')}`, 'os-init', 'x'], /^error: opendir\(.*missing\): No such file or directory\n$/],
+      [['admin', `--sysroot=${tmp.dir}`, 'os-init', 'x'], /^error: loading sysroot: opendir\(ostree\/repo\): No such file or directory\n$/],
+      [['admin', 'init-fs', path.join(tmp.dir, 'missing')], /^error: opendir\(.*missing\): No such file or directory\n$/],
     ];
     for (const [args, want] of cases) {
       const r = grove(args);

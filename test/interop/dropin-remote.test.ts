@@ -274,6 +274,12 @@ describe('remote verbs and gpg-sign --delete match ostree', needsOstree(), () =>
       const own = await both(repos, (r) => ['remote', 'refs', `--repo=${r}`, 'vown'], { env });
       assert.equal(own.o.code, 1, 'ostree: bob alone did not sign the summary');
       assert.equal(own.g.code, own.o.code, own.g.stderr);
+      // summary prints gpgme's account of each signature; one it cannot check fails in those words.
+      const withKeys = await same(repos, (r) => ['remote', 'summary', `--repo=${r}`, 'vkp'], { env: { ...env, TZ: 'America/New_York' } });
+      assert.match(withKeys.o.stdout, /\nGPG: Verification enabled, found 1 signature:\n\n {2}Signature made .* using EdDSA key ID [0-9A-F]{16}\n {2}Good signature from "Alice Q <Alice\.Q@Example\.COM>"\n {2}Key expires /);
+      await same(repos, (r) => ['remote', 'summary', `--repo=${r}`, 'vown'], { env });
+      await same(repos, (r) => ['remote', 'summary', `--repo=${r}`, 'vglobal'], { env: { ...env, OSTREE_GPG_HOME: path.join(dir, 'no-global-keys') } });
+      await same(repos, (r) => ['remote', 'summary', `--repo=${r}`, '--raw', 'vkp'], { env });
     });
 
     test('--cache-dir: the cache goes there, and a cached summary with the same signature is used', async () => {

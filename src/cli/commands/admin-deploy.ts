@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import type { DeployResult } from '../../deploy/operations.js';
 import { verb } from '../invocation.js';
-import { sysrootOf, type AdminOpts } from './admin-options.js';
+import { writableSysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs that change deployments; each loads the deploy library on use. */
 
@@ -67,7 +67,7 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--overlay-initrd <file>', 'add this initramfs image after the tree\'s own, copied into /boot (repeatable)', collect)
     .action(async function (this: Command, refspec: string, opts: DeployCliOpts) {
       const { deploy } = await import('../../deploy/operations.js');
-      const r = await deploy(sysrootOf(this, opts), refspec, {
+      const r = await deploy(await writableSysrootOf(this, opts), refspec, {
         ...(opts.os !== undefined && { osname: opts.os }),
         karg: opts.karg ?? [], kargAppend: opts.kargAppend ?? [], kargDelete: opts.kargDelete ?? [],
         kargNone: opts.kargNone === true, kargProcCmdline: opts.kargProcCmdline === true,
@@ -84,7 +84,7 @@ export function registerDeployVerbs(admin: Command): void {
     .argument('<index>', 'deployment index, as admin status lists them')
     .action(async function (this: Command, index: string, opts: AdminOpts) {
       const { undeploy } = await import('../../deploy/operations.js');
-      const r = await undeploy(sysrootOf(this, opts), parseIndex(index));
+      const r = await undeploy(await writableSysrootOf(this, opts), parseIndex(index));
       if (r.transaction) process.stdout.write(`${r.transaction}\n`);
       // ostree cleans up (and reports it) before it reports the deletion.
       await printFreed(r.cleanup);
@@ -96,7 +96,7 @@ export function registerDeployVerbs(admin: Command): void {
     .argument('<index>', 'deployment index, as admin status lists them')
     .action(async function (this: Command, index: string, opts: AdminOpts) {
       const { setDefault } = await import('../../deploy/operations.js');
-      const r = await setDefault(sysrootOf(this, opts), parseIndex(index));
+      const r = await setDefault(await writableSysrootOf(this, opts), parseIndex(index));
       if (r.transaction) process.stdout.write(`${r.transaction}\n`);
       process.stdout.write(r.changed ? `New default deployment: ${r.deployment.checksum}.${r.deployment.deploySerial}\n` : `Deployment ${index} is already the default\n`);
     });
@@ -107,14 +107,14 @@ export function registerDeployVerbs(admin: Command): void {
     .option('-u, --unpin', 'remove the pin')
     .action(async function (this: Command, indexes: string[], opts: AdminOpts & { unpin?: boolean }) {
       const { pin } = await import('../../deploy/operations.js');
-      for (const line of await pin(sysrootOf(this, opts), indexes, opts.unpin === true)) process.stdout.write(`${line}\n`);
+      for (const line of await pin(await writableSysrootOf(this, opts), indexes, opts.unpin === true)) process.stdout.write(`${line}\n`);
     });
 
   admin.command('cleanup')
     .description('delete deployments, boot files and objects the boot configuration no longer uses')
     .action(async function (this: Command, opts: AdminOpts) {
       const { cleanup } = await import('../../deploy/operations.js');
-      await printFreed(await cleanup(sysrootOf(this, opts)));
+      await printFreed(await cleanup(await writableSysrootOf(this, opts)));
     });
 
   const kargs = admin.command('kargs').description('change the kernel arguments of deployments');
@@ -123,7 +123,7 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--append-if-missing <k=v>', 'append this argument unless its key is present (repeatable)', collect)
     .action(async function (this: Command, opts: AdminOpts & { appendIfMissing?: string[] }) {
       const { kargsEditInPlace } = await import('../../deploy/operations.js');
-      await kargsEditInPlace(sysrootOf(this, opts), opts.appendIfMissing ?? []);
+      await kargsEditInPlace(await writableSysrootOf(this, opts), opts.appendIfMissing ?? []);
     });
 
   admin.command('upgrade')
@@ -139,7 +139,7 @@ export function registerDeployVerbs(admin: Command): void {
       if (opts.pullOnly && opts.deployOnly) throw new GroveError('GROVE_BAD_OPTION', 'Cannot simultaneously specify --pull-only and --deploy-only');
       if (opts.pullOnly && opts.reboot) throw new GroveError('GROVE_BAD_OPTION', 'Cannot simultaneously specify --pull-only and --reboot');
       const { upgrade } = await import('../../deploy/upgrade.js');
-      const sysroot = sysrootOf(this, opts);
+      const sysroot = await writableSysrootOf(this, opts);
       const r = await upgrade(sysroot, {
         ...(opts.os !== undefined && { osname: opts.os }), allowDowngrade: opts.allowDowngrade === true,
         pullOnly: opts.pullOnly === true, deployOnly: opts.deployOnly === true,
@@ -157,7 +157,7 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--os <osname>', 'the stateroot to switch (default: the booted one)')
     .action(async function (this: Command, refspec: string, opts: AdminOpts & { os?: string; reboot?: boolean }) {
       const { switchRef } = await import('../../deploy/upgrade.js');
-      const sysroot = sysrootOf(this, opts);
+      const sysroot = await writableSysrootOf(this, opts);
       const r = await switchRef(sysroot, refspec, { ...(opts.os !== undefined && { osname: opts.os }) });
       if (r.deployed) await reportDeploy(r.deployed);
       if (r.deletedRef) process.stdout.write(`Deleting ref '${r.deletedRef}'\n`);

@@ -10,3 +10,15 @@ export function sysrootOf(cmd: Command, opts: AdminOpts): string {
   }
   return '/';
 }
+
+/**
+ * The sysroot of a verb that changes it. ostree opens the sysroot and takes its lock before it
+ * loads anything, so a sysroot without `ostree/` fails there, in those words, before any
+ * `loading sysroot:` error; the library takes the lock itself where it writes.
+ */
+export async function writableSysrootOf(cmd: Command, opts: AdminOpts): Promise<string> {
+  const sysroot = sysrootOf(cmd, opts);
+  const { checkLockable, openSysroot } = await import('../../deploy/sysroot-read.js');
+  checkLockable(openSysroot(sysroot));
+  return sysroot;
+}

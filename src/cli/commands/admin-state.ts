@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { UsageError, verb } from '../invocation.js';
 import { parseGInt } from '../parse.js';
-import { sysrootOf, type AdminOpts } from './admin-options.js';
+import { sysrootOf, writableSysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs about one deployment's state: its /etc changes, its origin, an unlocked /usr. */
 
@@ -33,7 +33,7 @@ export function registerStateVerbs(admin: Command): void {
       });
       const { setOrigin } = await import('../../deploy/set-origin.js');
       // ostree's --index is an int whose -1 (its default) means the booted deployment.
-      await setOrigin(sysrootOf(this, opts), remote, url, branch, { set, ...(opts.index !== undefined && opts.index !== -1 && { index: opts.index }) });
+      await setOrigin(await writableSysrootOf(this, opts), remote, url, branch, { set, ...(opts.index !== undefined && opts.index !== -1 && { index: opts.index }) });
     });
 
   verb(admin.command('unlock'), { params: '' })
@@ -45,7 +45,7 @@ export function registerStateVerbs(admin: Command): void {
       if (extra.length > 0) throw new UsageError('This command takes no extra arguments');
       const { unlock, NOT_BOOTED, UNLOCK_MESSAGES } = await import('../../deploy/unlock.js');
       const { loadSysroot } = await import('../../deploy/deployments.js');
-      const sysroot = sysrootOf(this, opts);
+      const sysroot = await writableSysrootOf(this, opts);
       // ostree's order: the booted deployment first, then the options.
       if (!loadSysroot(sysroot).booted) throw new GroveError('GROVE_NOT_BOOTED', NOT_BOOTED);
       if (opts.hotfix && opts.transient) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --hotfix and --transient');

@@ -8,7 +8,11 @@ import { sysrootOf, type AdminOpts } from './admin-options.js';
 
 /** `admin --print-current-dir`: the directory of the first deployment, as an absolute path. */
 async function currentDir(sysroot: string): Promise<string> {
-  const { loadSysroot, deploymentDir } = await import('../../deploy/deployments.js');
+  const [{ loadSysroot, deploymentDir }, { checkLockable, openSysroot }] = await Promise.all([
+    import('../../deploy/deployments.js'), import('../../deploy/sysroot-read.js'),
+  ]);
+  // Without a verb, ostree admin takes the sysroot lock before it loads.
+  checkLockable(openSysroot(sysroot));
   const first = loadSysroot(sysroot).deployments[0];
   if (!first) throw new GroveError('GROVE_NO_DEPLOYMENT', 'Unable to find a deployment in sysroot');
   return `${deploymentDir(path.resolve(sysroot), first.osname, first.checksum, first.deploySerial)}\n`;

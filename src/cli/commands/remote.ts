@@ -134,11 +134,22 @@ export function registerRemote(program: Command): void {
     .action(async (name: string, opts: { repo?: string; cacheDir?: string; raw?: boolean }) => {
       const l = await lib();
       const repo = await openRepo(opts);
-      const { summary, bytes } = await l.fetchRemoteSummary(repo, l.getRemote(repo, name), cacheDir(opts));
+      const r = l.getRemote(repo, name);
+      const { summary, bytes, sig } = await l.fetchRemoteSummary(repo, r, cacheDir(opts));
       if (opts.raw) {
         const { rawSummaryText } = await import('../../net/summary.js');
         process.stdout.write(rawSummaryText(bytes));
-      } else process.stdout.write(l.describeSummary(summary));
+        return;
+      }
+      process.stdout.write(l.describeSummary(summary));
+      // As ostree: with gpg-verify-summary (already verified by the fetch), its account of the signatures; never with --raw.
+      if (r.gpgVerifySummary && sig !== null) {
+        const [{ decodeDict, signaturesOf }, { GPG_KEY }, { gpgVerifyResult, formatVerifyResult }] = await Promise.all([
+          import('../../sign/signatures.js'), import('../../sign/gpg.js'), import('../../sign/gpg-verify-result.js'),
+        ]);
+        const sigs = signaturesOf(decodeDict(sig, `summary.sig of remote ${name}`), GPG_KEY);
+        process.stdout.write(`\n${formatVerifyResult(await gpgVerifyResult(bytes, sigs, l.remoteGpgKeySources(repo, r, true)))}`);
+      }
     });
 
   verb(withRepo(remote.command('gpg-list-keys')), { params: 'NAME' })
