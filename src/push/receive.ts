@@ -10,6 +10,7 @@ import { MAX_QUERY_NAMES, MAX_REFS_BODY, objectName, parseObjectName, RECEIVE_PA
 import { receiveObjects } from './receive-objects.js';
 import { parseRefRequest, receiveRefs } from './receive-refs.js';
 import type { TokenTable } from './tokens.js';
+import { publishSummary } from '../net/publish-summary.js';
 
 export interface ReceiveOptions {
   /** Who may push, and which refs each may move. */
@@ -26,6 +27,14 @@ export interface ReceiveOptions {
   maxUploads?: number;
   /** ostree's `--disable-fsync`, for tests: objects and refs are published in the same order, unsynced. */
   fsync?: boolean;
+  /**
+   * After a ref moves from one commit to another, generate the static delta between them (as
+   * `static-delta generate --from=OLD --to=NEW`) and list it in a new summary, so devices that
+   * pull the update fetch one or a few files. Runs after the push is answered.
+   */
+  deltas?: boolean;
+  /** Hears what goes wrong after a push was answered (a delta that could not be made). */
+  log?: (line: string) => void;
 }
 
 export interface Receiver {
@@ -106,7 +115,13 @@ export function createReceiver(repo: Repo, opts: ReceiveOptions): Receiver {
     const body = parseRefRequest((await readBody(req, MAX_REFS_BODY, 'ref update')).toString('utf8'));
     const run = refLock.then(() => receiveRefs(repo, grant, body, opts.sign));
     refLock = run.catch(() => undefined);
-    return json(res, { results: await run });
+    const results = await run;
+    if (opts.deltas) {
+      const moved = results.filter((r) => r.status === 'moved' && r.server !== null).map((r) => ({ from: r.server!, to: r.to }));
+      // Behind the ref lock, so that no summary written meanwhile is overwritten by an older one.
+      if (moved.length > 0) refLock = refLock.then(() => makeDeltas(repo, moved, opts));
+    }
+    return json(res, { results });
   };
 
   return {
@@ -133,6 +148,28 @@ export function createReceiver(repo: Repo, opts: ReceiveOptions): Receiver {
     },
     close: () => pool.close(),
   };
+}
+
+/**
+ * Static deltas from each moved ref's old commit to its new one, then the summary again. A delta
+ * that cannot be made (the old commit was pruned, say) is logged and skipped: the push it
+ * follows has succeeded.
+ */
+async function makeDeltas(repo: Repo, moves: Array<{ from: string; to: string }>, opts: ReceiveOptions): Promise<void> {
+  const { generateDelta } = await import('../delta/generate.js');
+  let made = 0;
+  for (const m of moves) {
+    try {
+      if (!(await repo.hasObject(m.from, 'commit'))) continue;
+      await generateDelta(repo, m);
+      made++;
+    } catch (e) {
+      opts.log?.(`static delta ${m.from}-${m.to} not generated: ${(e as Error).message}`);
+    }
+  }
+  if (made > 0) {
+    await publishSummary(repo, { ...(opts.sign && { sign: opts.sign }) }).catch((e: unknown) => opts.log?.(`summary not written after deltas: ${(e as Error).message}`));
+  }
 }
 
 async function readBody(req: http.IncomingMessage, max: number, what: string): Promise<Buffer> {

@@ -150,4 +150,32 @@ describe('grove push', needsOstree(), () => {
       await srv.close();
     }
   });
+
+  it('with deltas on, the server makes the static delta of each update, and ostree pulls the update through it', async () => {
+    const { srv, repo: server, url } = await startReceiver(path.join(dir, 'f'), { deltas: true });
+    try {
+      const builder = path.join(dir, 'f-builder');
+      const tree = path.join(dir, 'f-tree');
+      const c1 = await builderCommit(builder, 'archive', 'os/x86_64/main', tree, smallTree(10, { big: true }));
+      assert.equal((await groveRun(['push', `--repo=${builder}`, `--token=${X86_TOKEN}`, url])).code, 0);
+      // A device has the first commit.
+      const device = path.join(dir, 'f-device');
+      ostree(['init', `--repo=${device}`, '--mode=bare-user']);
+      ostree(['remote', 'add', `--repo=${device}`, '--no-gpg-verify', 'origin', url]);
+      await ostreeAsync(['pull', `--repo=${device}`, 'origin', 'os/x86_64/main']);
+      const big = smallTree(11, { big: true }).map((e) => (e.path === 'usr/lib/big.bin' && e.type === 'file' ? { ...e, content: Buffer.concat([Buffer.from(e.content as Uint8Array).subarray(0, 1000), Buffer.from('changed'), Buffer.from(e.content as Uint8Array).subarray(1007)]) } : e));
+      const c2 = await builderCommit(builder, 'archive', 'os/x86_64/main', tree, big);
+      assert.equal((await groveRun(['push', `--repo=${builder}`, `--token=${X86_TOKEN}`, url])).code, 0);
+      // The delta is made after the push is answered: wait for the summary to list it.
+      for (let i = 0; i < 200 && !ostree(['summary', `--repo=${server}`, '--view']).stdout.includes(`${c1}-${c2}`); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(ostree(['static-delta', 'list', `--repo=${server}`]).stdout, new RegExp(`^${c1}-${c2}$`, 'm'));
+      const r = await ostreeAsync(['pull', `--repo=${device}`, '--require-static-deltas', 'origin', 'os/x86_64/main']);
+      assert.match(r, /delta parts/);
+      assert.equal(ostree(['rev-parse', `--repo=${device}`, 'origin:os/x86_64/main']).stdout.trim(), c2);
+      assert.equal(ostree(['fsck', `--repo=${device}`]).code, 0);
+      assert.equal(ostree(['fsck', `--repo=${server}`]).code, 0);
+    } finally {
+      await srv.close();
+    }
+  });
 });

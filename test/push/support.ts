@@ -18,10 +18,10 @@ export const ALL_TOKEN = 'all-refs-token-0123456789abc';
 export const TOKENS = `# test builders\n${X86_TOKEN} os/x86_64/*\n\n${ALL_TOKEN} *\n`;
 
 /** An archive server repository in `dir`, receiving pushes in this process. */
-export async function startReceiver(dir: string, opts: { idleMs?: number; repo?: string; sign?: SignWith } = {}): Promise<{ srv: RepoServer; repo: string; url: string }> {
+export async function startReceiver(dir: string, opts: { idleMs?: number; repo?: string; sign?: SignWith; deltas?: boolean } = {}): Promise<{ srv: RepoServer; repo: string; url: string }> {
   const repo = opts.repo ?? path.join(dir, 'server');
   if (!fs.existsSync(repo)) await Repo.init(repo, { mode: 'archive' });
-  const srv = await serveRepo(repo, { receive: { tokens: TokenTable.parse(TOKENS, 'tokens'), fsync: false, ...(opts.idleMs !== undefined && { idleMs: opts.idleMs }), ...(opts.sign && { sign: opts.sign }) } });
+  const srv = await serveRepo(repo, { receive: { tokens: TokenTable.parse(TOKENS, 'tokens'), fsync: false, ...(opts.idleMs !== undefined && { idleMs: opts.idleMs }), ...(opts.sign && { sign: opts.sign }), ...(opts.deltas && { deltas: true }) } });
   return { srv, repo, url: srv.url };
 }
 

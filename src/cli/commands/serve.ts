@@ -8,7 +8,7 @@ const DEFAULT_PORT = 8080;
 
 interface ServeOpts {
   repo?: string; address: string; port?: number; log?: boolean;
-  receive?: string; receiveIdleSeconds?: string; gpgSign?: string[]; gpgHomedir?: string; sign?: string[]; signType: string;
+  receive?: string; receiveIdleSeconds?: string; generateDeltas?: boolean; gpgSign?: string[]; gpgHomedir?: string; sign?: string[]; signType: string;
 }
 
 function parsePort(v: string): number {
@@ -26,20 +26,23 @@ export function registerServe(program: Command): void {
     .option('--log', 'print one line per request on stdout')
     .option('--receive <tokens>', 'accept grove push from the builders this file names: lines TOKEN PREFIX [PREFIX…]; a prefix ending in * matches every ref under it')
     .option('--receive-idle-seconds <n>', 'cut a push request that sends nothing for this long (default: 30)')
+    .option('--generate-deltas', 'after a push moves a ref, generate the static delta from its old commit to the new one')
     .option('--gpg-sign <keyid>', 'after a push moves refs, sign the new summary with this GPG key (repeatable)', collect)
     .option('--gpg-homedir <dir>', 'GPG home directory holding the --gpg-sign keys')
     .option('--sign <key>', 'after a push moves refs, sign the new summary with this secret key (base64 ed25519; repeatable)', collect)
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: ServeOpts) => {
       const { serveRepo } = await import('../../net/serve.js');
-      const signing = opts.gpgSign !== undefined || opts.sign !== undefined || opts.receiveIdleSeconds !== undefined;
-      if (signing && opts.receive === undefined) throw new GroveError('GROVE_BAD_OPTION', '--gpg-sign, --sign and --receive-idle-seconds apply to pushes: give --receive');
+      const signing = opts.gpgSign !== undefined || opts.sign !== undefined || opts.receiveIdleSeconds !== undefined || opts.generateDeltas === true;
+      if (signing && opts.receive === undefined) throw new GroveError('GROVE_BAD_OPTION', '--gpg-sign, --sign, --receive-idle-seconds and --generate-deltas apply to pushes: give --receive');
       if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
       const idle = opts.receiveIdleSeconds === undefined ? 30 : Number(opts.receiveIdleSeconds);
       if (!(idle > 0 && idle <= 86400)) throw new GroveError('GROVE_BAD_OPTION', `--receive-idle-seconds: '${opts.receiveIdleSeconds}' is not a number of seconds from 0 to 86400`);
       const receive = opts.receive === undefined ? undefined : {
         tokens: (await import('../../push/tokens.js')).TokenTable.load(opts.receive),
         idleMs: idle * 1000,
+        ...(opts.generateDeltas && { deltas: true }),
+        log: (line: string) => process.stderr.write(`grove serve: ${line}\n`),
         sign: { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) },
       };
       const log = opts.log ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
