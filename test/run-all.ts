@@ -13,8 +13,6 @@ const files = (fs.readdirSync(here, { recursive: true }) as string[])
   .filter((f) => f.endsWith('.test.js'))
   .map((f) => path.join(here, f))
   .sort();
-// Three files at once on two cores: most tests wait on child processes and the disk more than
-// they compute. The whole suite took 650 s with two, 545 s with three (2-core EPYC, 2026-12-02).
-const concurrency = process.env['GROVE_TEST_CONCURRENCY'] ?? '3';
+const concurrency = process.env['GROVE_TEST_CONCURRENCY'] ?? '2';
 const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...process.argv.slice(2), ...files], { stdio: 'inherit' });
 process.exitCode = r.status ?? 1;
