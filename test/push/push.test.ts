@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Repo } from '../../src/repo/repo.js';
 import { traverse } from '../../src/store/traverse.js';
 import { pushTo } from '../../src/push/push.js';
+import { generateKeyPair as generateEd25519KeyPair } from '../../src/sign/ed25519.js';
 import { describeTree, groveOk, makeGpgKey, needsOstree, ostree, tempDir } from '../helpers.js';
 import { groveRun, ostreeAsync } from '../interop/support.js';
 import { ALL_TOKEN, X86_TOKEN, builderCommit, lackingOnServer, smallTree, startReceiver } from './support.js';
@@ -174,6 +175,29 @@ describe('grove push', needsOstree(), () => {
       assert.equal(ostree(['rev-parse', `--repo=${device}`, 'origin:os/x86_64/main']).stdout.trim(), c2);
       assert.equal(ostree(['fsck', `--repo=${device}`]).code, 0);
       assert.equal(ostree(['fsck', `--repo=${server}`]).code, 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server with an ed25519 key signs each summary it writes; a pull that verifies summaries accepts it, and refuses another key', async () => {
+    const key = generateEd25519KeyPair();
+    const other = generateEd25519KeyPair();
+    const { srv, repo: server, url } = await startReceiver(path.join(dir, 'g'), { sign: { ed25519: [key.secret] } });
+    try {
+      const builder = path.join(dir, 'g-builder');
+      // The commit carries both keys' signatures: only the summary's decides below.
+      await builderCommit(builder, 'archive', 'os/x86_64/main', path.join(dir, 'g-tree'), smallTree(12), [`--sign=${key.secret}`, `--sign=${other.secret}`]);
+      assert.equal((await groveRun(['push', `--repo=${builder}`, `--token=${X86_TOKEN}`, url])).code, 0);
+      assert.ok(fs.existsSync(path.join(server, 'summary.sig')));
+      for (const [name, pub, code] of [['good', key.public, 0], ['other', other.public, 1]] as const) {
+        const client = path.join(dir, `g-client-${name}`);
+        groveOk(['init', `--repo=${client}`, '--mode=bare-user']);
+        groveOk(['remote', 'add', `--repo=${client}`, '--no-gpg-verify', `--sign-verify=ed25519=inline:${pub}`, '--set=sign-verify-summary=true', 'origin', url]);
+        const r = await groveRun(['pull', `--repo=${client}`, 'origin', 'os/x86_64/main']);
+        assert.equal(r.code, code, `${name}: ${r.stderr}`);
+        if (code !== 0) assert.match(r.stderr, /summary/i);
+      }
     } finally {
       await srv.close();
     }
