@@ -10,7 +10,9 @@ import { cli, discard } from './workdirs.js';
  * repository, pushed into an empty server repository, then a commit with 1% of the files changed
  * pushed on top. grove pushes to a `grove serve --receive` process on loopback (whose checking
  * and storing is part of the time); the reference is what ostree users do today, `rsync -a` of
- * the repository (local, so without ssh's cost: the fastest rsync can be). ostree has no push.
+ * the repository, locally (without ssh's cost: the fastest rsync can be) and, when
+ * GROVE_BENCH_SSH names an ssh destination on this machine (`-p 2222 127.0.0.1`, key login),
+ * over ssh as it runs between a builder and a server. ostree has no push.
  * Bytes moved are read from each tool's own count (push --json, rsync --stats) after the runs.
  */
 const TOKEN = 'bench-push-token-0123456789';
@@ -19,6 +21,12 @@ const builderB = (w: Workdirs) => path.join(w.scratch, 'push-builder-b');
 const server = (w: Workdirs) => path.join(w.scratch, 'push-server');
 const serverWithA = (w: Workdirs) => path.join(w.scratch, 'push-server-a');
 const rsyncDest = (w: Workdirs) => path.join(w.scratch, 'push-rsync-dest');
+/** ssh arguments to reach this machine (`-p PORT HOST`), for the rsync-over-ssh reference; none: that reference is skipped. */
+const SSH = process.env['GROVE_BENCH_SSH'];
+const sshTarget = (): { opts: string; host: string } => {
+  const parts = SSH!.trim().split(/\s+/);
+  return { opts: parts.slice(0, -1).join(' '), host: parts.at(-1)! };
+};
 const stats = (t: Tool, w: Workdirs, c: string) => path.join(w.scratch, `push-stats-${c}-${t.name.replace(/[^a-z0-9]+/gi, '-')}`);
 
 function prepare(w: Workdirs): void {
@@ -65,7 +73,7 @@ function pushCase(kind: 'empty' | 'update'): Case {
     },
     setup: (t, w) => {
       if (t.kind === 'reference') {
-        if (t.name !== 'rsync -a') return 'true';
+        if (t.name !== 'rsync -a' && t.name !== 'rsync -a over ssh') return 'true';
         return `${discard(rsyncDest(w), w)}${kind === 'update' ? ` && cp -a ${quote(builderA(w))} ${quote(rsyncDest(w))}` : ''}`;
       }
       // The server process keeps running; its repository is replaced under it while it is idle.
@@ -73,7 +81,14 @@ function pushCase(kind: 'empty' | 'update'): Case {
       return `${discard(server(w), w)} && ${kind === 'empty' ? `ostree init --repo=${s} --mode=archive` : `cp -a ${quote(serverWithA(w))} ${s}`}`;
     },
     command: (t, w) => {
-      if (t.kind === 'reference') return t.name === 'rsync -a' ? `rsync -a --stats ${quote(`${from(w)}/`)} ${quote(`${rsyncDest(w)}/`)} > ${quote(stats(t, w, kind))}` : null;
+      if (t.kind === 'reference') {
+        if (t.name === 'rsync -a') return `rsync -a --stats ${quote(`${from(w)}/`)} ${quote(`${rsyncDest(w)}/`)} > ${quote(stats(t, w, kind))}`;
+        if (t.name === 'rsync -a over ssh' && SSH) {
+          const { opts, host } = sshTarget();
+          return `rsync -a --stats -e ${quote(`ssh -o BatchMode=yes ${opts}`)} ${quote(`${from(w)}/`)} ${quote(`${host}:${rsyncDest(w)}/`)} > ${quote(stats(t, w, kind))}`;
+        }
+        return null;
+      }
       if (t.kind === 'ostree') return null;
       return `${cli(t, w)} push --repo=${quote(from(w))} --token=${TOKEN} --json ${quote(url)} bench > ${quote(stats(t, w, kind))}`;
     },

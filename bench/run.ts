@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     { name: 'sha256sum', kind: 'reference' },
     { name: 'curl -Z', kind: 'reference' },
     { name: 'rsync -a', kind: 'reference' },
+    { name: 'rsync -a over ssh', kind: 'reference' },
   ];
   const w: Workdirs = { tree, scratch, grove: groveBin, tools };
   const facts = machineFacts();
