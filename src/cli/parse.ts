@@ -1,4 +1,5 @@
 import { GroveError } from '../errors.js';
+import type { SignWith } from '../sign/signatures.js';
 
 /** Option-value parsers for commander: each names the option in its error. */
 
@@ -64,4 +65,13 @@ export function parseBoolean(v: string): boolean {
   if (s === '1' || s === 'true' || s === 'yes') return true;
   if (s === '0' || s === 'false' || s === 'no' || s === 'none') return false;
   throw new GroveError('GROVE_BAD_OPTION', `Invalid boolean argument '${v}'`);
+}
+
+/**
+ * The keys `--sign` (with `--sign-type`), `--gpg-sign` and `--gpg-homedir` name, as commit,
+ * summary and serve take them; a `--sign-type` other than ed25519 is refused.
+ */
+export function signOptions(opts: { sign?: string[]; signType: string; gpgSign?: string[]; gpgHomedir?: string }): SignWith {
+  if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+  return { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
 }

@@ -5,7 +5,7 @@ import { Variant } from '../../format/objects.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import type { CommitOptions, TreeLayer } from '../../commit/commit.js';
 import { validateChecksum } from '../../format/checksum.js';
-import { collect, parseBoolean, parseTimestamp, parseUint } from '../parse.js';
+import { collect, parseBoolean, parseTimestamp, parseUint, signOptions } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { ProgressLine, describeCommitProgress } from '../progress.js';
 
@@ -116,7 +116,7 @@ export function registerCommit(program: Command): void {
       if (opts.canonicalPermissions && (opts.ownerUid ?? 0) > 0) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --canonical-permissions and non-zero --owner-uid');
       if (opts.canonicalPermissions && (opts.ownerGid ?? 0) > 0) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --canonical-permissions and non-zero --owner-gid');
       if (opts.selinuxPolicy !== undefined && opts.selinuxPolicyFromBase) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --selinux-policy and --selinux-policy-from-base');
-      if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+      const sign = signOptions(opts);
       const layers = treeLayers(pathArg, opts.tree);
       const selinux = await import('../../xattr/selinux.js');
       if (opts.selinuxPolicy !== undefined) selinux.refuseSelinuxPolicy(opts.selinuxPolicy, '--selinux-policy');
@@ -169,7 +169,7 @@ export function registerCommit(program: Command): void {
         consume: opts.consume === true,
         ...(statOverride !== undefined && { statOverride }),
         ...(skipList !== undefined && { skipList }),
-        sign: { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) },
+        sign,
       };
       const res = await commitTree(repo, commitOpts);
       progress.done();

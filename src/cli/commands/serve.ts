@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
-import { collect } from '../parse.js';
+import { collect, signOptions } from '../parse.js';
 import { withRepo } from '../repo-option.js';
 
 /** The port `grove serve` listens on unless told: fixed, so a remote's URL survives a restart. */
@@ -33,9 +33,9 @@ export function registerServe(program: Command): void {
     .option('--sign-type <type>', 'signature type for --sign', 'ed25519')
     .action(async (opts: ServeOpts) => {
       const { serveRepo } = await import('../../net/serve.js');
-      const signing = opts.gpgSign !== undefined || opts.sign !== undefined || opts.receiveIdleSeconds !== undefined || opts.generateDeltas === true;
-      if (signing && opts.receive === undefined) throw new GroveError('GROVE_BAD_OPTION', '--gpg-sign, --sign, --receive-idle-seconds and --generate-deltas apply to pushes: give --receive');
-      if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
+      const forPushes = opts.gpgSign !== undefined || opts.sign !== undefined || opts.receiveIdleSeconds !== undefined || opts.generateDeltas === true;
+      if (forPushes && opts.receive === undefined) throw new GroveError('GROVE_BAD_OPTION', '--gpg-sign, --sign, --receive-idle-seconds and --generate-deltas apply to pushes: give --receive');
+      const sign = signOptions(opts);
       const idle = opts.receiveIdleSeconds === undefined ? 30 : Number(opts.receiveIdleSeconds);
       if (!(idle > 0 && idle <= 86400)) throw new GroveError('GROVE_BAD_OPTION', `--receive-idle-seconds: '${opts.receiveIdleSeconds}' is not a number of seconds from 0 to 86400`);
       const receive = opts.receive === undefined ? undefined : {
@@ -43,7 +43,7 @@ export function registerServe(program: Command): void {
         idleMs: idle * 1000,
         ...(opts.generateDeltas && { deltas: true }),
         log: (line: string) => process.stderr.write(`grove serve: ${line}\n`),
-        sign: { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) },
+        sign,
       };
       const log = opts.log ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
       const srv = await serveRepo(opts.repo ?? process.env['OSTREE_REPO'] ?? '', {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import type { Variant } from '../../format/gvariant.js';
-import { collect } from '../parse.js';
+import { collect, signOptions } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
 interface SummaryOpts {
@@ -33,8 +33,7 @@ export function registerSummary(program: Command): void {
       const repo = await openRepo(opts);
       if (opts.update) {
         const additional = await Promise.all((opts.addMetadata ?? []).map(parseMetadataArg));
-        if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
-        const sign = { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
+        const sign = signOptions(opts);
         await (await import('../../net/publish-summary.js')).publishSummary(repo, { additional, sign });
         return;
       }
