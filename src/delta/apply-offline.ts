@@ -3,7 +3,7 @@ import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { Transaction } from '../repo/transaction.js';
 import type { Repo } from '../repo/repo.js';
-import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, stagedOrStored, storeSink } from './apply-part.js';
+import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
 
@@ -34,7 +34,7 @@ export async function applyOffline(repo: Repo, location: string, opts: { fsync?:
       await tx.writeMetadata('commit', sb.commitBytes, { expected: sb.to, where: `commit ${sb.to} of static delta ${where}` });
     }
     const sink = await storeSink(repo, tx, 'the delta');
-    for (const { entry, index: i } of partsNeeded(sb, stagedOrStored(repo, tx))) {
+    for (const { entry, index: i } of partsNeeded(sb, (c, t) => tx.hasStagedOrStored(c, t))) {
       const inline = inlinePart(sb, sb, i);
       // An inline part is covered by the superblock, as in ostree: its checksum is not checked again.
       const bytes = inline ?? readFile(path.join(dir, String(i)), `Opening deltapart '${i}'`);
@@ -45,7 +45,7 @@ export async function applyOffline(repo: Repo, location: string, opts: { fsync?:
         throw e;
       }
     }
-    checkDeltaObjects(repo, tx, sb, `static delta ${where}`);
+    checkDeltaObjects(tx, sb, `static delta ${where}`);
     await tx.commit();
   } catch (e) {
     await tx.abort();

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { GroveError } from '../errors.js';
 import { defaultCompressBackend } from '../format/compress.js';
 import { encode } from '../format/gvariant.js';
@@ -6,7 +5,6 @@ import { sha256Factory } from '../format/hash.js';
 import type { ObjectType } from '../format/objects.js';
 import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
-import { objectExists } from '../store/paths.js';
 import { storeContent, type Stored } from '../store/write-content.js';
 import { executePart, type DeltaSink } from './execute.js';
 import { inlineKey, type DeltaName } from './names.js';
@@ -20,11 +18,6 @@ import { DELTAPART_VERSION, superblockMeta, type DeltaObject, type PartEntry, ty
  * them, the commit's detached metadata, opening and running a part, and the sink that stores
  * what a part yields through the store's writers into the transaction.
  */
-
-/** Whether the transaction staged, or the repository has, an object. */
-export function stagedOrStored(repo: Repo, tx: Transaction): (checksum: string, type: ObjectType) => boolean {
-  return (checksum, type) => fs.existsSync(tx.stagedPath(checksum, type)) || objectExists(repo.objectsDir, checksum, type, repo.mode);
-}
 
 /** Refuses a part newer than ostree 2022.7 reads. */
 export function checkPartVersions(parts: Iterable<PartEntry>): void {
@@ -66,7 +59,6 @@ export async function applyPart(entry: PartEntry, bytes: Uint8Array, inline: boo
 export async function storeSink(repo: Repo, tx: Transaction, origin: string, onStored: (o: { checksum: string; type: ObjectType }, stored?: Stored) => void = () => undefined): Promise<DeltaSink> {
   const target = tx.storeTarget(defaultCompressBackend());
   const sha = await sha256Factory();
-  const have = stagedOrStored(repo, tx);
   return {
     metadata: async (type, checksum, bytes) => {
       await tx.writeMetadata(type, bytes, { expected: checksum, where: `${type} object ${checksum} from ${origin}` });
@@ -76,7 +68,7 @@ export async function storeSink(repo: Repo, tx: Transaction, origin: string, onS
       const stored = storeContent(target, sha, header, data, { expected: checksum, where: `file object ${checksum} from ${origin}` });
       onStored({ checksum, type: 'file' }, stored);
     },
-    hasContent: (checksum) => have(checksum, 'file'),
+    hasContent: (checksum) => tx.hasStagedOrStored(checksum, 'file'),
     readSource: (checksum) => readSourceContent(repo, checksum),
   };
 }

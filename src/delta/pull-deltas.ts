@@ -10,7 +10,7 @@ import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
 import { MAX_METADATA_SIZE, readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
-import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, stagedOrStored, storeSink } from './apply-part.js';
+import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
 import { deltaId, deltaIndexRelPath, deltaRelDir, parseDeltaId, type DeltaName } from './names.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
@@ -167,7 +167,7 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
   for (const f of sb.fallbacks) {
     if (f.type !== 'file') throw new GroveError('GROVE_CORRUPT_OBJECT', `Found metadata object as fallback: ${f.checksum}.${f.type}`);
   }
-  const needed = partsNeeded(sb, stagedOrStored(repo, tx));
+  const needed = partsNeeded(sb, (c, t) => tx.hasStagedOrStored(c, t));
   checkFreeSpace(repo, needed.reduce((n, p) => n + p.entry.usize, 0n));
 
   let commitBytes: Uint8Array | null = null;
@@ -213,7 +213,7 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
   };
   await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, queue.length) }, worker));
   if (failure !== null) throw failure;
-  checkDeltaObjects(repo, tx, sb, `static delta ${id} from ${ctx.source.description}`);
+  checkDeltaObjects(tx, sb, `static delta ${id} from ${ctx.source.description}`);
   // Published now, so that the object scan after the delta finds them in place.
   await tx.checkpoint(published);
   return commitBytes;

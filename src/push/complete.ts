@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { decodeCommit, type ObjectType } from '../format/objects.js';
 import { isErrno } from '../errors.js';
 import { objectExists, objectPath } from '../store/paths.js';
@@ -7,7 +6,7 @@ import { MAX_METADATA_SIZE } from '../store/read-metadata.js';
 import { isCommitPartial } from '../repo/partial.js';
 import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
-import { changedObjects } from './tree-diff.js';
+import { changedObjects } from '../store/tree-diff.js';
 
 /**
  * The first object the commit in `commitBytes` reaches that `repo` lacks (counting what
@@ -22,26 +21,27 @@ import { changedObjects } from './tree-diff.js';
  * paths to them.
  */
 export function firstMissing(repo: Repo, commitBytes: Uint8Array, where: string, tx?: Transaction): string | null {
-  const stagedHas = (checksum: string, type: ObjectType): boolean => tx !== undefined && fs.existsSync(tx.stagedPath(checksum, type));
-  const has = (checksum: string, type: ObjectType): boolean => objectExists(repo.objectsDir, checksum, type, repo.mode) || stagedHas(checksum, type);
-  const read = (checksum: string): Uint8Array | null => {
-    for (const p of [objectPath(repo.objectsDir, checksum, 'dirtree', repo.mode), ...(tx ? [tx.stagedPath(checksum, 'dirtree')] : [])]) {
-      try {
-        return readObjectFile(p, `dirtree ${checksum}`, MAX_METADATA_SIZE);
-      } catch (e) {
-        if (!isErrno(e, 'ENOENT')) throw e;
-      }
-    }
-    return null;
-  };
+  const has = (checksum: string, type: ObjectType): boolean => (tx ? tx.hasStagedOrStored(checksum, type) : objectExists(repo.objectsDir, checksum, type, repo.mode));
+  const read = (checksum: string): Uint8Array | null => (tx ? tx.readStagedOrStored(checksum, 'dirtree') : readStored(repo, checksum, 'dirtree'));
   const parent = decodeCommit(commitBytes, where).parent;
   let base: { bytes: Uint8Array; read: typeof read } | null = null;
-  if (parent !== null && objectExists(repo.objectsDir, parent, 'commit', repo.mode) && !isCommitPartial(repo.path, parent)) {
-    base = { bytes: readObjectFile(objectPath(repo.objectsDir, parent, 'commit', repo.mode), `commit ${parent}`, MAX_METADATA_SIZE), read };
+  if (parent !== null && !isCommitPartial(repo.path, parent)) {
+    const bytes = readStored(repo, parent, 'commit');
+    if (bytes !== null) base = { bytes, read };
   }
   for (const key of changedObjects(read, commitBytes, where, base)) {
     const dot = key.indexOf('.');
     if (!has(key.slice(0, dot), key.slice(dot + 1) as ObjectType)) return key;
   }
   return null;
+}
+
+/** A metadata object of the repository, or null when it has none. */
+function readStored(repo: Repo, checksum: string, type: ObjectType): Uint8Array | null {
+  try {
+    return readObjectFile(objectPath(repo.objectsDir, checksum, type, repo.mode), `${type} object ${checksum}`, MAX_METADATA_SIZE);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
 }

@@ -5,7 +5,7 @@ import { isCommitPartial } from '../repo/partial.js';
 import { listRefs, readRef, updateRefs } from '../repo/refs.js';
 import type { Repo } from '../repo/repo.js';
 import { readMetadataSync } from '../store/read-metadata.js';
-import { changedObjects } from './tree-diff.js';
+import { changedObjects } from '../store/tree-diff.js';
 import { objectExists } from '../store/paths.js';
 import { PushClient } from './client.js';
 import { MAX_QUERY_NAMES, parseObjectName, type ObjectName } from './protocol.js';

@@ -82,9 +82,10 @@ export function createReceiver(repo: Repo, opts: ReceiveOptions): Receiver {
       // The token's own prefixes, so a builder learns before it uploads anything that a ref is not its to move.
       return json(res, { refs, prefixes: grant.prefixes, line: grant.line });
     }
-    if (method !== 'POST' || !['missing', 'objects', 'refs'].includes(route)) {
+    const known = ['missing', 'objects', 'refs'].includes(route);
+    if (method !== 'POST' || !known) {
       res.setHeader('Allow', route === 'refs' ? 'GET, POST' : 'POST');
-      return refuse(res, route === 'missing' || route === 'objects' || route === 'refs' ? 405 : 404, `no such push request: ${method} ${route}`, true);
+      return refuse(res, known ? 405 : 404, `no such push request: ${method} ${route}`, true);
     }
     if (route === 'missing') {
       const names = (await readBody(req, MAX_QUERY_NAMES * 80, 'missing-object query')).toString('latin1').split('\n').filter((l) => l !== '');

@@ -5,7 +5,9 @@ import { isErrno } from '../errors.js';
 import { sha256 } from '../format/hash.js';
 import { toHex } from '../format/checksum.js';
 import type { ObjectType } from '../format/objects.js';
-import { objectPath } from '../store/paths.js';
+import { objectExists, objectPath } from '../store/paths.js';
+import { readObjectFile } from '../store/object-file.js';
+import { MAX_METADATA_SIZE } from '../store/read-metadata.js';
 import { checkMetadata, stageMetadata, type MetadataWrite } from '../store/write-metadata.js';
 import type { StoreTarget } from '../store/write-content.js';
 import type { CompressBackend } from '../format/compress.js';
@@ -71,6 +73,27 @@ export class Transaction {
   /** Where a new object of this transaction is written before commit. */
   stagedPath(checksum: string, type: ObjectType): string {
     return objectPath(this.stagingDir, checksum, type, this.repo.mode);
+  }
+
+  /** Whether the object is staged in this transaction or already in the repository. */
+  hasStagedOrStored(checksum: string, type: ObjectType): boolean {
+    return fsSync.existsSync(this.stagedPath(checksum, type)) || objectExists(this.repo.objectsDir, checksum, type, this.repo.mode);
+  }
+
+  /**
+   * A metadata object's bytes from what this transaction staged or the repository has (at most
+   * the metadata limit, never through a symlink); null when neither has it. For checks that walk
+   * a tree before its objects are published.
+   */
+  readStagedOrStored(checksum: string, type: ObjectType): Uint8Array | null {
+    for (const p of [this.stagedPath(checksum, type), this.repo.objectPath(checksum, type)]) {
+      try {
+        return readObjectFile(p, `${type} object ${checksum}`, MAX_METADATA_SIZE);
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      }
+    }
+    return null;
   }
 
   /**
