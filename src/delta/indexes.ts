@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { dirEntriesInOrder } from '../repo/fsutil.js';
 import { checksumFromB64 } from './names.js';
