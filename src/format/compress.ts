@@ -88,13 +88,21 @@ export function createDeflater(level: number): StreamCodec {
 }
 
 /**
+ * Output chunk of the streaming inflater. zlib's default of 16 KiB makes a write (and a trip
+ * through the event loop) per 16 KiB of output: checking out or cat-ing a 4 GiB file that way
+ * costs 262,144 writes. 256 KiB cuts that 16-fold and costs nothing for small objects (the chunk
+ * is allocated once per stream).
+ */
+const INFLATE_CHUNK = 256 << 10;
+
+/**
  * Streaming raw inflate. With `maxOutput`, the codec stops as soon as it has produced more than
  * that many bytes and sets `overflowed`: a stream's announced size bounds memory and work from
  * the first output chunk on, not only once a whole input chunk has been inflated.
  */
 export function createInflater(backend: CompressBackend = defaultCompressBackend(), opts: { maxOutput?: number } = {}): StreamCodec {
   const max = opts.maxOutput ?? Infinity;
-  return backend === 'node' ? nodeStream(zlib.createInflateRaw(), max) : fflateStream(new (fflate().Inflate)(), max);
+  return backend === 'node' ? nodeStream(zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK }), max) : fflateStream(new (fflate().Inflate)(), max);
 }
 
 /** Inflated data larger than the size announced for it: the stream was stopped there. */
