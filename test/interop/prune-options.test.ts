@@ -82,6 +82,12 @@ function state(repo: string): string {
   return `${lines.join('\n')}\n--- config\n${fs.readFileSync(path.join(repo, 'config'), 'utf8')}`;
 }
 
+/**
+ * Which commits an option set keeps does not depend on the repository's mode, only how their
+ * objects are deleted does: bare-user runs the whole-repository cases and these, archive all.
+ */
+const BARE_USER_CASES = new Set(['--refs-only', '--depth=0', '--commit-only', '--only-branch=main --keep-younger-than=@1690000000 --commit-only']);
+
 describe('grove prune matches ostree prune, option by option', needsOstree(), () => {
   let dir = '';
   let cleanup: () => Promise<void> = async () => undefined;
@@ -164,7 +170,7 @@ describe('grove prune matches ostree prune, option by option', needsOstree(), ()
       ['--retain-branch-depth=main=0', '--keep-younger-than=@1690000000'],
       ['--retain-branch-depth=main=0', '--only-branch=devel', '--depth=0'],
       ['--retain-branch-depth=main=1x', '--retain-branch-depth= 2=3', '--depth=0'],
-    ]) {
+    ].filter((args) => mode === 'archive' || BARE_USER_CASES.has(args.join(' ')))) {
       test(`prune ${args.join(' ')} (${mode})`, () => {
         same(mode, args);
       });
@@ -183,7 +189,8 @@ describe('grove prune matches ostree prune, option by option', needsOstree(), ()
       assert.ok(after.includes(bases[mode]!.commits['m3']!.slice(2)), 'm3 itself stays');
     });
 
-    test(`misuse fails as ostree does (${mode})`, () => {
+    // Refusals come before the repository's mode matters: archive only.
+    if (mode === 'archive') test(`misuse fails as ostree does (${mode})`, () => {
       const failures: Array<string[] | ((c: Record<string, string>) => string[])> = [
         (c) => [`--delete-commit=${c['d2']!}`],
         (c) => [`--delete-commit=${c['r2']!}`],
