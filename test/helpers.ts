@@ -54,8 +54,8 @@ export function groveOk(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: s
 }
 
 /** Runs the real ostree; throws on failure unless `allowFail`. */
-export function ostree(args: string[], opts: { allowFail?: boolean } = {}): RunResult {
-  const r = spawnSync('ostree', args, { encoding: 'utf8', maxBuffer: 256 << 20 });
+export function ostree(args: string[], opts: { allowFail?: boolean; cwd?: string } = {}): RunResult {
+  const r = spawnSync('ostree', args, { encoding: 'utf8', maxBuffer: 256 << 20, cwd: opts.cwd });
   const res = { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   if (!opts.allowFail && res.code !== 0) throw new Error(`ostree ${args.join(' ')} failed (${res.code}): ${res.stderr}`);
   return res;

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import fsSync from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError, isErrno, strerror } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { validateChecksum } from '../format/checksum.js';
 import { validateCollectionId } from '../format/names.js';
@@ -61,27 +61,38 @@ export class Repo {
     }
     const abs = path.resolve(repoPath);
     const configPath = path.join(abs, 'config');
+    // ostree's checks, in its order and words: the directory, its objects/, then the config.
+    const opening = (what: string, e: unknown) => new GroveError('GROVE_NO_REPO', `opening repo: ${what}: ${strerror(e)}`, { path: abs });
+    const isDir = (p: string, what: string) => {
+      let st: fsSync.Stats;
+      try {
+        st = fsSync.statSync(p);
+      } catch (e) {
+        throw opening(what, e);
+      }
+      if (!st.isDirectory()) throw opening(what, Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }));
+    };
+    isDir(abs, `opendir(${abs})`);
+    isDir(path.join(abs, 'objects'), 'opendir(objects)');
     let text: string;
     try {
       // Synchronous, as the ref reads: a small file, and fs.promises.readFile loads Node's stream
       // modules (2 ms of the start of every command).
       text = fsSync.readFileSync(configPath, 'utf8');
     } catch (e) {
-      if (isErrno(e, 'ENOENT', 'ENOTDIR')) {
-        const exists = await fs.stat(abs).then(() => true, () => false);
-        throw new GroveError('GROVE_NO_REPO', exists ? `${abs} is not an ostree repository (no config file)` : `repository ${abs} does not exist`, {
-          hint: exists ? undefined : `create it with: grove init --repo=${repoPath}`,
-        });
-      }
-      throw e;
+      throw opening('openat(config)', e);
     }
     const config = KeyFile.parse(text, configPath);
     const version = config.get('core', 'repo_version');
-    if (version !== '1') {
-      throw new GroveError('GROVE_BAD_REPO', `${configPath}: unsupported repo_version ${version ?? '(missing)'}`);
-    }
+    if (version === undefined) throw new GroveError('GROVE_BAD_REPO', 'opening repo: Key file does not have key “repo_version” in group “core”', { path: configPath });
+    if (version !== '1') throw new GroveError('GROVE_BAD_REPO', `opening repo: Invalid repository version '${version}'`, { path: configPath });
     const modeName = config.get('core', 'mode') ?? 'bare';
-    const mode = parseRepoMode(modeName, `mode in ${configPath}`);
+    let mode: RepoMode;
+    try {
+      mode = parseRepoMode(modeName);
+    } catch {
+      throw new GroveError('GROVE_BAD_MODE', `opening repo: Invalid mode '${modeName}' in repository configuration`, { path: configPath });
+    }
     return new Repo(abs, mode, config);
   }
 

@@ -29,11 +29,13 @@ describe('repository layout', () => {
     }
   });
 
-  test('open names a missing repository and a directory that is not one', async () => {
+  test('open names a missing repository and a directory that is not one, as ostree does', async () => {
     const { dir, cleanup } = await tempDir();
     try {
       await assert.rejects(Repo.open(path.join(dir, 'nope')), (e: GroveError) => e.code === 'GROVE_NO_REPO' && e.message.includes('nope'));
-      await assert.rejects(Repo.open(dir), (e: GroveError) => e.code === 'GROVE_NO_REPO' && /not an ostree repository/.test(e.message));
+      await assert.rejects(Repo.open(dir), (e: GroveError) => e.code === 'GROVE_NO_REPO' && e.message === 'opening repo: opendir(objects): No such file or directory');
+      await fs.mkdir(path.join(dir, 'objects'));
+      await assert.rejects(Repo.open(dir), (e: GroveError) => e.code === 'GROVE_NO_REPO' && e.message === 'opening repo: openat(config): No such file or directory');
       await assert.rejects(Repo.open(undefined), { code: 'GROVE_NO_REPO' });
     } finally {
       await cleanup();
