@@ -489,10 +489,11 @@ export async function resolveTargets(source: ObjectSource, targets: PullTarget[]
     let checksum: string | null;
     if (s !== null) {
       checksum = s.refs.find((r) => r.name === t.from)?.checksum ?? null;
-      if (checksum === null) throw new GroveError('GROVE_NO_REF', `no such branch '${t.from}' in the summary of ${source.description}`);
+      if (checksum === null) throw new GroveError('GROVE_NO_REF', `No such branch '${t.from}' in repository summary`);
     } else {
       checksum = await source.ref(t.from);
-      if (checksum === null) throw new GroveError('GROVE_NO_REF', `${source.description} has no ref '${t.from}'`);
+      // ostree's words: its fetcher's for the ref file a server lacks, its rev-parse's in a local source.
+      if (checksum === null) throw new GroveError('GROVE_NO_REF', source.remote !== null ? 'Server returned HTTP 404' : `Refspec '${t.from}' not found`);
     }
     out.push({ to: t.to, checksum });
   }
@@ -526,6 +527,13 @@ async function readRefAt(file: string): Promise<string | null> {
     if (isErrno(e, 'ENOENT', 'ENOTDIR')) return null;
     throw e;
   }
+}
+
+/** Every ref in the summary of a remote a mirror pull takes all of (ostree's message when it has none). */
+export async function summaryRefsForMirror(source: ObjectSource, policy?: PullPolicy): Promise<string[]> {
+  const s = await sourceSummary(source, policy);
+  if (s === null) throw new GroveError('GROVE_NO_SUMMARY', 'Fetching all refs was requested in mirror mode, but remote repository does not have a summary');
+  return s.refs.map((r) => r.name);
 }
 
 /** Every ref the source offers (its summary's, or for a local source its refs). */

@@ -149,6 +149,29 @@ describe('pull drop-in options against ostree', needsOstreeAsRoot(), () => {
     }
   });
 
+  test('which refs: none named needs configured branches (a mirror pull takes the summary\'s); a missing ref, with a summary and without, from HTTP and locally', async () => {
+    const s = await setup();
+    try {
+      const refused = async (args: (r: string) => string[], message: string) => {
+        assert.equal(await sameFailure(s.repos, args), `error: ${message}\n`);
+      };
+      // A summary lists refs, but ostree pulls only the configured branches.
+      await refused((r) => ['pull', `--repo=${r}`, 'origin'], 'No configured branches for remote origin');
+      await refused((r) => ['pull', `--repo=${r}`, 'origin', 'nope'], "No such branch 'nope' in repository summary");
+      await refused((r) => ['pull-local', `--repo=${r}`, s.src, 'nope'], "No such branch 'nope' in repository summary");
+      await fs.rename(path.join(s.src, 'summary'), path.join(s.dir, 'summary.aside'));
+      await refused((r) => ['pull', `--repo=${r}`, 'origin', 'nope'], 'Server returned HTTP 404');
+      await refused((r) => ['pull', `--repo=${r}`, 'origin'], 'No configured branches for remote origin');
+      await refused((r) => ['pull', `--repo=${r}`, '--mirror', 'origin'], 'Fetching all refs was requested in mirror mode, but remote repository does not have a summary');
+      await refused((r) => ['pull-local', `--repo=${r}`, s.src, 'nope'], "Refspec 'nope' not found");
+      // With `branches` configured, a plain pull takes those.
+      for (const r of [s.repos.g, s.repos.o]) ostree(['config', `--repo=${r}`, 'set', 'remote "origin".branches', 'main;']);
+      await samePull(s, ['origin']);
+    } finally {
+      await s.cleanup();
+    }
+  });
+
   test('-T/--timestamp-check and --timestamp-check-from-rev refuse an older commit', async () => {
     const s = await setup();
     try {

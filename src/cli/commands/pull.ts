@@ -149,10 +149,10 @@ export function registerPull(program: Command): void {
   verb(withSharedFlags(withRepo(program.command('pull'))), { params: 'REMOTE [BRANCH...]' })
     .description('download refs and the objects they reach from a remote')
     .argument('<remote>', 'REMOTE, or REMOTE:REF')
-    .argument('[refs...]', 'refs (or commit checksums) to pull; default: the remote\'s branches, else every ref in its summary')
+    .argument('[refs...]', 'refs (or commit checksums) to pull; default: the remote\'s branches (with --mirror and none configured: every ref in its summary)')
     .option('--depth <n>', 'parent commits to pull too (-1: all)', '0')
     .option('--commit-metadata-only', 'fetch commit objects only')
-    .option('--mirror', 'write refs/heads/REF (refs/mirrors/COLLECTION-ID/REF for a remote with a collection ID) instead of refs/remotes/REMOTE/REF')
+    .option('--mirror', 'write refs/heads/REF (refs/mirrors/COLLECTION-ID/REF for a remote with a collection ID) instead of refs/remotes/REMOTE/REF; with no refs named or configured, pull every ref in the summary')
     .option('--subpath <path>', 'fetch only this path of each commit (repeatable)', collect)
     .option('--max-outstanding-fetcher-requests <n>', 'requests in flight at most', '32')
     .option('--network-retries <n>', 'times each download is retried upon error (default: 4)', parseUint('--network-retries'))
@@ -177,7 +177,7 @@ export function registerPull(program: Command): void {
       if (opts.dryRun) throw new GroveError('GROVE_UNSUPPORTED', '--dry-run: grove does not print delta sizes without applying them yet');
       if (opts.cacheDir !== undefined) await checkCacheDir(opts.cacheDir);
       // The library loads on use: every grove command pays for what the CLI imports up front.
-      const [{ pullInto, sourceRefs }, { checkPullable, getRemote }, { openSource, remotePolicy }] = await Promise.all([
+      const [{ pullInto, summaryRefsForMirror }, { checkPullable, getRemote }, { openSource, remotePolicy }] = await Promise.all([
         import('../../net/pull.js'), import('../../net/remotes.js'), import('../../net/remote-source.js'),
       ]);
       const repo = await openRepo(opts);
@@ -196,9 +196,12 @@ export function registerPull(program: Command): void {
       const policy = remotePolicy(repo, remote);
       const { Repo } = await import('../../repo/repo.js');
       const localCaches = await Promise.all((opts.localcacheRepo ?? []).map((p) => Repo.open(p)));
+      // As ostree: no refs named means the remote's `branches`; only a mirror pull takes every
+      // ref of the summary instead, and it needs one.
+      if (refs.length === 0 && remote.branches.length === 0 && !opts.mirror) throw new GroveError('GROVE_NO_REF', `No configured branches for remote ${name}`);
       const source = await openSource(repo, remote, fetcherOptions(opts, inFlight));
       try {
-        const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await sourceRefs(source, policy);
+        const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await summaryRefsForMirror(source, policy);
         let targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
         const all = refs.length === 0 && remote.branches.length === 0;
         const mirror = opts.mirror ? await import('../../net/mirror-targets.js') : null;
