@@ -12,8 +12,14 @@ export class GroveError extends Error {
   /** For corruption: the checksum (or size) the object should have had, and what it had. */
   readonly expected?: string;
   readonly found?: string;
+  /**
+   * What is at fault when `message` is ostree's words and they do not name it (`mkdirat: File
+   * exists`): the command line adds it in brackets, except run as `ostree`, where the line must
+   * be ostree's own.
+   */
+  readonly subject?: string;
 
-  constructor(code: string, message: string, opts: { hint?: string | undefined; path?: string | undefined; cause?: unknown; expected?: string | undefined; found?: string | undefined } = {}) {
+  constructor(code: string, message: string, opts: { hint?: string | undefined; path?: string | undefined; cause?: unknown; expected?: string | undefined; found?: string | undefined; subject?: string | undefined } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GroveError';
     this.code = code;
@@ -21,15 +27,16 @@ export class GroveError extends Error {
     if (opts.path !== undefined) this.path = opts.path;
     if (opts.expected !== undefined) this.expected = opts.expected;
     if (opts.found !== undefined) this.found = opts.found;
+    if (opts.subject !== undefined) this.subject = opts.subject;
   }
 
   /** Structured clone drops classes; this is what crosses the worker boundary. */
   toJSON(): SerializedError {
-    return { code: this.code, message: this.message, hint: this.hint, path: this.path, expected: this.expected, found: this.found };
+    return { code: this.code, message: this.message, hint: this.hint, path: this.path, expected: this.expected, found: this.found, subject: this.subject };
   }
 
   static fromJSON(e: SerializedError): GroveError {
-    return new GroveError(e.code, e.message, { hint: e.hint, path: e.path, expected: e.expected, found: e.found });
+    return new GroveError(e.code, e.message, { hint: e.hint, path: e.path, expected: e.expected, found: e.found, subject: e.subject });
   }
 }
 
@@ -40,6 +47,7 @@ export interface SerializedError {
   path?: string | undefined;
   expected?: string | undefined;
   found?: string | undefined;
+  subject?: string | undefined;
 }
 
 /** True when `e` is a Node system error with the given errno code (ENOENT, EEXIST, ...). */

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError, isErrno, strerror } from '../errors.js';
 import type { DirMeta } from '../format/objects.js';
 import type { Overwrite, UnfinishedDir } from './task.js';
 import { setXattrs } from '../xattr/xattrs.js';
@@ -18,14 +18,15 @@ export function makeDir(dir: string, meta: DirMeta | null, overwrite: Overwrite,
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
+    // A destination that exists, or whose parent does not: ostree's words (`mkdirat: File
+    // exists`), which scripts match on.
     if (isErrno(e, 'EEXIST')) {
-      if (overwrite === 'none') {
-        throw new GroveError('GROVE_EXISTS', `${dir} already exists`, { path: dir, hint: 'check out into a new directory, or use --union / --union-add' });
-      }
+      if (overwrite === 'none') throw new GroveError('GROVE_EXISTS', `mkdirat: ${strerror(e)}`, { path: dir, subject: dir });
       if (!fs.lstatSync(dir).isDirectory()) throw new GroveError('GROVE_EXISTS', `${dir} exists and is not a directory`, { path: dir });
       return true;
     }
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `parent directory of ${dir} does not exist`, { path: dir });
+    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NOT_FOUND', `mkdirat: ${strerror(e)}`, { path: dir, subject: dir });
+    // A full disk or a refusal names the directory: where ostree's words would not.
     if (isErrno(e, 'EACCES')) throw new GroveError('GROVE_PERMISSION', `permission denied creating ${dir}`, { path: dir });
     if (isErrno(e, 'ENOSPC')) throw new GroveError('GROVE_NO_SPACE', `no space left on device creating ${dir}`, { path: dir });
     throw e;

@@ -2,7 +2,7 @@
 import nodeModule from 'node:module';
 import { CommanderError } from 'commander';
 import { GroveError } from '../errors.js';
-import { resolveInvocation, UsageError } from './invocation.js';
+import { programName, resolveInvocation, UsageError } from './invocation.js';
 import { buildProgram, verbOf } from './program.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -28,7 +28,8 @@ export async function main(argv: string[]): Promise<number> {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     if (e instanceof UsageError && usage) process.stderr.write(`${usage()}${e.blankLine ? '\n' : ''}`);
     if (e instanceof GroveError) {
-      process.stderr.write(`error: ${e.message}${e.hint ? ` (${e.hint})` : ''}\n`);
+      const subject = e.subject !== undefined && programName() !== 'ostree' ? ` (${e.subject})` : '';
+      process.stderr.write(`error: ${e.message}${subject}${e.hint ? ` (${e.hint})` : ''}\n`);
       return 1;
     }
     const err = e as NodeJS.ErrnoException;

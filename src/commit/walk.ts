@@ -1,6 +1,6 @@
 import fs, { type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
+import { GroveError, isErrno, strerror } from '../errors.js';
 import { compareNames, type Xattr } from '../format/objects.js';
 import { fileTypeName, isReg, isLink } from '../format/mode.js';
 import { readXattrs } from '../xattr/xattrs.js';
@@ -54,9 +54,15 @@ export async function walkTree(
   const byInode = new Map<string, number>();
   const state = { totalBytes: 0, fileCount: 0 };
 
-  const rootStat = lstat(rootPath);
+  // The root's failures in ostree's words: it opens the directory first.
+  let rootStat: BigIntStats;
+  try {
+    rootStat = fs.lstatSync(rootPath, { bigint: true });
+  } catch (e) {
+    throw new GroveError(isErrno(e, 'ENOENT') ? 'GROVE_NOT_FOUND' : 'GROVE_NOT_DIRECTORY', `opendir(${rootPath}): ${strerror(e)}`, { path: rootPath });
+  }
   if (!rootStat.isDirectory()) {
-    throw new GroveError('GROVE_NOT_DIRECTORY', `${rootPath} is not a directory`, { path: rootPath });
+    throw new GroveError('GROVE_NOT_DIRECTORY', `opendir(${rootPath}): Not a directory`, { path: rootPath });
   }
 
   /**

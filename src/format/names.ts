@@ -9,13 +9,9 @@ export function isValidRef(ref: string): boolean {
   return REF_RE.test(ref);
 }
 
-/** Throws GROVE_BAD_REF unless `ref` is a valid ref name. */
+/** Throws GROVE_BAD_REF, in ostree's words, unless `ref` is a valid ref name. */
 export function validateRef(ref: string): string {
-  if (!REF_RE.test(ref)) {
-    throw new GroveError('GROVE_BAD_REF', `invalid ref name '${ref}'`, {
-      hint: 'refs are /-separated parts of letters, digits, -, . and _, not starting with - or .',
-    });
-  }
+  if (!REF_RE.test(ref)) throw new GroveError('GROVE_BAD_REF', `Invalid refspec ${ref}`);
   return ref;
 }
 
@@ -25,11 +21,16 @@ export function validateRemoteName(name: string): string {
   return name;
 }
 
-/** Splits `remote:ref` into its parts; a plain ref has remote null. Validates both. */
+/**
+ * Splits `remote:ref` into its parts; a plain ref has remote null. As ostree_parse_refspec, the
+ * whole of `spec` must match `(REMOTE:)?REF`, and any failure names all of it.
+ */
 export function parseRefspec(spec: string): { remote: string | null; ref: string } {
   const colon = spec.indexOf(':');
-  if (colon < 0) return { remote: null, ref: validateRef(spec) };
-  return { remote: validateRemoteName(spec.slice(0, colon)), ref: validateRef(spec.slice(colon + 1)) };
+  const remote = colon < 0 ? null : spec.slice(0, colon);
+  const ref = colon < 0 ? spec : spec.slice(colon + 1);
+  if ((remote !== null && !REMOTE_RE.test(remote)) || !REF_RE.test(ref)) throw new GroveError('GROVE_BAD_REF', `Invalid refspec ${spec}`);
+  return { remote, ref };
 }
 
 /**

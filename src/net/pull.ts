@@ -493,7 +493,7 @@ export async function resolveTargets(source: ObjectSource, targets: PullTarget[]
     } else {
       checksum = await source.ref(t.from);
       // ostree's words: its fetcher's for the ref file a server lacks, its rev-parse's in a local source.
-      if (checksum === null) throw new GroveError('GROVE_NO_REF', source.remote !== null ? 'Server returned HTTP 404' : `Refspec '${t.from}' not found`);
+      if (checksum === null) throw new GroveError('GROVE_NO_REF', source.remote !== null ? 'Server returned HTTP 404' : `Refspec '${t.from}' not found`, { subject: `ref ${t.from} of ${source.description}` });
     }
     out.push({ to: t.to, checksum });
   }

@@ -62,7 +62,7 @@ export class Repo {
     const abs = path.resolve(repoPath);
     const configPath = path.join(abs, 'config');
     // ostree's checks, in its order and words: the directory, its objects/, then the config.
-    const opening = (what: string, e: unknown) => new GroveError('GROVE_NO_REPO', `opening repo: ${what}: ${strerror(e)}`, { path: abs });
+    const opening = (what: string, e: unknown) => new GroveError('GROVE_NO_REPO', `opening repo: ${what}: ${strerror(e)}`, { path: abs, ...(!what.includes(abs) && { subject: abs }) });
     const isDir = (p: string, what: string) => {
       let st: fsSync.Stats;
       try {
@@ -84,14 +84,14 @@ export class Repo {
     }
     const config = KeyFile.parse(text, configPath);
     const version = config.get('core', 'repo_version');
-    if (version === undefined) throw new GroveError('GROVE_BAD_REPO', 'opening repo: Key file does not have key “repo_version” in group “core”', { path: configPath });
-    if (version !== '1') throw new GroveError('GROVE_BAD_REPO', `opening repo: Invalid repository version '${version}'`, { path: configPath });
+    if (version === undefined) throw new GroveError('GROVE_BAD_REPO', 'opening repo: Key file does not have key “repo_version” in group “core”', { path: configPath, subject: configPath });
+    if (version !== '1') throw new GroveError('GROVE_BAD_REPO', `opening repo: Invalid repository version '${version}'`, { path: configPath, subject: configPath });
     const modeName = config.get('core', 'mode') ?? 'bare';
     let mode: RepoMode;
     try {
       mode = parseRepoMode(modeName);
     } catch {
-      throw new GroveError('GROVE_BAD_MODE', `opening repo: Invalid mode '${modeName}' in repository configuration`, { path: configPath });
+      throw new GroveError('GROVE_BAD_MODE', `opening repo: Invalid mode '${modeName}' in repository configuration`, { path: configPath, subject: configPath });
     }
     return new Repo(abs, mode, config);
   }

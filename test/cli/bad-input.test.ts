@@ -121,15 +121,15 @@ describe('bad input: one-line errors, nothing left behind', () => {
   describe('refs and checksums', () => {
     for (const bad of ['-bad', 'a b', 'a//b', '/abs', 'trailing/', '.hidden', 'x:y']) {
       it(`commit -b '${bad}' (invalid ref name)`, async () => {
-        await rejects(['commit', `--repo=${repo}`, '-b', bad, tree], [`'${bad}'`, 'invalid ref name']);
+        await rejects(['commit', `--repo=${repo}`, '-b', bad, tree], [`Invalid refspec ${bad}`]);
       });
     }
 
     it('rev-parse, checkout and refs --create with an invalid ref name', async () => {
-      await rejects(['rev-parse', `--repo=${repo}`, 'no such ref'], ["'no such ref'", 'invalid ref name']);
-      await rejects(['refs', `--repo=${repo}`, '--create', 'bad..ref/', 'main'], ["'bad..ref/'", 'invalid ref name']);
+      await rejects(['rev-parse', `--repo=${repo}`, 'no such ref'], ['Invalid refspec no such ref']);
+      await rejects(['refs', `--repo=${repo}`, '--create', 'bad..ref/', 'main'], ['Invalid refspec bad..ref/']);
       const dest = path.join(dir, 'co-badref');
-      await rejects(['checkout', `--repo=${repo}`, 'bad ref', dest], ["'bad ref'"]);
+      await rejects(['checkout', `--repo=${repo}`, 'bad ref', dest], ['Invalid refspec bad ref']);
       await assert.rejects(fs.lstat(dest), { code: 'ENOENT' });
     });
 
@@ -284,7 +284,8 @@ describe('bad input: one-line errors, nothing left behind', () => {
       const dest = path.join(dir, 'occupied');
       await buildTree(dest, [{ path: 'etc/hostname', type: 'file', content: 'mine\n' }]);
       const beforeDest = await listFiles(dest);
-      await rejects(['checkout', `--repo=${repo}`, 'main', dest], [dest, '--union']);
+      // ostree's words, and (run as grove, not as ostree) the directory they leave unnamed.
+      await rejects(['checkout', `--repo=${repo}`, 'main', dest], ['mkdirat: File exists', dest]);
       assert.deepEqual(await listFiles(dest), beforeDest, 'the destination is unchanged');
       assert.equal(await fs.readFile(path.join(dest, 'etc/hostname'), 'utf8'), 'mine\n');
     });

@@ -109,7 +109,8 @@ export function registerInspect(program: Command): void {
       for (const p of paths) {
         const { resolvePath } = await import('../../checkout/resolve-path.js');
         const e = await resolvePath(repo, commit, p);
-        if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', `${p} is a directory`);
+        // ostree's words (GIO's, opening a directory for reading).
+        if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', "Can't open directory", { subject: p });
         const obj = await openContent(repo, e.checksum, { xattrs: false });
         if (isLink(obj.header.mode)) throw new GroveError('GROVE_NOT_FILE', `${p} is a symbolic link`);
         for await (const chunk of obj.chunks()) {

@@ -1,0 +1,63 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildTree } from '../../fixtures/trees/build.js';
+import { groveAsOstree, haveOstree, needsOstree, ostree, tempDir } from '../helpers.js';
+
+/**
+ * Refusals that scripts match on, in ostree's words: bad refspecs, a commit of a path that is not
+ * a directory, a checkout into a directory that exists or under one that does not, `cat` of a
+ * directory. Each command line runs in twin repositories (ostree's and grove's, the same commit)
+ * from the same working directory; stderr, stdout and the status must be ostree's.
+ */
+
+describe('refusals in ostree\'s words', needsOstree(), () => {
+  let dir = '';
+  let cleanup = async () => undefined as void;
+  before(async () => {
+    if (!haveOstree()) return;
+    ({ dir, cleanup } = await tempDir('grove-dropin-msg-'));
+    await buildTree(path.join(dir, 'tree'), [
+      { path: 'etc/file', type: 'file', content: 'a\n' },
+      { path: 'usr/share/doc', type: 'dir' },
+    ]);
+    fs.mkdirSync(path.join(dir, 'exists'));
+    for (const r of ['o', 'g']) {
+      ostree(['init', `--repo=${path.join(dir, r)}`, '--mode=archive']);
+      ostree(['commit', `--repo=${path.join(dir, r)}`, '-b', 'main', '--timestamp=@1700000000', path.join(dir, 'tree')]);
+    }
+  });
+  after(async () => cleanup());
+
+  const cases: Array<[string, string[]]> = [
+    ['a ref with a space', ['rev-parse', 'no such ref']],
+    ['a refspec with an empty remote', ['log', ':main']],
+    ['a refspec with an empty ref', ['rev-parse', 'origin:']],
+    ['a refspec whose ref is absolute', ['show', 'main:/etc']],
+    ['refs --create with a bad refspec', ['refs', '--create=o:a b', 'main']],
+    ['commit -b with a bad ref', ['commit', '-b', 'a b', 'tree']],
+    ['commit of a path that does not exist', ['commit', '-b', 'x', 'nonexistent']],
+    ['commit of a file', ['commit', '-b', 'x', 'tree/etc/file']],
+    ['commit --tree=dir= of a path that does not exist', ['commit', '-b', 'x', '--tree=dir=nonexistent']],
+    ['checkout into a directory that exists', ['checkout', 'main', 'exists']],
+    ['checkout under a directory that does not exist', ['checkout', 'main', 'nowhere/sub']],
+    ['cat of a directory', ['cat', 'main', '/usr']],
+    ['cat of a file, then of a directory', ['cat', 'main', '/etc/file', '/']],
+  ];
+  for (const [name, args] of cases) {
+    test(name, () => {
+      const o = ostree([args[0]!, '--repo=o', ...args.slice(1)], { allowFail: true, cwd: dir });
+      const g = groveAsOstree([args[0]!, '--repo=g', ...args.slice(1)], { cwd: dir });
+      assert.notEqual(o.code, 0, `ostree ${args.join(' ')} failed`);
+      assert.equal(g.stderr, o.stderr, 'stderr');
+      assert.equal(g.stdout, o.stdout, 'stdout');
+      assert.equal(g.code, o.code, 'exit status');
+    });
+  }
+  test('nothing was checked out or committed by the refusals', () => {
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'exists')), []);
+    assert.equal(fs.existsSync(path.join(dir, 'nowhere')), false);
+    assert.equal(ostree(['refs', `--repo=${path.join(dir, 'g')}`]).stdout, 'main\n');
+  });
+});
