@@ -26,18 +26,23 @@ export function grove(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: str
 
 let ostreeLink: string | undefined;
 
-/**
- * Runs grove under the name `ostree` (a symlink in a temporary directory, made once per
- * process), as a drop-in install would: grove's usage lines then name the program as ostree's do.
- */
-export function groveAsOstree(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
+/** grove's entry point under the name `ostree`: a symlink in a temporary directory, made once per process. */
+export function groveOstreeLink(): string {
   if (ostreeLink === undefined) {
     const bin = mkdtempSync(path.join(os.tmpdir(), 'grove-as-ostree-'));
     ostreeLink = path.join(bin, 'ostree');
     symlinkSync(GROVE_BIN, ostreeLink);
     process.on('exit', () => rmSync(bin, { recursive: true, force: true }));
   }
-  const r = spawnSync(process.execPath, [ostreeLink, ...args], {
+  return ostreeLink;
+}
+
+/**
+ * Runs grove under the name `ostree` (a symlink in a temporary directory, made once per
+ * process), as a drop-in install would: grove's usage lines then name the program as ostree's do.
+ */
+export function groveAsOstree(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): RunResult {
+  const r = spawnSync(process.execPath, [groveOstreeLink(), ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { GROVE_BIN, type RunResult } from '../helpers.js';
+import { groveOstreeLink, type RunResult } from '../helpers.js';
 import { lsRC } from './support.js';
 
 /**
@@ -31,12 +31,14 @@ export function runEnv(cmd: string, args: string[], env: NodeJS.ProcessEnv = {},
 export type RunOpts = { env?: NodeJS.ProcessEnv; input?: string | Buffer; cwd?: Twins };
 
 /**
- * `args(repo)` under both tools: ostree on `repos.o`, grove on `repos.g` (at the same time).
- * GROVE_NO_PROGRESS keeps grove's progress line out of stderr.
+ * `args(repo)` under both tools: ostree on `repos.o`, grove on `repos.g` (at the same time),
+ * grove under the name `ostree` as a drop-in install runs it (its lines are then ostree's, with
+ * no path added where ostree's words leave it out). GROVE_NO_PROGRESS keeps grove's progress
+ * line out of stderr.
  */
 export async function both(repos: Twins, args: (repo: string) => string[], opts: RunOpts = {}): Promise<{ g: RunResult; o: RunResult }> {
   const [g, o] = await Promise.all([
-    runEnv(process.execPath, [GROVE_BIN, ...args(repos.g)], { GROVE_NO_PROGRESS: '1', ...opts.env }, opts.input, opts.cwd?.g),
+    runEnv(process.execPath, [groveOstreeLink(), ...args(repos.g)], { GROVE_NO_PROGRESS: '1', ...opts.env }, opts.input, opts.cwd?.g),
     runEnv('ostree', args(repos.o), opts.env, opts.input, opts.cwd?.o),
   ]);
   return { g, o };
