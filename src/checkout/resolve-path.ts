@@ -9,7 +9,8 @@ export type TreeEntry =
 
 /**
  * Follows `/a/b/c` through the commit's dirtrees. Symlinks inside the commit are not followed
- * (ostree does not either). GROVE_NOT_FOUND names the path when it is absent.
+ * (ostree does not either; `cat` follows a final one itself). GROVE_NOT_FOUND names the path
+ * when it is absent.
  */
 export async function resolvePath(repo: Repo, commit: Commit, p: string): Promise<TreeEntry> {
   const parts = p.split('/').filter((s) => s.length > 0 && s !== '.');

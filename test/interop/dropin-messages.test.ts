@@ -21,6 +21,14 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
     await buildTree(path.join(dir, 'tree'), [
       { path: 'etc/file', type: 'file', content: 'a\n' },
       { path: 'usr/share/doc', type: 'dir' },
+      { path: 'usr/lib/os-release', type: 'file', content: 'ID=test\n' },
+      // cat follows these inside the commit.
+      { path: 'etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
+      { path: 'etc/abs', type: 'symlink', target: '/usr/lib/os-release' },
+      { path: 'etc/chain', type: 'symlink', target: 'abs' },
+      { path: 'etc/rel', type: 'symlink', target: 'file' },
+      { path: 'etc/loop1', type: 'symlink', target: 'loop2' },
+      { path: 'etc/loop2', type: 'symlink', target: 'loop1' },
     ]);
     fs.mkdirSync(path.join(dir, 'exists'));
     for (const r of ['o', 'g']) {
@@ -55,6 +63,19 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
       assert.equal(g.code, o.code, 'exit status');
     });
   }
+  test('cat follows symlinks inside the commit, as ostree does', () => {
+    for (const p of ['/etc/rel', '/etc/abs', '/etc/chain']) {
+      const o = ostree(['cat', '--repo=o', 'main', p], { cwd: dir });
+      const g = groveAsOstree(['cat', '--repo=g', 'main', p], { cwd: dir });
+      assert.deepEqual([g.code, g.stdout, g.stderr], [0, o.stdout, ''], p);
+    }
+    // ostree takes `..` for a name and fails, and crashes on a loop; grove resolves the one and
+    // refuses the other in one line.
+    assert.equal(groveAsOstree(['cat', '--repo=g', 'main', '/etc/os-release'], { cwd: dir }).stdout, 'ID=test\n');
+    const loop = groveAsOstree(['cat', '--repo=g', 'main', '/etc/loop1'], { cwd: dir });
+    assert.deepEqual([loop.code, loop.stdout, loop.stderr], [1, '', 'error: /etc/loop1: Too many levels of symbolic links\n']);
+  });
+
   test('nothing was checked out or committed by the refusals', () => {
     assert.deepEqual(fs.readdirSync(path.join(dir, 'exists')), []);
     assert.equal(fs.existsSync(path.join(dir, 'nowhere')), false);

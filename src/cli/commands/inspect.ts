@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { isLink } from '../../format/mode.js';
@@ -106,13 +107,23 @@ export function registerInspect(program: Command): void {
       const repo = await openRepo(opts);
       const commit = await repo.loadCommit((await repo.resolveRev(rev))!);
       const { openContent } = await import('../../store/read-content.js');
+      const { resolvePath } = await import('../../checkout/resolve-path.js');
       for (const p of paths) {
-        const { resolvePath } = await import('../../checkout/resolve-path.js');
-        const e = await resolvePath(repo, commit, p);
-        // ostree's words (GIO's, opening a directory for reading).
-        if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', "Can't open directory", { subject: p });
-        const obj = await openContent(repo, e.checksum, { xattrs: false });
-        if (isLink(obj.header.mode)) throw new GroveError('GROVE_NOT_FILE', `${p} is a symbolic link`);
+        // As ostree, a symlink is followed inside the commit: an absolute target from its root,
+        // a relative one from the link's directory. ostree takes `..` for a name (and fails) and
+        // recurses forever on a loop; grove resolves `..` and stops after 40 links, as the kernel does.
+        let at = p;
+        let obj;
+        for (let hops = 0; ; hops++) {
+          const e = await resolvePath(repo, commit, at);
+          // ostree's words (GIO's, opening a directory for reading).
+          if (e.kind !== 'file') throw new GroveError('GROVE_NOT_FILE', "Can't open directory", { subject: at });
+          obj = await openContent(repo, e.checksum, { xattrs: false });
+          if (!isLink(obj.header.mode)) break;
+          if (hops === 40) throw new GroveError('GROVE_LOOP', `${p}: Too many levels of symbolic links`);
+          const target = obj.header.symlinkTarget;
+          at = path.posix.resolve(target.startsWith('/') ? '/' : path.posix.dirname(path.posix.resolve('/', at)), target);
+        }
         for await (const chunk of obj.chunks()) {
           if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
         }
