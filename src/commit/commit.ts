@@ -3,7 +3,7 @@ import { GroveError } from '../errors.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { defaultHashBackend, type HashBackend } from '../format/hash.js';
 import { validateChecksum } from '../format/checksum.js';
-import { validateRef } from '../format/names.js';
+import { parseRefspec } from '../format/names.js';
 import { Variant, encodeCommit, encodeDirMeta, encodeDirTree, type Commit } from '../format/objects.js';
 import { WorkerPool } from '../pool/pool.js';
 import type { CommitItem, WriteContentTask } from './task.js';
@@ -134,7 +134,8 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
   if (!opts.orphan && opts.branch === undefined) {
     throw new GroveError('GROVE_BAD_OPTION', 'a branch must be specified with --branch, or use --orphan');
   }
-  if (opts.branch !== undefined) validateRef(opts.branch);
+  // A refspec, as ostree takes it: `REMOTE:REF` commits to the remote ref.
+  if (opts.branch !== undefined) parseRefspec(opts.branch);
   let parent: string | null;
   if (opts.parent !== undefined) parent = opts.parent === null ? null : validateChecksum(opts.parent, '--parent');
   else if (opts.orphan || opts.branch === undefined) parent = null;

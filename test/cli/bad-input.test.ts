@@ -119,7 +119,7 @@ describe('bad input: one-line errors, nothing left behind', () => {
   });
 
   describe('refs and checksums', () => {
-    for (const bad of ['-bad', 'a b', 'a//b', '/abs', 'trailing/', '.hidden', 'x:y']) {
+    for (const bad of ['-bad', 'a b', 'a//b', '/abs', 'trailing/', '.hidden', ':y', 'x:']) {
       it(`commit -b '${bad}' (invalid ref name)`, async () => {
         await rejects(['commit', `--repo=${repo}`, '-b', bad, tree], [`Invalid refspec ${bad}`]);
       });

@@ -57,6 +57,21 @@ describe('commit drop-in options against ostree', needsOstreeAsRoot(), () => {
     }
   });
 
+  test('-b REMOTE:REF commits to a remote ref, its parent the ref\'s commit, bound to the refspec as given', async () => {
+    const { repos, tree, cleanup } = await setup();
+    try {
+      const first = await sameCommit(repos, ['-b', 'origin:os/main', '-s', 'one', T, tree]);
+      const second = await sameCommit(repos, ['-b', 'origin:os/main', '-s', 'two', T, tree]);
+      for (const r of [repos.g, repos.o]) {
+        assert.equal((await fs.readFile(path.join(r, 'refs/remotes/origin/os/main'), 'utf8')).trim(), second);
+        assert.equal(ostree(['rev-parse', `--repo=${r}`, 'origin:os/main^']).stdout.trim(), first);
+      }
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', ':os/main', T, tree]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('--keep-metadata copies from the parent; a missing key or no parent fails', async () => {
     const { repos, tree, cleanup } = await setup();
     try {
