@@ -1,4 +1,5 @@
 import path from 'node:path';
+import fs from 'node:fs';
 import { GroveError } from '../errors.js';
 import { recordObject, type CatalogueReader } from '../index/catalogue.js';
 import { RepoIndex } from '../index/index.js';
@@ -118,8 +119,9 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     const first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budgetMs'> = target.kind === 'file'
       ? { roots: [], files: [{ checksum: target.checksum, dest: path.join(dest, target.name) }] }
       : { roots: [{ tree: target.tree, meta: target.meta, dest, above: [] }], files: [] };
-    // ostree makes DEST a directory holding the one file.
-    if (target.kind === 'file') makeDir(dest, null, ctx.overwrite, ctx.userMode);
+    // ostree makes DEST a directory holding the one file, or puts the file into DEST when DEST
+    // is a directory already.
+    if (target.kind === 'file') makeFileTargetDir(dest, ctx.userMode);
     await runQueue(pool, ctx, catalogue, first, (r) => {
       stats.linked += r.linked;
       stats.copied += r.copied;
@@ -223,4 +225,14 @@ async function runQueue(
 async function openExistingIndex(repo: Repo): Promise<RepoIndex | null> {
   // Never RepoIndex.open: it discards a damaged index and makes a new one.
   return RepoIndex.openExisting(repo.path);
+}
+
+/** The directory a one-file checkout goes into: made, or taken as it is when it is one (ostree's words otherwise). */
+function makeFileTargetDir(dest: string, userMode: boolean): void {
+  const st = fs.statSync(dest, { throwIfNoEntry: false });
+  if (st === undefined) {
+    makeDir(dest, null, 'none', userMode);
+    return;
+  }
+  if (!st.isDirectory()) throw new GroveError('GROVE_EXISTS', `opendir(${path.resolve(dest)}): Not a directory`, { path: dest });
 }

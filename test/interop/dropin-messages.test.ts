@@ -50,6 +50,8 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
     ['commit --tree=dir= of a path that does not exist', ['commit', '-b', 'x', '--tree=dir=nonexistent']],
     ['checkout into a directory that exists', ['checkout', 'main', 'exists']],
     ['checkout under a directory that does not exist', ['checkout', 'main', 'nowhere/sub']],
+    ['a one-file checkout into a file', ['checkout', '--subpath=/etc/file', 'main', 'tree/etc/file']],
+    ['a one-file checkout under a directory that does not exist', ['checkout', '--subpath=/etc/file', 'main', 'nowhere/sub']],
     ['cat of a directory', ['cat', 'main', '/usr']],
     ['cat of a file, then of a directory', ['cat', 'main', '/etc/file', '/']],
   ];
@@ -74,6 +76,15 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
     assert.equal(groveAsOstree(['cat', '--repo=g', 'main', '/etc/os-release'], { cwd: dir }).stdout, 'ID=test\n');
     const loop = groveAsOstree(['cat', '--repo=g', 'main', '/etc/loop1'], { cwd: dir });
     assert.deepEqual([loop.code, loop.stdout, loop.stderr], [1, '', 'error: /etc/loop1: Too many levels of symbolic links\n']);
+  });
+
+  test('a one-file checkout goes into a directory that exists, as ostree\'s does', () => {
+    for (const [tool, run] of [['o', ostree], ['g', groveAsOstree]] as const) {
+      fs.mkdirSync(path.join(dir, `one-${tool}`));
+      const r = run(['checkout', `--repo=${tool}`, '--subpath=/etc/file', 'main', `one-${tool}`], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(path.join(dir, `one-${tool}`)), ['file']);
+    }
   });
 
   test('nothing was checked out or committed by the refusals', () => {
