@@ -55,7 +55,7 @@ export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlin
   if (ctx.overwrite === 'none') {
     // Small objects that are not to be linked are copied in synchronous calls.
     const small = readContentSync(ctx, checksum, readOpts);
-    if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest);
+    if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest, checksum);
   }
   const obj = await openContent(ctx, checksum, readOpts);
   if (linkAllowed(ctx, obj.header.mode, obj.size, hardlinkable)) {
@@ -82,7 +82,7 @@ function linkAllowed(ctx: Ctx, mode: number, size: number, hardlinkable: boolean
  * The common case of a copying checkout (archive, or -C): a small object written in synchronous
  * calls, with the same rules as {@link copyOut} for a destination that must not exist yet.
  */
-function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, dest: string): Outcome {
+function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, dest: string, checksum: string): Outcome {
   const h = obj.header;
   try {
     if (isLink(h.mode)) {
@@ -104,7 +104,7 @@ function copySmallSync(ctx: Ctx, obj: { header: FileHeader; data: Uint8Array }, 
     if (!ctx.userMode) setXattrs(dest, h.xattrs);
     return 'copied';
   } catch (e) {
-    if (isErrno(e, 'EEXIST')) throw existsError(dest);
+    if (isErrno(e, 'EEXIST')) throw copyExistsError(dest, checksum, h.mode);
     // Whatever we created is incomplete: take it away rather than leave a wrong file.
     fsSync.rmSync(dest, { force: true });
     throw checkoutError(e, dest);
@@ -152,7 +152,7 @@ async function tryHardlink(ctx: Ctx, src: string, dest: string, checksum: string
     if (!isErrno(e, 'EEXIST')) throw checkoutError(e, dest);
   }
   if (ctx.overwrite === 'add') return 'skipped';
-  if (ctx.overwrite === 'none') throw existsError(dest);
+  if (ctx.overwrite === 'none') throw new GroveError('GROVE_EXISTS', `Hardlinking ${path.relative(ctx.objectsDir, src)} to ${path.basename(dest)}: File exists`, { path: dest, subject: dest });
   const [a, b] = await Promise.all([fs.lstat(src), fs.lstat(dest)]);
   if (a.dev === b.dev && a.ino === b.ino) return 'skipped';
   if (ctx.overwrite === 'identical') {
@@ -224,8 +224,13 @@ async function checksumAt(ctx: Ctx, p: string): Promise<string> {
   }
 }
 
-function existsError(dest: string): GroveError {
-  return new GroveError('GROVE_EXISTS', `${dest} already exists`, { path: dest, hint: 'use --union or --union-add to check out over existing files' });
+/**
+ * A file in the way of a copying checkout, in ostree's words (it copies into an unnamed file and
+ * links that in, or makes the symlink, under the name); the command line adds the path.
+ */
+function copyExistsError(dest: string, checksum: string, mode: number): GroveError {
+  const call = isLink(mode) ? 'symlinkat' : 'linkat';
+  return new GroveError('GROVE_EXISTS', `Copy checkout of ${checksum} to ${path.basename(dest)}: ${call}: File exists`, { path: dest, subject: dest });
 }
 
 function checkoutError(e: unknown, dest: string): unknown {
@@ -269,7 +274,7 @@ async function copyOut(ctx: Ctx, obj: ContentObject, dest: string, checksum: str
     if (union) await fs.rm(target, { force: true });
     if (isErrno(e, 'EEXIST')) {
       if (ctx.overwrite === 'add') return 'skipped';
-      throw existsError(dest);
+      throw copyExistsError(dest, checksum, h.mode);
     }
     if (!union && !isErrno(e, 'EEXIST')) await fs.rm(target, { force: true }).catch(() => undefined);
     throw checkoutError(e, dest);

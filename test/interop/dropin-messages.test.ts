@@ -31,9 +31,13 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
       { path: 'etc/loop2', type: 'symlink', target: 'loop1' },
     ]);
     fs.mkdirSync(path.join(dir, 'exists'));
-    for (const r of ['o', 'g']) {
-      ostree(['init', `--repo=${path.join(dir, r)}`, '--mode=archive']);
-      ostree(['commit', `--repo=${path.join(dir, r)}`, '-b', 'main', '--timestamp=@1700000000', path.join(dir, 'tree')]);
+    fs.mkdirSync(path.join(dir, 'occupied'));
+    fs.writeFileSync(path.join(dir, 'occupied/file'), 'in the way\n');
+    fs.symlinkSync('elsewhere', path.join(dir, 'occupied/rel'));
+    // Archive twins (o, g), and bare-user ones (ob, gb), whose files a checkout hardlinks.
+    for (const [r, mode] of [['o', 'archive'], ['g', 'archive'], ['ob', 'bare-user'], ['gb', 'bare-user']]) {
+      ostree(['init', `--repo=${path.join(dir, r!)}`, `--mode=${mode!}`]);
+      ostree(['commit', `--repo=${path.join(dir, r!)}`, '-b', 'main', '--timestamp=@1700000000', path.join(dir, 'tree')]);
     }
   });
   after(async () => cleanup());
@@ -52,13 +56,18 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
     ['checkout under a directory that does not exist', ['checkout', 'main', 'nowhere/sub']],
     ['a one-file checkout into a file', ['checkout', '--subpath=/etc/file', 'main', 'tree/etc/file']],
     ['a one-file checkout under a directory that does not exist', ['checkout', '--subpath=/etc/file', 'main', 'nowhere/sub']],
+    ['a one-file checkout onto a file in the way', ['checkout', '--subpath=/etc/file', 'main', 'occupied']],
+    ['a one-file checkout of a symlink onto one in the way', ['checkout', '--subpath=/etc/rel', 'main', 'occupied']],
     ['cat of a directory', ['cat', 'main', '/usr']],
     ['cat of a file, then of a directory', ['cat', 'main', '/etc/file', '/']],
   ];
+  const bareUser = new Set(['a hardlinking one-file checkout onto a file in the way']);
+  cases.push(['a hardlinking one-file checkout onto a file in the way', ['checkout', '-U', '--subpath=/etc/file', 'main', 'occupied']]);
   for (const [name, args] of cases) {
     test(name, () => {
-      const o = ostree([args[0]!, '--repo=o', ...args.slice(1)], { allowFail: true, cwd: dir });
-      const g = groveAsOstree([args[0]!, '--repo=g', ...args.slice(1)], { cwd: dir });
+      const [or, gr] = bareUser.has(name) ? ['ob', 'gb'] : ['o', 'g'];
+      const o = ostree([args[0]!, `--repo=${or}`, ...args.slice(1)], { allowFail: true, cwd: dir });
+      const g = groveAsOstree([args[0]!, `--repo=${gr}`, ...args.slice(1)], { cwd: dir });
       assert.notEqual(o.code, 0, `ostree ${args.join(' ')} failed`);
       assert.equal(g.stderr, o.stderr, 'stderr');
       assert.equal(g.stdout, o.stdout, 'stdout');
@@ -89,6 +98,8 @@ describe('refusals in ostree\'s words', needsOstree(), () => {
 
   test('nothing was checked out or committed by the refusals', () => {
     assert.deepEqual(fs.readdirSync(path.join(dir, 'exists')), []);
+    assert.equal(fs.readFileSync(path.join(dir, 'occupied/file'), 'utf8'), 'in the way\n');
+    assert.equal(fs.readlinkSync(path.join(dir, 'occupied/rel')), 'elsewhere');
     assert.equal(fs.existsSync(path.join(dir, 'nowhere')), false);
     assert.equal(ostree(['refs', `--repo=${path.join(dir, 'g')}`]).stdout, 'main\n');
   });
