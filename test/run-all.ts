@@ -20,8 +20,9 @@ const files = (fs.readdirSync(here, { recursive: true }) as string[])
   .filter((f) => f.endsWith('.test.js'))
   .map((f) => path.join(here, f))
   .sort();
-const timed = files.filter((f) => f.endsWith('.timed.test.js'));
-const rest = files.filter((f) => !timed.includes(f));
+const isTimed = (f: string) => f.endsWith('.timed.test.js');
+const timed = files.filter(isTimed);
+const rest = files.filter((f) => !isTimed(f));
 const concurrency = process.env['GROVE_TEST_CONCURRENCY'] ?? '3';
 
 function run(list: string[], n: string): number {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { GroveError } from '../errors.js';
+import { GroveError, strerror } from '../errors.js';
 import { Repo } from '../repo/repo.js';
 import { UsageError } from './invocation.js';
 
@@ -52,9 +52,7 @@ export async function openSysrootOrRepo(opts: { repo?: string | undefined; sysro
     try {
       fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'No such file or directory' : code === 'ENOTDIR' ? 'Not a directory' : code === 'EACCES' ? 'Permission denied' : (e as Error).message;
-      throw new GroveError('GROVE_NOT_SYSROOT', `loading sysroot: opendir(${shown}): ${why}`, { path: p });
+      throw new GroveError('GROVE_NOT_SYSROOT', `loading sysroot: opendir(${shown}): ${strerror(e)}`, { path: p });
     }
   };
   opendir(opts.sysroot, opts.sysroot);

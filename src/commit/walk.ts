@@ -59,7 +59,8 @@ export async function walkTree(
   try {
     rootStat = fs.lstatSync(rootPath, { bigint: true });
   } catch (e) {
-    throw new GroveError(isErrno(e, 'ENOENT') ? 'GROVE_NOT_FOUND' : 'GROVE_NOT_DIRECTORY', `opendir(${rootPath}): ${strerror(e)}`, { path: rootPath });
+    const code = isErrno(e, 'ENOENT') ? 'GROVE_NOT_FOUND' : isErrno(e, 'EACCES') ? 'GROVE_PERMISSION' : 'GROVE_NOT_DIRECTORY';
+    throw new GroveError(code, `opendir(${rootPath}): ${strerror(e)}`, { path: rootPath });
   }
   if (!rootStat.isDirectory()) {
     throw new GroveError('GROVE_NOT_DIRECTORY', `opendir(${rootPath}): Not a directory`, { path: rootPath });

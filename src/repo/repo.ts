@@ -63,17 +63,15 @@ export class Repo {
     const configPath = path.join(abs, 'config');
     // ostree's checks, in its order and words: the directory, its objects/, then the config.
     const opening = (what: string, e: unknown) => new GroveError('GROVE_NO_REPO', `opening repo: ${what}: ${strerror(e)}`, { path: abs, ...(!what.includes(abs) && { subject: abs }) });
-    const isDir = (p: string, what: string) => {
-      let st: fsSync.Stats;
+    const opendir = (p: string, what: string) => {
       try {
-        st = fsSync.statSync(p);
+        fsSync.closeSync(fsSync.openSync(p, fsSync.constants.O_RDONLY | fsSync.constants.O_DIRECTORY));
       } catch (e) {
         throw opening(what, e);
       }
-      if (!st.isDirectory()) throw opening(what, Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }));
     };
-    isDir(abs, `opendir(${abs})`);
-    isDir(path.join(abs, 'objects'), 'opendir(objects)');
+    opendir(abs, `opendir(${abs})`);
+    opendir(path.join(abs, 'objects'), 'opendir(objects)');
     let text: string;
     try {
       // Synchronous, as the ref reads: a small file, and fs.promises.readFile loads Node's stream

@@ -198,12 +198,12 @@ export function registerPull(program: Command): void {
       const localCaches = await Promise.all((opts.localcacheRepo ?? []).map((p) => Repo.open(p)));
       // As ostree: no refs named means the remote's `branches`; only a mirror pull takes every
       // ref of the summary instead, and it needs one.
-      if (refs.length === 0 && remote.branches.length === 0 && !opts.mirror) throw new GroveError('GROVE_NO_REF', `No configured branches for remote ${name}`);
+      const all = refs.length === 0 && remote.branches.length === 0;
+      if (all && !opts.mirror) throw new GroveError('GROVE_NO_REF', `No configured branches for remote ${name}`);
       const source = await openSource(repo, remote, fetcherOptions(opts, inFlight));
       try {
         const wanted = refs.length > 0 ? refs : remote.branches.length > 0 ? remote.branches : await summaryRefsForMirror(source, policy);
         let targets = targetsFor(wanted, (ref) => (opts.mirror ? ref : `${name}:${ref}`));
-        const all = refs.length === 0 && remote.branches.length === 0;
         const mirror = opts.mirror ? await import('../../net/mirror-targets.js') : null;
         if (mirror !== null) targets = await mirror.mirrorTargets(source, targets, all, policy);
         const pullOpts: PullOptions = {
