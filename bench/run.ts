@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const tools: Tool[] = [
     ...(haveOstree ? [{ name: 'ostree', kind: 'ostree' as const }] : []),
     { name: 'grove', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } },
+    { name: 'grove libdeflate', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'libdeflate' } },
     { name: 'grove wasm+fflate', kind: 'grove', env: { GROVE_HASH: 'wasm', GROVE_COMPRESS: 'fflate' } },
     ...args.compare.map(([name, bin]): Tool => ({ name, kind: 'grove', bin: path.resolve(bin), env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } })),
     { name: 'cp -a', kind: 'reference' },
@@ -80,6 +81,8 @@ async function main(): Promise<void> {
   console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}`);
   // What the second grove column really runs: fflate's streaming Deflate is broken, so files
   // over 4 MiB are deflated by node:zlib with every backend (src/format/compress.ts).
+  console.log('grove: node:crypto SHA-256; node:zlib for everything');
+  console.log('grove libdeflate: node:crypto SHA-256; libdeflate (WebAssembly) for whole objects up to 4 MiB, node:zlib streams beyond');
   console.log('grove wasm+fflate: hash-wasm SHA-256; fflate for whole-object deflate and all inflate; node:zlib for streamed deflate of files over 4 MiB\n');
 
   const rows: Row[] = [];

@@ -156,7 +156,8 @@ describe('streaming codecs', () => {
   }
   test('streamed deflate runs node:zlib whatever the backend (fflate\'s streaming Deflate is broken)', () => {
     assert.equal(createDeflater(6).codec, 'node');
-    for (const c of COMPRESS_BACKENDS) assert.equal(createInflater(c).codec, c);
+    // libdeflate has no streams: its backend streams with node:zlib.
+    for (const c of COMPRESS_BACKENDS) assert.equal(createInflater(c).codec, c === 'libdeflate' ? 'node' : c);
   });
   for (const d of COMPRESS_BACKENDS) {
     test(`node:zlib streaming deflate from a reused buffer, ${d} streaming inflate`, async () => {
