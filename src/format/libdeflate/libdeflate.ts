@@ -45,17 +45,16 @@ let module: Exports | undefined;
 const compressors = new Map<number, number>();
 let decompressor = 0;
 /** One malloc'd area for input and one for output, reused and grown as calls need. */
-let inPtr = 0;
-let inCap = 0;
-let outPtr = 0;
-let outCap = 0;
+interface Area { ptr: number; cap: number }
+const input: Area = { ptr: 0, cap: 0 };
+const output: Area = { ptr: 0, cap: 0 };
 /** Four bytes for libdeflate's "actual output size" result. */
 let sizePtr = 0;
 
 function wasm(): Exports {
   if (module === undefined) {
-    // The .wasm is not compiled by tsc: it stays in the source tree, three levels above this
-    // file's compiled copy (dist/src/format/libdeflate/ -> src/format/libdeflate/).
+    // The .wasm is not compiled by tsc: it stays in the source tree, which this file's compiled
+    // copy reaches by going up to the project's root (dist/src/format/libdeflate/ -> ../../../../).
     const bytes = fs.readFileSync(new URL('../../../../src/format/libdeflate/libdeflate.wasm', import.meta.url));
     const m = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
     sizePtr = m.malloc(4);
@@ -65,12 +64,15 @@ function wasm(): Exports {
   return module;
 }
 
-function area(x: Exports, ptr: number, cap: number, need: number): [number, number] {
-  if (need <= cap) return [ptr, cap];
-  if (ptr !== 0) x.free(ptr);
-  const p = x.malloc(need);
-  if (p === 0) throw new Error(`libdeflate: cannot allocate ${need} bytes`);
-  return [p, need];
+/** The address of `a`, grown first to at least `need` bytes. */
+function reserve(x: Exports, a: Area, need: number): number {
+  if (need > a.cap) {
+    if (a.ptr !== 0) x.free(a.ptr);
+    a.ptr = x.malloc(need);
+    a.cap = a.ptr === 0 ? 0 : need;
+    if (a.ptr === 0) throw new Error(`libdeflate: cannot allocate ${need} bytes`);
+  }
+  return a.ptr;
 }
 
 function checkSize(n: number): void {
@@ -88,8 +90,8 @@ export function wasmDeflateRaw(data: Uint8Array, level: number): Uint8Array {
     compressors.set(level, c);
   }
   const bound = x.libdeflate_deflate_compress_bound(c, data.length);
-  [inPtr, inCap] = area(x, inPtr, inCap, Math.max(data.length, 1));
-  [outPtr, outCap] = area(x, outPtr, outCap, bound);
+  const inPtr = reserve(x, input, Math.max(data.length, 1));
+  const outPtr = reserve(x, output, bound);
   // Views are made after the mallocs: growing the memory detaches earlier ones.
   new Uint8Array(x.memory.buffer, inPtr, data.length).set(data);
   const n = x.libdeflate_deflate_compress(c, inPtr, data.length, outPtr, bound);
@@ -113,8 +115,8 @@ export function wasmInflateRaw(data: Uint8Array, maxOutput: number): WasmInflate
     decompressor = x.libdeflate_alloc_decompressor();
     if (decompressor === 0) throw new Error('libdeflate: cannot make a decompressor');
   }
-  [inPtr, inCap] = area(x, inPtr, inCap, Math.max(data.length, 1));
-  [outPtr, outCap] = area(x, outPtr, outCap, Math.max(maxOutput, 1));
+  const inPtr = reserve(x, input, Math.max(data.length, 1));
+  const outPtr = reserve(x, output, Math.max(maxOutput, 1));
   new Uint8Array(x.memory.buffer, inPtr, data.length).set(data);
   const r = x.libdeflate_deflate_decompress(decompressor, inPtr, data.length, outPtr, maxOutput, sizePtr);
   if (r === INSUFFICIENT_SPACE) return { ok: false, reason: 'overflow' };
