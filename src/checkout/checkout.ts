@@ -1,7 +1,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { GroveError } from '../errors.js';
-import { recordObject, type CatalogueReader } from '../index/catalogue.js';
+import { catalogueReader, recordObject, recordTree, type CatalogueReader } from '../index/catalogue.js';
 import { RepoIndex } from '../index/index.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
 import { WorkerPool } from '../pool/pool.js';
@@ -41,7 +41,7 @@ export interface CheckoutOptions {
 
 export interface CheckoutProgress { files: number; directories: number }
 
-export interface CheckoutStats extends Omit<CheckoutResult, 'deferred' | 'unfinished' | 'learned'> {
+export interface CheckoutStats extends Omit<CheckoutResult, 'deferred' | 'unfinished' | 'learned' | 'learnedTrees'> {
   seconds: number;
 }
 
@@ -63,10 +63,14 @@ const TASKS_PER_THREAD = 2;
  * syscall-bound and this thread places all of minbase (5.3k files, 780 directories) in about
  * 250 ms; a worker costs some 40 ms to start and then contends for the same directories and
  * journal. Measured on minbase (bare-user, 2-core EPYC, 9 alternating runs, 2026-12-02): the pool
- * from the start 0.53 s, after 40 ms 0.52 s, after 300 ms (so never, there) 0.46 s. A copying
- * checkout (inflating archive objects) has the work to repay it at once.
+ * from the start 0.53 s, after 40 ms 0.52 s, after 300 ms (so never, there) 0.46 s. With tree
+ * listings (2-core Xeon, 2026-12-03, 3 alternating runs): minbase 0.55–0.68 s from the start,
+ * 0.41–0.57 s after 300 ms, 0.45–0.62 s never; /usr 3.0–3.1 s after 300 ms, 3.2–3.3 s never. A
+ * copying checkout (inflating archive objects) has the work to repay it at once.
  */
 const HARDLINK_POOL_AFTER_MS = 300;
+/** Bytes of learnt index entries held before they are written (see {@link Learnt}). */
+const LEARNT_FLUSH_BYTES = 8 << 20;
 
 /**
  * Checks out commit `rev` (or its `subpath`) into `dest`. The workers walk the tree themselves
@@ -110,11 +114,12 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   if (refusal) throw refusal;
   const index = await openExistingIndex(repo);
   ctx.indexDir = index?.dir ?? null;
-  const catalogue: CatalogueReader | null = index && { get: (c) => index.objects.get(c) };
+  const catalogue: CatalogueReader | null = index && catalogueReader(index);
 
   const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   const stats: CheckoutStats = { linked: 0, copied: 0, skipped: 0, directories: 0, seconds: 0 };
   const unfinished: UnfinishedDir[] = [];
+  const learnt = index && new Learnt(index);
   try {
     const first: Omit<CheckoutTask, 'kind' | 'ctx' | 'budgetMs'> = target.kind === 'file'
       ? { roots: [], files: [{ checksum: target.checksum, dest: path.join(dest, target.name) }] }
@@ -128,7 +133,7 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
       stats.skipped += r.skipped;
       stats.directories += r.directories;
       unfinished.push(...r.unfinished);
-      if (index) for (const [c, mode, size] of r.learned) recordObject(index, c, mode, size);
+      learnt?.add(r);
       opts.onProgress?.({ files: stats.linked + stats.copied + stats.skipped, directories: stats.directories });
     }, hardlinkable(ctx) ? HARDLINK_POOL_AFTER_MS : 0);
     // Deepest first, so a read-only parent is locked only after everything under it is placed.
@@ -136,12 +141,54 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
     unfinished.sort((a, b) => depth(b) - depth(a));
     const finish = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.bareUserOnlyDirs };
     for (const d of unfinished) finishDir(d, finish);
+    learnt?.record();
   } finally {
     if (!opts.pool) await pool.close();
     await index?.close();
   }
   stats.seconds = Number(process.hrtime.bigint() - started) / 1e9;
   return stats;
+}
+
+/**
+ * What the tasks learnt for the index (catalogue entries, tree listings), recorded in a few
+ * large transactions: one per task, as puts were, cost 1.2 s of a first checkout of /usr
+ * (300 commits of LMDB's dirty pages). Flushed every few megabytes, so memory stays bounded
+ * whatever the tree. The index is a cache: a write it refuses (a full disk) leaves the checkout,
+ * which is done, as it is, and the next checkout learns again.
+ */
+class Learnt {
+  private objects: CheckoutResult['learned'] = [];
+  private trees: CheckoutResult['learnedTrees'] = [];
+  private bytes = 0;
+
+  constructor(private readonly index: RepoIndex) {}
+
+  add(r: CheckoutResult): void {
+    for (const o of r.learned) this.objects.push(o);
+    for (const t of r.learnedTrees) {
+      this.trees.push(t);
+      this.bytes += t[1].length;
+    }
+    this.bytes += r.learned.length * 64;
+    if (this.bytes >= LEARNT_FLUSH_BYTES) this.record();
+  }
+
+  record(): void {
+    const { objects, trees, index } = this;
+    this.objects = [];
+    this.trees = [];
+    this.bytes = 0;
+    if (objects.length === 0 && trees.length === 0) return;
+    try {
+      index.write(() => {
+        for (const [c, mode, size] of objects) recordObject(index, c, mode, size);
+        for (const [c, listing] of trees) recordTree(index, c, listing);
+      });
+    } catch {
+      // kept in index.failure; see above
+    }
+  }
 }
 
 /**

@@ -15,6 +15,7 @@ import { tempName } from '../repo/fsutil.js';
 import { setXattrs } from '../xattr/xattrs.js';
 import type { CheckoutTask } from './task.js';
 import type { CatalogueReader } from '../index/catalogue.js';
+import type { FileFacts } from '../index/tree-listing.js';
 
 type Ctx = CheckoutTask['ctx'];
 
@@ -43,6 +44,35 @@ export interface PlaceEnv {
   catalogue: CatalogueReader | null;
   /** [checksum, mode, size] of objects the catalogue did not know. */
   learned: Array<[string, number, number]>;
+  /** Told the facts of each object placed, as far as placing it found them out (for tree listings). */
+  seen?: (checksum: string, facts: FileFacts) => void;
+}
+
+/**
+ * Puts content object `checksum` at `dest` knowing its facts from a tree listing: a hardlink, or
+ * for a user-mode repository's symlink the symlink itself (what reading the object would make),
+ * once the object is found still there. Anything else, and any failure, takes {@link placeOne},
+ * which applies every rule and names what is wrong.
+ */
+export async function placeListed(ctx: Ctx, checksum: string, dest: string, facts: FileFacts, env: PlaceEnv): Promise<Outcome> {
+  const p = objectPath(ctx.objectsDir, checksum, 'file', ctx.mode);
+  if (linkAllowed(ctx, facts.mode, facts.size, true)) {
+    try {
+      fsSync.linkSync(p, dest);
+      return 'linked';
+    } catch {
+      return placeOne(ctx, checksum, dest, true, env);
+    }
+  }
+  if (isLink(facts.mode) && facts.target !== null && ctx.userMode && isUserMode(ctx.mode) && fsSync.existsSync(p)) {
+    try {
+      fsSync.symlinkSync(facts.target, dest);
+      return 'copied';
+    } catch {
+      // placeOne says why
+    }
+  }
+  return placeOne(ctx, checksum, dest, true, env);
 }
 
 /**
@@ -55,15 +85,25 @@ export async function placeOne(ctx: Ctx, checksum: string, dest: string, hardlin
   if (ctx.overwrite === 'none') {
     // Small objects that are not to be linked are copied in synchronous calls.
     const small = readContentSync(ctx, checksum, readOpts);
-    if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) return copySmallSync(ctx, small, dest, checksum);
+    if (small !== null && !linkAllowed(ctx, small.header.mode, small.data.length, hardlinkable)) {
+      const placed = copySmallSync(ctx, small, dest, checksum);
+      env.seen?.(checksum, factsOf(small.header, small.data.length));
+      return placed;
+    }
   }
   const obj = await openContent(ctx, checksum, readOpts);
+  env.seen?.(checksum, factsOf(obj.header, obj.size));
   if (linkAllowed(ctx, obj.header.mode, obj.size, hardlinkable)) {
     const linked = await tryHardlink(ctx, obj.path, dest, checksum);
     if (linked !== 'unsupported') return linked;
     if (ctx.requireHardlink) throw new GroveError('GROVE_NO_HARDLINK', `cannot hardlink ${obj.path} to ${dest}`, { path: dest });
   }
   return copyOut(ctx, obj, dest, checksum);
+}
+
+function factsOf(h: FileHeader, size: number): FileFacts {
+  const link = isLink(h.mode);
+  return { mode: h.mode, size: link ? 0 : size, target: link ? h.symlinkTarget : null };
 }
 
 /** ostree's rules for hardlinking one object, given that the modes allow hardlinks at all. */
@@ -135,6 +175,8 @@ function linkFast(ctx: Ctx, checksum: string, dest: string, env: PlaceEnv): bool
     env.learned.push([checksum, facts[0], facts[1]]);
   }
   if (!linkAllowed(ctx, facts[0], facts[1], true)) return false;
+  // A symlink's target is not known here: one that is linked needs none.
+  env.seen?.(checksum, { mode: facts[0], size: facts[1], target: null });
   try {
     fsSync.linkSync(p, dest);
     return true;

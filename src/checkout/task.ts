@@ -63,4 +63,6 @@ export interface CheckoutResult {
   unfinished: UnfinishedDir[];
   /** Objects the catalogue did not know, as [checksum, mode, size], for the main thread to record. */
   learned: Array<[string, number, number]>;
+  /** Tree listings learnt of directories read the slow way, as [dirtree checksum, listing], to record. */
+  learnedTrees: Array<[string, Uint8Array]>;
 }

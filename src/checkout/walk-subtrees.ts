@@ -8,9 +8,11 @@ import type { CheckoutResult, CheckoutRoot, CheckoutTask, UnfinishedDir } from '
 import { openContent } from '../store/read-content.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { finishDir, makeDir } from './make-dir.js';
-import { hardlinkable, placeOne, type PlaceEnv } from './place-files.js';
+import { hardlinkable, placeListed, placeOne, type PlaceEnv } from './place-files.js';
 import { setXattrs } from '../xattr/xattrs.js';
 import type { CatalogueReader } from '../index/catalogue.js';
+import { encodeTreeListing, type FileFacts, type TreeListing } from '../index/tree-listing.js';
+import { objectPath } from '../store/paths.js';
 
 /**
  * Worker side of a checkout. The worker walks the subtrees it was given, depth first in the
@@ -23,6 +25,13 @@ import type { CatalogueReader } from '../index/catalogue.js';
  * A directory gets its final mode, owner and time as soon as everything under it is placed (a
  * read-only directory would refuse its children otherwise); one with deferred subdirectories is
  * returned as unfinished and finished by the main thread at the end.
+ *
+ * A plain hardlink checkout with grove's index reads each directory from its tree listing (see
+ * tree-listing.ts) when there is one: the dirtree's entries with the mode, size and symlink
+ * target of every file, in one index read. The dirtree object must still be there (as when it is
+ * read); the files are checked as they are linked. Where there is none, the directory is read
+ * as usual and its listing learnt from what placing its files found out, for the main thread
+ * to record.
  */
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -38,9 +47,12 @@ type Ctx = CheckoutTask['ctx'];
 export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueReader | null): Promise<CheckoutResult> {
   // checkoutTree has refused -H for modes that cannot hardlink before any task starts.
   const { ctx } = task;
-  const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [] };
-  const env: PlaceEnv = { catalogue, learned: res.learned };
+  const res: CheckoutResult = { linked: 0, copied: 0, skipped: 0, directories: 0, deferred: [], unfinished: [], learned: [], learnedTrees: [] };
   const canHardlink = hardlinkable(ctx);
+  const listings = catalogue !== null && usesListings(ctx) ? catalogue : null;
+  /** The facts of this directory's files as placing them finds them out, when learning its listing. */
+  let seen: Map<string, FileFacts> | null = null;
+  const env: PlaceEnv = { catalogue, learned: res.learned, seen: (c, f) => seen?.set(c, f) };
   const finishOpts = { userMode: ctx.userMode, forceCopy: ctx.forceCopy, bareUserOnly: ctx.bareUserOnlyDirs };
   const skip = ctx.skip === null ? null : new Set(ctx.skip);
   /** The path the skip list names a directory by: `/` for the root, else `/a/b/`. */
@@ -66,7 +78,12 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
     const { root, parent } = stack.pop()!;
     // A dirtree that contains itself would make directories until the path is too long.
     if (root.above.includes(root.tree)) throw new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${root.tree} contains itself (at ${root.dest})`, { path: root.dest });
-    const tree = decodeDirTree(readMetadataSync(ctx, root.tree, 'dirtree'), `dirtree ${root.tree}`);
+    const listing = listings?.tree(root.tree) ?? null;
+    // A listing stands for the dirtree's bytes, not for the object: without it the read fails.
+    const tree: DirTree | TreeListing = listing !== null && fs.existsSync(objectPath(ctx.objectsDir, root.tree, 'dirtree', ctx.mode))
+      ? listing
+      : decodeDirTree(readMetadataSync(ctx, root.tree, 'dirtree'), `dirtree ${root.tree}`);
+    seen = listings !== null && tree !== listing ? new Map() : null;
     // An opaque whiteout replaces whatever the destination had there, as in ostree.
     if (ctx.whiteouts && tree.files.some(([n]) => n === OPAQUE_WHITEOUT)) fs.rmSync(root.dest, { recursive: true, force: true });
     const meta = loadMeta(root.meta);
@@ -76,7 +93,12 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
     const dirs = skip ? tree.dirs.filter(([name]) => !skip.has(`${rel}${name}/`)) : tree.dirs;
     const frame: Frame = { dir: root.dest, meta, parent, pendingDirs: dirs.length, made, done: false };
     frames.push(frame);
-    for (const [name, csum] of await filesToPlace(ctx, tree, root.dest)) {
+    if (tree === listing) {
+      for (const [name, csum, facts] of listing.files) {
+        if (skip?.has(`${rel}${name}`)) continue;
+        res[await placeListed(ctx, csum, `${root.dest}/${name}`, facts, env)]++;
+      }
+    } else for (const [name, csum] of await filesToPlace(ctx, tree as DirTree, root.dest)) {
       if (skip?.has(`${rel}${name}`)) continue;
       // Names were validated when the dirtree was decoded (no '/', '.', '..'): concatenation is safe.
       if (ctx.passthroughWhiteouts && name.startsWith(PASSTHROUGH_PREFIX)) {
@@ -88,6 +110,10 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
       }
       res[await placeOne(ctx, csum, `${root.dest}/${name}`, canHardlink, env)]++;
     }
+    if (seen !== null) {
+      const learnt = encodeTreeListing(tree as DirTree, (c) => seen!.get(c));
+      if (learnt !== null) res.learnedTrees.push([root.tree, learnt]);
+    }
     const above = [...root.above, root.tree];
     for (let i = dirs.length - 1; i >= 0; i--) {
       const [name, t, m] = dirs[i]!;
@@ -98,6 +124,14 @@ export async function runCheckoutTask(task: CheckoutTask, catalogue: CatalogueRe
   res.deferred = stack.reverse().map((s) => s.root);
   res.unfinished = frames.filter((f) => !f.done && f.made).map((f): UnfinishedDir => ({ dir: f.dir, meta: f.meta }));
   return res;
+}
+
+/**
+ * Whether this checkout reads tree listings: a hardlink checkout into a new tree, which is what
+ * they describe. Unions, whiteouts and copies go the general way, which looks at every file.
+ */
+function usesListings(ctx: Ctx): boolean {
+  return hardlinkable(ctx) && ctx.overwrite === 'none' && !ctx.whiteouts && !ctx.passthroughWhiteouts;
 }
 
 /**

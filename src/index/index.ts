@@ -26,6 +26,8 @@ function open(...args: Parameters<typeof import('lmdb').open>): ReturnType<typeo
  *   read and a hash.
  * - `objects`: the catalogue, content checksum -> the object's mode and size (see catalogue.ts),
  *   so that a hardlink checkout decides without a stat and an xattr read per file.
+ * - `trees`: dirtree checksum -> its tree listing (see tree-listing.ts), so that a hardlink
+ *   checkout reads one entry per directory instead of the dirtree and an entry per file.
  *
  * LMDB serialises writers across processes itself; grove writes only from the main thread, in
  * synchronous transactions of queued puts (see {@link write}). Not lmdb-js's asynchronous puts:
@@ -45,6 +47,7 @@ export class RepoIndex {
     private readonly root: RootDatabase,
     readonly stat: Database<StatEntry, string>,
     readonly objects: Database<ObjectFacts, string>,
+    readonly trees: Database<Buffer, string>,
     readonly dir: string,
   ) {}
 
@@ -104,16 +107,17 @@ export class RepoIndex {
   }
 
   private static openAt(dir: string): RepoIndex {
-    const { root, stat, objects } = openEnvironment(dir);
+    const { root, stat, objects, trees } = openEnvironment(dir);
     try {
       // Touch the databases so corruption surfaces here, where it can be recovered from.
       stat.getKeysCount({ limit: 1 });
       objects.getKeysCount({ limit: 1 });
+      trees.getKeysCount({ limit: 1 });
     } catch (e) {
       void root.close().catch(() => {});
       throw e;
     }
-    return new RepoIndex(root, stat, objects, dir);
+    return new RepoIndex(root, stat, objects, trees, dir);
   }
 
   /** The first write that failed, if any; the index takes no writes after it. */
@@ -196,6 +200,7 @@ export class RepoIndex {
     try {
       this.stat.clearSync();
       this.objects.clearSync();
+      this.trees.clearSync();
     } catch (e) {
       this.failed = writeFailure(this.dir, e);
       throw this.failed;
@@ -286,9 +291,21 @@ function writeFailure(dir: string, e: unknown): GroveError {
  * Opens the LMDB environment at `dir` and its databases, from any thread: lmdb-js shares one
  * environment among a process's threads when they open it with the same options, these.
  */
-export function openEnvironment(dir: string): { root: RootDatabase; stat: Database<StatEntry, string>; objects: Database<ObjectFacts, string> } {
+export function openEnvironment(dir: string): IndexDatabases {
   const root = open({ path: dir, compression: false, noSubdir: false, maxDbs: 4 });
-  return { root, stat: root.openDB<StatEntry, string>('stat', {}), objects: root.openDB<ObjectFacts, string>('objects', {}) };
+  return {
+    root,
+    stat: root.openDB<StatEntry, string>('stat', {}),
+    objects: root.openDB<ObjectFacts, string>('objects', {}),
+    trees: root.openDB<Buffer, string>('trees', { encoding: 'binary' }),
+  };
+}
+
+interface IndexDatabases {
+  root: RootDatabase;
+  stat: Database<StatEntry, string>;
+  objects: Database<ObjectFacts, string>;
+  trees: Database<Buffer, string>;
 }
 
 /** What the catalogue knows of a content object: [mode (type and permission bits), size]. */

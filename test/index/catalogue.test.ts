@@ -12,7 +12,8 @@ import { objectPath } from '../../src/store/paths.js';
  * an xattr read. Its facts decide what is linked and what copied (symlinks in bare-user, empty
  * files, files their owner cannot read), so a checkout that used them must equal ostree's — both
  * with facts a grove commit recorded and with facts `grove index rebuild` read from a repository
- * ostree wrote. Its word on existence is never taken: a pruned object is reported missing.
+ * ostree wrote — and so must one through the tree listings a first checkout learnt. Its word on
+ * existence is never taken: a pruned object is reported missing.
  */
 describe('object catalogue', needsOstreeAsRoot(), () => {
   for (const mode of ['bare-user', 'bare-user-only', 'bare'] as const) {
@@ -26,18 +27,22 @@ describe('object catalogue', needsOstreeAsRoot(), () => {
         await groveAsync(['commit', `--repo=${repos.g}`, ...args]);
         await ostreeAsync(['commit', `--repo=${repos.o}`, ...args]);
         const rebuilt = groveOk(['index', 'rebuild', `--repo=${repos.o}`]);
-        const objects = (await fs.readdir(path.join(repos.o, 'objects'), { recursive: true })).filter((f) => f.endsWith('.file'));
-        assert.equal(rebuilt.trim(), `catalogued ${objects.length} content objects`);
+        const stored = await fs.readdir(path.join(repos.o, 'objects'), { recursive: true });
+        const count = (ext: string) => stored.filter((f) => f.endsWith(ext)).length;
+        assert.equal(rebuilt.trim(), `catalogued ${count('.file')} content objects and ${count('.dirtree')} directory listings`);
 
         const flags = mode === 'bare' ? ['-H'] : ['-U', '-H'];
-        const dests = { fromCommit: path.join(dir, 'a'), fromRebuild: path.join(dir, 'b'), ref: path.join(dir, 'ref') };
+        const dests = { fromCommit: path.join(dir, 'a'), fromListings: path.join(dir, 'c'), fromRebuild: path.join(dir, 'b'), ref: path.join(dir, 'ref') };
         await groveAsync(['checkout', `--repo=${repos.g}`, ...flags, 'main', dests.fromCommit]);
+        // The first checkout learnt the tree listings; this one reads them.
+        await groveAsync(['checkout', `--repo=${repos.g}`, ...flags, 'main', dests.fromListings]);
         await groveAsync(['checkout', `--repo=${repos.o}`, ...flags, 'main', dests.fromRebuild]);
         await ostreeAsync(['checkout', `--repo=${repos.o}`, ...flags, 'main', dests.ref]);
         const opts = { owners: mode === 'bare' };
         const ref = await treeState(dests.ref, opts);
         assert.equal(await treeState(dests.fromCommit, opts), ref, 'catalogue recorded by grove commit');
-        assert.equal(await treeState(dests.fromRebuild, opts), ref, 'catalogue filled by grove index rebuild');
+        assert.equal(await treeState(dests.fromListings, opts), ref, 'tree listings learnt by the first checkout');
+        assert.equal(await treeState(dests.fromRebuild, opts), ref, 'catalogue and listings filled by grove index rebuild');
       } finally {
         await cleanup();
       }
