@@ -34,8 +34,15 @@ export class Batcher {
   /** Tasks not yet finished. */
   private readonly pending = new Set<Promise<void>>();
 
-  /** `onDone` sees each settled item with its index; `checksums` holds its checksum by then. */
-  constructor(private readonly pool: WorkerPool, private readonly ctx: WriteContentTask['ctx'], private readonly onDone?: (items: CommitItem[], indexes: number[]) => void) {}
+  /**
+   * `onDone` sees each settled item with its index, and the targets of the symlinks among them
+   * that were read (by position in `items`); `checksums` holds each item's checksum by then.
+   */
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly ctx: WriteContentTask['ctx'],
+    private readonly onDone?: (items: CommitItem[], indexes: number[], links: ReadonlyArray<[number, string]>) => void,
+  ) {}
 
   /**
    * Adds an item, with the checksum the stat cache remembers for it if any; returns a promise
@@ -45,7 +52,7 @@ export class Batcher {
     if (cached !== undefined && isStored(this.ctx, cached)) {
       this.checksums[index] = cached;
       this.totals.cacheHits++;
-      this.onDone?.([item], [index]);
+      this.onDone?.([item], [index], []);
       return undefined;
     }
     const weight = item.size;
@@ -107,7 +114,7 @@ export class Batcher {
     this.totals.written += r.written;
     this.totals.bytesWritten += r.bytesWritten;
     this.totals.hashed += items.length;
-    this.onDone?.(items, indexes);
+    this.onDone?.(items, indexes, r.links);
   }
 
   private submit(batch: Array<[CommitItem, number]>): void {

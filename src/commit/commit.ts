@@ -20,7 +20,7 @@ import { scanDevino } from './devino.js';
 import { glibDictOrder } from '../format/glib-dict.js';
 import { sha256Factory } from '../format/hash.js';
 import { storeContentStream } from '../store/write-content.js';
-import { decodeDirTree, type DirMeta, type FileHeader } from '../format/objects.js';
+import { decodeDirTree, type DirMeta, type DirTree, type FileHeader } from '../format/objects.js';
 import { objectExists } from '../store/paths.js';
 import { readMetadataSync } from '../store/read-metadata.js';
 import { Batcher } from './batcher.js';
@@ -29,6 +29,7 @@ import { recordObject } from '../index/catalogue.js';
 import { addSignatures, encodeDict, type SignWith } from '../sign/signatures.js';
 import { lookup as lookupStat, probe as probeStat, record as recordStat, type StatProbe } from '../index/stat-cache.js';
 import { DeviceIdentities } from '../index/fs-identity.js';
+import { FileFactsTable, ListingRecorder } from './listings.js';
 
 /** One `--tree=` argument: a directory, a commit (ref=REV), or a tar archive ('-': standard input). */
 export type TreeLayer = { kind: 'dir'; path: string } | { kind: 'ref'; rev: string } | { kind: 'tar'; path: string };
@@ -188,6 +189,8 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     const progress = { filesDone: 0, bytesDone: 0, filesFound: 0, bytesFound: 0, walkDone: false };
     const devino = opts.linkCheckoutSpeedup || opts.devinoCanonical ? scanDevino(repo, opts.devinoCanonical === true) : undefined;
     const totals = { items: 0, files: 0, bytes: 0, cacheHits: 0 };
+    const storeRef = { objectsDir: repo.objectsDir, mode: repo.mode };
+    const facts = index && ListingRecorder.wanted(storeRef) ? new FileFactsTable() : null;
 
     /** Walks one directory layer and stores its files in the pool. */
     const storeDir = async (dirPath: string): Promise<{ walk: WalkResult; checksums: string[] }> => {
@@ -199,7 +202,8 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       // them for a whole /usr (117k files) until the end cost about 100 MB. Recording before the
       // transaction commits is safe: the index is never trusted for existence, and a lost object
       // is hashed again.
-      const batcher = new Batcher(pool, ctx, (items, indexes) => {
+      const batcher = new Batcher(pool, ctx, (items, indexes, links) => {
+        for (const [j, target] of links) facts?.target(batcher.checksums[indexes[j]!]!, target);
         if (index) {
           index.write(() => items.forEach((item, j) => {
             const i = indexes[j]!;
@@ -227,6 +231,8 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
           ...(devino && { devino }),
           onItem: (item, st, i, fixed) => {
             let hit: string | null = fixed ?? null;
+            // A file taken by device and inode is not described by its item (see listings.ts).
+            if (fixed === undefined) facts?.note(i, item.mode, item.size);
             // An item whose metadata is not the file's own has no place in the stat cache.
             if (index && fixed === undefined && item.xattrs === undefined) {
               const p = probeStat(st, recorded(item), startedWallNs, devices);
@@ -270,7 +276,9 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       progress.walkDone = true;
       opts.onProgress?.({ ...progress });
       if (sizes) for (const c of checksums) sizes.file(c);
-      [rootTree, rootMeta] = await writeDirs(walk.root, checksums, writeMeta);
+      const listings = facts && new ListingRecorder(index!, storeRef, facts);
+      [rootTree, rootMeta] = await writeDirs(walk.root, checksums, writeMeta, listings);
+      listings?.flush();
     } else {
       const sha = await sha256Factory(ctx.hash);
       const target = t.storeTarget(compress);
@@ -395,17 +403,24 @@ function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Writes dirmeta and dirtree objects bottom-up; returns the root's (dirtree, dirmeta). */
-async function writeDirs(dir: WalkDir, checksums: string[], write: (type: 'dirtree' | 'dirmeta', bytes: Uint8Array) => Promise<string>): Promise<[string, string]> {
+/**
+ * Writes dirmeta and dirtree objects bottom-up, recording each directory's listing when given a
+ * recorder; returns the root's (dirtree, dirmeta).
+ */
+async function writeDirs(
+  dir: WalkDir,
+  checksums: string[],
+  write: (type: 'dirtree' | 'dirmeta', bytes: Uint8Array) => Promise<string>,
+  listings: ListingRecorder | null,
+): Promise<[string, string]> {
   const dirs: Array<[string, string, string]> = [];
   for (const [name, sub] of dir.dirs) {
-    const [t, m] = await writeDirs(sub, checksums, write);
+    const [t, m] = await writeDirs(sub, checksums, write, listings);
     dirs.push([name, t, m]);
   }
-  const tree = await write('dirtree', encodeDirTree({
-    files: dir.files.map(([name, idx]) => [name, checksums[idx]!]),
-    dirs,
-  }));
+  const tree: DirTree = { files: dir.files.map(([name, idx]) => [name, checksums[idx]!]), dirs };
+  const treeChecksum = await write('dirtree', encodeDirTree(tree));
+  listings?.tree(treeChecksum, tree, dir.files.map(([, idx]) => idx));
   const meta = await write('dirmeta', encodeDirMeta(dir.meta));
-  return [tree, meta];
+  return [treeChecksum, meta];
 }

@@ -23,9 +23,16 @@ type Ctx = WriteContentTask['ctx'];
  * without blocking on a FIFO, and checked by device and inode. Anything else is GROVE_CHANGED.
  */
 export async function writeContentBatch(task: WriteContentTask, sha: Sha256Factory): Promise<WriteContentResult> {
-  const result: WriteContentResult = { checksums: [], written: 0, bytesWritten: 0 };
+  const result: WriteContentResult = { checksums: [], links: [], written: 0, bytesWritten: 0 };
   for (const item of task.items) {
-    const r = isLink(item.mode) ? storeSymlink(task.ctx, item, sha) : await storeFile(task.ctx, item, sha);
+    let r;
+    if (isLink(item.mode)) {
+      const target = readSymlink(item);
+      r = storeContent(task.ctx, sha, header(item, target), new Uint8Array(0), { where: item.path });
+      result.links.push([result.checksums.length, target]);
+    } else {
+      r = await storeFile(task.ctx, item, sha);
+    }
     result.checksums.push(r.checksum);
     if (r.written) {
       result.written++;
@@ -51,17 +58,17 @@ function readError(e: unknown, p: string): unknown {
   return e;
 }
 
-function storeSymlink(ctx: Ctx, item: CommitItem, sha: Sha256Factory) {
-  let target: string;
+/** The target of the symlink the walk saw, or GROVE_CHANGED. */
+function readSymlink(item: CommitItem): string {
   try {
-    target = fs.readlinkSync(item.path);
+    const target = fs.readlinkSync(item.path);
     const st = fs.lstatSync(item.path, { bigint: true });
     if (!st.isSymbolicLink() || `${st.dev}:${st.ino}` !== item.id) throw changed(item, 'was replaced');
+    return target;
   } catch (e) {
     if (isErrno(e, 'EINVAL')) throw changed(item, 'stopped being a symlink');
     throw readError(e, item.path);
   }
-  return storeContent(ctx, sha, header(item, target), new Uint8Array(0), { where: item.path });
 }
 
 /** Opens the file the walk saw, or fails: see {@link writeContentBatch}. Returns the fd and its size now. */

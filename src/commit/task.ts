@@ -28,6 +28,8 @@ export interface WriteContentTask {
 
 export interface WriteContentResult {
   checksums: string[];
+  /** (position in `items`, target) of each symlink stored: what its object holds. */
+  links: Array<[number, string]>;
   written: number;
   bytesWritten: number;
 }

@@ -9,16 +9,64 @@ import { decodeTreeListing, encodeTreeListing, type FileFacts } from '../../src/
 import { decodeDirTree } from '../../src/format/objects.js';
 import { objectPath } from '../../src/store/paths.js';
 import { Repo } from '../../src/repo/repo.js';
+import { RACY_WINDOW_NS } from '../../src/index/stat-cache.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Tree listings in hardlink checkouts (see src/index/tree-listing.ts): learnt by a first
- * checkout and by `grove index rebuild`, read by the next plain hardlink checkout and by no other
- * kind, never taken for the objects themselves, and ignored when malformed. (That a checkout
- * through them equals ostree's is in catalogue.test.ts.)
+ * Tree listings in hardlink checkouts (see src/index/tree-listing.ts): recorded by commit,
+ * learnt by a first checkout and by `grove index rebuild`, read by the next plain hardlink
+ * checkout and by no other kind, never taken for the objects themselves, and ignored when
+ * malformed. (That a checkout through them equals ostree's is in catalogue.test.ts.)
  */
 describe('tree listings', () => {
+  test('a commit records the listing of every directory it writes, byte for byte what index rebuild makes', async () => {
+    await withRepo({ aged: true }, async (f) => {
+      assert.equal((await listings(f.repo)).size, (await dirtrees(f.repo)).length);
+      // A second commit in which etc/ changed: the new dirtrees are listed from what the commit
+      // hashed and, for the unchanged files (the symlink `sh` among them), from the stat cache,
+      // the symlink's target then read from its object.
+      await fs.writeFile(path.join(f.tree, 'etc/conf'), 'key=other\n');
+      const second = JSON.parse(groveOk(['commit', `--repo=${f.repo}`, '-b', 'main', '--json', f.tree])) as { cacheHits: number };
+      assert.equal(second.cacheHits, 5, 'the unchanged files came from the stat cache');
+      const committed = await listings(f.repo);
+      assert.equal(committed.size, (await dirtrees(f.repo)).length);
+      groveOk(['index', 'rebuild', `--repo=${f.repo}`]);
+      assert.deepEqual(committed, await listings(f.repo));
+    });
+  });
+
+  test('--link-checkout-speedup: files taken by device and inode are listed from the catalogue', async () => {
+    await withRepo(async (f) => {
+      checkout(f, 'co');
+      await fs.rm(path.join(f.dir, 'co/etc/conf'));
+      await fs.writeFile(path.join(f.dir, 'co/etc/conf'), 'key=third\n');
+      await clearListings(f.repo);
+      const out = JSON.parse(groveOk(['commit', `--repo=${f.repo}`, '-b', 'main', '--json', '--link-checkout-speedup', path.join(f.dir, 'co')])) as { contentWritten: number };
+      assert.equal(out.contentWritten, 1, 'only etc/conf is new');
+      const recorded = await listings(f.repo);
+      // root, bin, etc, etc/deep, etc/deep/er
+      assert.equal(recorded.size, 5);
+      groveOk(['index', 'rebuild', `--repo=${f.repo}`]);
+      const rebuilt = await listings(f.repo);
+      for (const [c, l] of recorded) assert.equal(l, rebuilt.get(c), `listing of ${c}`);
+    });
+  });
+
+  test('an archive repository gets no listings: only hardlink checkouts read them', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await buildTree(path.join(dir, 'tree'), [{ path: 'a/b', type: 'file', content: 'b\n' }]);
+      groveOk(['init', `--repo=${dir}/repo`, '--mode=archive']);
+      groveOk(['commit', `--repo=${dir}/repo`, '-b', 'main', path.join(dir, 'tree')]);
+      assert.equal(await listingCount(path.join(dir, 'repo')), 0);
+    } finally {
+      await cleanup();
+    }
+  });
+
   test('a first checkout learns every directory\'s listing; the next, reading them, places the same tree', async () => {
     await withRepo(async (f) => {
+      await clearListings(f.repo);
       assert.equal(await listingCount(f.repo), 0);
       checkout(f, 'a');
       assert.equal(await listingCount(f.repo), (await dirtrees(f.repo)).length);
@@ -78,7 +126,9 @@ describe('tree listings', () => {
 
 interface Fixture { dir: string; tree: string; repo: string; root: string }
 
-async function withRepo(fn: (f: Fixture) => Promise<void>): Promise<void> {
+/** `aged`: the tree is older than the stat cache's racy window when committed, so it is cached. */
+async function withRepo(...args: [fn: (f: Fixture) => Promise<void>] | [opts: { aged: boolean }, fn: (f: Fixture) => Promise<void>]): Promise<void> {
+  const [opts, fn] = args.length === 1 ? [{ aged: false }, args[0]] : args;
   const { dir, cleanup } = await tempDir();
   try {
     const tree = path.join(dir, 'tree');
@@ -90,6 +140,7 @@ async function withRepo(fn: (f: Fixture) => Promise<void>): Promise<void> {
       { path: 'readme', type: 'file', content: 'read me\n' },
       { path: 'sh', type: 'symlink', target: 'bin/tool' },
     ]);
+    if (opts.aged) await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 200);
     const repo = path.join(dir, 'repo');
     groveOk(['init', `--repo=${repo}`, '--mode=bare-user']);
     groveOk(['commit', `--repo=${repo}`, '-b', 'main', tree]);
@@ -116,6 +167,27 @@ async function decodedRoot(f: Fixture) {
 
 async function dirtrees(repo: string): Promise<string[]> {
   return (await fs.readdir(path.join(repo, 'objects'), { recursive: true })).filter((p) => p.endsWith('.dirtree'));
+}
+
+/** Every stored listing, by dirtree checksum, as hex. */
+async function listings(repo: string): Promise<Map<string, string>> {
+  const dbs = openEnvironment(RepoIndex.dirOf(repo));
+  try {
+    const out = new Map<string, string>();
+    for (const { key, value } of dbs.trees.getRange()) out.set(key, Buffer.from(value).toString('hex'));
+    return out;
+  } finally {
+    await dbs.root.close();
+  }
+}
+
+async function clearListings(repo: string): Promise<void> {
+  const dbs = openEnvironment(RepoIndex.dirOf(repo));
+  try {
+    await dbs.trees.clearAsync();
+  } finally {
+    await dbs.root.close();
+  }
 }
 
 async function listingCount(repo: string): Promise<number> {
