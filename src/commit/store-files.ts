@@ -101,9 +101,22 @@ async function storeFile(ctx: Ctx, item: CommitItem, sha: Sha256Factory) {
   }
 }
 
-/** The file's `size` bytes; fewer (it shrank) is GROVE_CHANGED, as is more (it grew). */
+/**
+ * One buffer per thread for whole-file reads, grown to the largest file read (at most
+ * WHOLE_FILE_LIMIT + 1): a file is read and stored in one synchronous run, so the store is done
+ * with the bytes before anything else on the thread reads into the buffer again.
+ * A new buffer per file left the garbage collector behind the workers: committing /usr (5 GB,
+ * 117k files) peaked at 486-496 MB of RSS that way, 429-439 MB with this one.
+ */
+let readBuffer = Buffer.alloc(0);
+
+/**
+ * The file's `size` bytes, in the thread's read buffer (valid until the next call); fewer (it
+ * shrank) is GROVE_CHANGED, as is more (it grew).
+ */
 function readAll(fd: number, size: number, item: CommitItem): Buffer {
-  const buf = Buffer.allocUnsafe(size + 1);
+  if (readBuffer.length < size + 1) readBuffer = Buffer.allocUnsafe(Math.max(size + 1, 64 << 10));
+  const buf = readBuffer;
   let off = 0;
   try {
     for (let n; off <= size && (n = fs.readSync(fd, buf, off, size + 1 - off, off)) > 0;) off += n;
