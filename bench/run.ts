@@ -11,7 +11,15 @@ import { trashDir } from './workdirs.js';
 
 /**
  * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy,deltas,push] [--runs N] [--json FILE]
- *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]…`
+ *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]… [--threads N,M…] [--tools NAME,NAME…]`
+ *
+ * `--tools` keeps only the named tools (ostree, grove, `grove libdeflate`, `cp -al`, …; the
+ * report names them all): a run on a large tree need not time every backend.
+ *
+ * `--threads` adds, for each N, grove (node:crypto, node:zlib) run with GROVE_THREADS=N as a
+ * tool of its own, `grove N thread(s)`: the thread-scaling table. GROVE_THREADS counts the
+ * threads that hash, compress and place files, the main thread among them where it takes such
+ * work (checkout, fsck, deploy).
  *
  * `--compare` adds another build of grove (say, the previous commit's) as a tool of its own, run
  * in the same rounds, so that a change is measured against what it replaces under the same noise.
@@ -20,10 +28,10 @@ import { trashDir } from './workdirs.js';
  * in one run, alternating tools within each round so that machine noise hits all alike. Reports
  * medians, the ratio to ostree, and peak RSS.
  */
-interface Args { tree?: string; files: number; modes: BenchMode[]; runs: number; json?: string; scratch?: string; compare: Array<[string, string]> }
+interface Args { tree?: string; files: number; modes: BenchMode[]; runs: number; json?: string; scratch?: string; compare: Array<[string, string]>; threads: number[]; tools?: string[] }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { files: 6000, modes: [...BENCH_MODES], runs: 3, compare: [] };
+  const a: Args = { files: 6000, modes: [...BENCH_MODES], runs: 3, compare: [], threads: [] };
   for (let i = 0; i < argv.length; i++) {
     const [k, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const v = () => inline ?? argv[++i] ?? '';
@@ -33,6 +41,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--runs') a.runs = Number(v());
     else if (k === '--json') a.json = v();
     else if (k === '--scratch') a.scratch = v();
+    else if (k === '--tools') a.tools = v().split(',');
+    else if (k === '--threads') {
+      a.threads = v().split(',').map(Number);
+      if (a.threads.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--threads takes positive integers, comma-separated');
+    }
     else if (k === '--compare') {
       const [name, bin] = v().split(/=(.*)/s) as [string, string | undefined];
       if (!name || !bin) throw new Error('--compare takes NAME=PATH (a built grove CLI, dist/src/cli/main.js)');
@@ -62,12 +75,13 @@ async function main(): Promise<void> {
     tree = copy;
   }
   const haveOstree = spawnSync('ostree', ['--version']).status === 0;
-  const tools: Tool[] = [
+  const all: Tool[] = [
     ...(haveOstree ? [{ name: 'ostree', kind: 'ostree' as const }] : []),
     { name: 'grove', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } },
     { name: 'grove libdeflate', kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'libdeflate' } },
     { name: 'grove wasm+fflate', kind: 'grove', env: { GROVE_HASH: 'wasm', GROVE_COMPRESS: 'fflate' } },
     ...args.compare.map(([name, bin]): Tool => ({ name, kind: 'grove', bin: path.resolve(bin), env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } })),
+    ...args.threads.map((n): Tool => ({ name: `grove ${n} thread${n === 1 ? '' : 's'}`, kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node', GROVE_THREADS: String(n) } })),
     { name: 'cp -a', kind: 'reference' },
     { name: 'cp -al', kind: 'reference' },
     { name: 'tar|gzip -6', kind: 'reference' },
@@ -76,6 +90,9 @@ async function main(): Promise<void> {
     { name: 'rsync -a', kind: 'reference' },
     { name: 'rsync -a over ssh', kind: 'reference' },
   ];
+  const unknown = (args.tools ?? []).filter((n) => !all.some((t) => t.name === n));
+  if (unknown.length > 0) throw new Error(`--tools: no tool named ${unknown.join(', ')} (${all.map((t) => t.name).join(', ')})`);
+  const tools = args.tools ? all.filter((t) => args.tools!.includes(t.name)) : all;
   const w: Workdirs = { tree, scratch, grove: groveBin, tools };
   const facts = machineFacts();
   console.log(`${facts}; ${args.runs} run(s) each, medians; warm page cache, sync before each run${haveGnuTime() ? '' : '; no GNU time, so no RSS'}`);

@@ -29,15 +29,17 @@ export class WorkerPool {
   private readonly tasksPerThread: number;
 
   /**
-   * `threads` defaults to GROVE_THREADS, else the number of cores; `mainWorks` says the caller's
-   * thread takes tasks too (checkout does), so the pool leaves it one core. `tasksPerThread`
-   * (default 1) lets a thread hold several tasks at once: worth it only for tasks that wait on
-   * the network, whose waits another task can fill.
+   * `threads` defaults to GROVE_THREADS, else the number of cores: the threads that do the work.
+   * `mainWorks` says the caller's thread takes tasks too (checkout, fsck and deploy do), and so
+   * counts among them: the pool has one thread fewer, none at all with GROVE_THREADS=1 (or on
+   * one core), and the caller then does all the work itself. `tasksPerThread` (default 1) lets a
+   * thread hold several tasks at once: worth it only for tasks that wait on the network, whose
+   * waits another task can fill.
    */
   constructor(opts: { threads?: number; mainWorks?: boolean; tasksPerThread?: number } = {}) {
     const envThreads = Number(process.env['GROVE_THREADS'] ?? '');
     const cores = Number.isInteger(envThreads) && envThreads > 0 ? envThreads : os.availableParallelism();
-    this.threads = opts.threads ?? Math.max(1, opts.mainWorks ? cores - 1 : cores);
+    this.threads = opts.threads ?? (opts.mainWorks ? cores - 1 : cores);
     this.tasksPerThread = opts.tasksPerThread ?? 1;
   }
 
@@ -46,8 +48,9 @@ export class WorkerPool {
     return this.threads * this.tasksPerThread;
   }
 
-  /** Starts the threads now, for a caller that knows work is coming. */
+  /** Starts the threads now, for a caller that knows work is coming (none when it has none). */
   start(): void {
+    if (this.threads === 0) return;
     this.piscina ??= new (Piscina())({
       filename: WORKER_FILE, minThreads: this.threads, maxThreads: this.threads, idleTimeout: 1000, concurrentTasksPerWorker: this.tasksPerThread,
     });
@@ -55,6 +58,8 @@ export class WorkerPool {
 
   /** Runs `task` on a thread; `R` is what the task's kind returns (see the feature's task type). */
   async run<R>(task: TaskEnvelope): Promise<R> {
+    // A caller of a pool without threads does its tasks itself; handing one over is a bug.
+    if (this.threads === 0) throw new Error('WorkerPool.run: this pool has no threads (GROVE_THREADS=1 leaves the work to the caller)');
     this.start();
     const reply = (await this.piscina!.run(task)) as Reply<R>;
     if (!reply.ok) throw errorOf(reply);
