@@ -20,8 +20,9 @@ export async function verifyContentBatch(task: VerifyTask, sha: Sha256Factory): 
   const res: VerifyResult = { bad: [], bytes: 0 };
   for (const checksum of task.checksums) {
     try {
-      // Small objects (nearly all) are read whole in synchronous calls; large ones streamed.
-      const small = readContentSync(task.ctx, checksum, { compress: task.ctx.compress });
+      // Small objects (nearly all) are read whole in synchronous calls, into one reused buffer
+      // (hashed before the next is read); large ones streamed.
+      const small = readContentSync(task.ctx, checksum, { compress: task.ctx.compress, scratch: true });
       let actual: string;
       if (small !== null) {
         actual = contentChecksum(sha, small.header, small.data);

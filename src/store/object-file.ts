@@ -44,22 +44,34 @@ function notRegular(p: string, where: string, kind: string): GroveError {
  * than that (the file shrank, or lied about its size) is corruption naming `where`.
  */
 export function readExactly(fd: number, length: number, position: number, p: string, where: string): Buffer {
-  const buf = Buffer.allocUnsafe(length);
-  for (let off = 0; off < length;) {
-    const n = fs.readSync(fd, buf, off, length - off, position + off);
+  return readExactlyInto(Buffer.allocUnsafe(length), fd, position, p, where);
+}
+
+/**
+ * The whole of a regular object file, at most `maxBytes` of it (more is refused, naming `what`).
+ * With `scratch`, in this thread's scratch buffer, valid until the next scratch read: for a
+ * caller that is done with the bytes at once (fsck hashes them), which then allocates nothing
+ * per object.
+ */
+export function readObjectFile(p: string, where: string, maxBytes: number, opts: { scratch?: boolean } = {}): Buffer {
+  const { fd, size } = openObjectFile(p, where);
+  try {
+    if (size > maxBytes) throw new GroveError('GROVE_TOO_LARGE', `${where} is ${size} bytes, more than the ${maxBytes} allowed`, { path: p });
+    if (!opts.scratch) return readExactly(fd, size, 0, p, where);
+    if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 64 << 10));
+    return readExactlyInto(scratch.subarray(0, size), fd, 0, p, where);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+let scratch = Buffer.alloc(0);
+
+function readExactlyInto(buf: Buffer, fd: number, position: number, p: string, where: string): Buffer {
+  for (let off = 0; off < buf.length;) {
+    const n = fs.readSync(fd, buf, off, buf.length - off, position + off);
     if (n === 0) throw new GroveError('GROVE_CORRUPT_OBJECT', `${where}: ${p} is shorter than its recorded size`, { path: p });
     off += n;
   }
   return buf;
-}
-
-/** The whole of a regular object file, at most `maxBytes` of it (more is refused, naming `what`). */
-export function readObjectFile(p: string, where: string, maxBytes: number): Buffer {
-  const { fd, size } = openObjectFile(p, where);
-  try {
-    if (size > maxBytes) throw new GroveError('GROVE_TOO_LARGE', `${where} is ${size} bytes, more than the ${maxBytes} allowed`, { path: p });
-    return readExactly(fd, size, 0, p, where);
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -39,6 +39,11 @@ export interface ContentReadOptions {
   /** Read xattrs of bare objects (they cost syscalls; checkout in user mode does not need them). */
   xattrs?: boolean;
   compress?: CompressBackend;
+  /**
+   * {@link readContentSync} only: read the object file into this thread's scratch buffer (see
+   * readObjectFile), so a bare object's bytes are valid only until the next such read.
+   */
+  scratch?: boolean;
 }
 
 function missing(where: string, p: string): GroveError {
@@ -231,11 +236,11 @@ export function readContentSync(store: StoreRef, checksum: string, opts: Content
   if (st.size > SMALL_OBJECT_LIMIT) return null;
   try {
     if (mode === 'archive') {
-      const o = inflateArchiveObject(readObjectFile(p, where, SMALL_OBJECT_LIMIT), where, { maxInflated: SMALL_OBJECT_LIMIT * 16, compress: opts.compress, path: p });
+      const o = inflateArchiveObject(readObjectFile(p, where, SMALL_OBJECT_LIMIT, { scratch: opts.scratch === true }), where, { maxInflated: SMALL_OBJECT_LIMIT * 16, compress: opts.compress, path: p });
       return o.data === null ? null : { header: o.header, data: o.data, path: p };
     }
     const header = looseHeader(p, mode, st, where, opts.xattrs !== false);
-    return { header, data: isReg(header.mode) ? readObjectFile(p, where, SMALL_OBJECT_LIMIT) : new Uint8Array(0), path: p };
+    return { header, data: isReg(header.mode) ? readObjectFile(p, where, SMALL_OBJECT_LIMIT, { scratch: opts.scratch === true }) : new Uint8Array(0), path: p };
   } catch (e) {
     if (isErrno(e, 'ENOENT')) throw missing(where, p);
     throw e;
