@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Row } from './report.js';
 
 /**
@@ -64,7 +66,8 @@ export function renderTable(run: Run, large: boolean): string {
   return `${run.machine}; ${run.date.slice(0, 10)}; ${run.tree}; ${run.runs} run(s), medians; grove's peak RSS in brackets\n\n${lines.join('\n')}\n`;
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+// Run as a script, not imported (by its test).
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const [file, size] = process.argv.slice(2);
   if (!file) {
     process.stderr.write('usage: node dist/bench/markdown.js RUN.json [large|small]\n');

@@ -189,8 +189,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     const progress = { filesDone: 0, bytesDone: 0, filesFound: 0, bytesFound: 0, walkDone: false };
     const devino = opts.linkCheckoutSpeedup || opts.devinoCanonical ? scanDevino(repo, opts.devinoCanonical === true) : undefined;
     const totals = { items: 0, files: 0, bytes: 0, cacheHits: 0 };
-    const storeRef = { objectsDir: repo.objectsDir, mode: repo.mode };
-    const facts = index && ListingRecorder.wanted(storeRef) ? new FileFactsTable() : null;
+    const facts = index && ListingRecorder.wanted(repo) ? new FileFactsTable() : null;
 
     /** Walks one directory layer and stores its files in the pool. */
     const storeDir = async (dirPath: string): Promise<{ walk: WalkResult; checksums: string[] }> => {
@@ -276,7 +275,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
       progress.walkDone = true;
       opts.onProgress?.({ ...progress });
       if (sizes) for (const c of checksums) sizes.file(c);
-      const listings = facts && new ListingRecorder(index!, storeRef, facts);
+      const listings = facts && new ListingRecorder(index!, repo, facts);
       [rootTree, rootMeta] = await writeDirs(walk.root, checksums, writeMeta, listings);
       listings?.flush();
     } else {
@@ -420,7 +419,7 @@ async function writeDirs(
   }
   const tree: DirTree = { files: dir.files.map(([name, idx]) => [name, checksums[idx]!]), dirs };
   const treeChecksum = await write('dirtree', encodeDirTree(tree));
-  listings?.tree(treeChecksum, tree, dir.files.map(([, idx]) => idx));
+  listings?.tree(treeChecksum, tree, dir.files);
   const meta = await write('dirmeta', encodeDirMeta(dir.meta));
   return [treeChecksum, meta];
 }

@@ -84,14 +84,14 @@ export class ListingRecorder {
     return store.mode !== 'archive';
   }
 
-  /** Directory `checksum`, whose files are the walk's items `items` (in `tree.files`' order). */
-  tree(checksum: string, tree: DirTree, items: readonly number[]): void {
+  /** Directory `checksum`, whose files are the walk's `items` ([name, item index], in `tree.files`' order). */
+  tree(checksum: string, tree: DirTree, items: ReadonlyArray<readonly [string, number]>): void {
     if (this.index.trees.doesExist(checksum)) return;
     const byChecksum = new Map<string, FileFacts>();
     for (let j = 0; j < tree.files.length; j++) {
       const c = tree.files[j]![1];
       if (byChecksum.has(c)) continue;
-      const f = this.factsOf(c, items[j]!);
+      const f = this.factsOf(c, items[j]![1]);
       if (f === undefined) return;
       byChecksum.set(c, f);
     }

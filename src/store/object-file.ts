@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { GroveError, isErrno } from '../errors.js';
 import { fileTypeName } from '../format/mode.js';
+import { ReusedBuffer } from './reused-buffer.js';
 
 /**
  * Opening an object's file without trusting what is on disk: a repository can be a copy from
@@ -57,15 +58,13 @@ export function readObjectFile(p: string, where: string, maxBytes: number, opts:
   const { fd, size } = openObjectFile(p, where);
   try {
     if (size > maxBytes) throw new GroveError('GROVE_TOO_LARGE', `${where} is ${size} bytes, more than the ${maxBytes} allowed`, { path: p });
-    if (!opts.scratch) return readExactly(fd, size, 0, p, where);
-    if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 64 << 10));
-    return readExactlyInto(scratch.subarray(0, size), fd, 0, p, where);
+    return opts.scratch ? readExactlyInto(scratch.take(size), fd, 0, p, where) : readExactly(fd, size, 0, p, where);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-let scratch = Buffer.alloc(0);
+const scratch = new ReusedBuffer();
 
 function readExactlyInto(buf: Buffer, fd: number, position: number, p: string, where: string): Buffer {
   for (let off = 0; off < buf.length;) {

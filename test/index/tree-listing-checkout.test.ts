@@ -169,48 +169,38 @@ async function dirtrees(repo: string): Promise<string[]> {
   return (await fs.readdir(path.join(repo, 'objects'), { recursive: true })).filter((p) => p.endsWith('.dirtree'));
 }
 
+/** Runs `fn` on the repository's index environment, closed afterwards. */
+async function withIndex<T>(repo: string, fn: (dbs: ReturnType<typeof openEnvironment>) => T | Promise<T>): Promise<T> {
+  const dbs = openEnvironment(RepoIndex.dirOf(repo));
+  try {
+    return await fn(dbs);
+  } finally {
+    await dbs.root.close();
+  }
+}
+
 /** Every stored listing, by dirtree checksum, as hex. */
-async function listings(repo: string): Promise<Map<string, string>> {
-  const dbs = openEnvironment(RepoIndex.dirOf(repo));
-  try {
-    const out = new Map<string, string>();
-    for (const { key, value } of dbs.trees.getRange()) out.set(key, Buffer.from(value).toString('hex'));
-    return out;
-  } finally {
-    await dbs.root.close();
-  }
+function listings(repo: string): Promise<Map<string, string>> {
+  return withIndex(repo, (dbs) => new Map([...dbs.trees.getRange()].map(({ key, value }) => [key, Buffer.from(value).toString('hex')])));
 }
 
-async function clearListings(repo: string): Promise<void> {
-  const dbs = openEnvironment(RepoIndex.dirOf(repo));
-  try {
-    await dbs.trees.clearAsync();
-  } finally {
-    await dbs.root.close();
-  }
+function clearListings(repo: string): Promise<void> {
+  return withIndex(repo, (dbs) => dbs.trees.clearAsync());
 }
 
-async function listingCount(repo: string): Promise<number> {
-  const dbs = openEnvironment(RepoIndex.dirOf(repo));
-  try {
-    return dbs.trees.getKeysCount();
-  } finally {
-    await dbs.root.close();
-  }
+function listingCount(repo: string): Promise<number> {
+  return withIndex(repo, (dbs) => dbs.trees.getKeysCount());
 }
 
 /** Rewrites the stored listing of dirtree `checksum` through `edit`. */
-async function editListing(repo: string, checksum: string, edit: (l: { files: Array<[string, string, FileFacts]>; dirs: Array<[string, string, string]> }) => void): Promise<void> {
-  const dbs = openEnvironment(RepoIndex.dirOf(repo));
-  try {
+function editListing(repo: string, checksum: string, edit: (l: { files: Array<[string, string, FileFacts]>; dirs: Array<[string, string, string]> }) => void): Promise<void> {
+  return withIndex(repo, async (dbs) => {
     const l = decodeTreeListing(dbs.trees.getBinary(checksum)!)!;
     edit(l);
     const facts = new Map(l.files.map(([, c, fa]) => [c, fa]));
     const bytes = encodeTreeListing({ files: l.files.map(([n, c]) => [n, c]), dirs: l.dirs }, (c) => facts.get(c))!;
     await dbs.trees.put(checksum, Buffer.from(bytes));
-  } finally {
-    await dbs.root.close();
-  }
+  });
 }
 
 async function exists(p: string): Promise<boolean> {
