@@ -3,6 +3,7 @@ import { quote, run } from './measure.js';
 import { pullCases } from './pull-case.js';
 import { deltaCases } from './delta-case.js';
 import { pushCases } from './push-case.js';
+import { startupCases } from './startup-case.js';
 import { cli, discard } from './workdirs.js';
 
 /**
@@ -17,8 +18,8 @@ export interface Tool {
   bin?: string;
 }
 
-export type BenchMode = 'archive' | 'bare-user' | 'pull' | 'deploy' | 'deltas' | 'push';
-export const BENCH_MODES: readonly BenchMode[] = ['archive', 'bare-user', 'pull', 'deploy', 'deltas', 'push'];
+export type BenchMode = 'startup' | 'archive' | 'bare-user' | 'pull' | 'deploy' | 'deltas' | 'push';
+export const BENCH_MODES: readonly BenchMode[] = ['startup', 'archive', 'bare-user', 'pull', 'deploy', 'deltas', 'push'];
 
 export interface Case {
   name: string;
@@ -67,6 +68,10 @@ export function buildCases(modes: BenchMode[]): Case[] {
     }
     if (mode === 'push') {
       cases.push(...pushCases());
+      continue;
+    }
+    if (mode === 'startup') {
+      cases.push(...startupCases());
       continue;
     }
     cases.push({

@@ -10,8 +10,8 @@ import { printTable, type Row } from './report.js';
 import { trashDir } from './workdirs.js';
 
 /**
- * `npm run bench -- [--tree PATH] [--files N] [--modes archive,bare-user,pull,deploy,deltas,push] [--runs N] [--json FILE]
- *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/main.js]… [--threads N,M…] [--tools NAME,NAME…]`
+ * `npm run bench -- [--tree PATH] [--files N] [--modes startup,archive,bare-user,pull,deploy,deltas,push] [--runs N] [--json FILE]
+ *   [--scratch DIR] [--compare NAME=PATH/dist/src/cli/grove.cjs]… [--threads N,M…] [--tools NAME,NAME…]`
  *
  * `--tools` keeps only the named tools (ostree, grove, `grove libdeflate`, `cp -al`, …; the
  * report names them all): a run on a large tree need not time every backend.
@@ -48,7 +48,7 @@ function parseArgs(argv: string[]): Args {
     }
     else if (k === '--compare') {
       const [name, bin] = v().split(/=(.*)/s) as [string, string | undefined];
-      if (!name || !bin) throw new Error('--compare takes NAME=PATH (a built grove CLI, dist/src/cli/main.js)');
+      if (!name || !bin) throw new Error('--compare takes NAME=PATH (a built grove CLI, dist/src/cli/grove.cjs)');
       a.compare.push([name, bin]);
     }
     else throw new Error(`unknown option ${k}; see bench/run.ts`);
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const scratch = args.scratch ?? await fs.mkdtemp(path.join(os.tmpdir(), 'grove-bench-'));
   await fs.mkdir(scratch, { recursive: true });
-  const groveBin = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const groveBin = fileURLToPath(new URL('../src/cli/grove.cjs', import.meta.url));
   let tree = args.tree;
   if (!tree) {
     // Benchmarks modify the tree (the 1% case), so a generated one lives in scratch.
@@ -82,6 +82,7 @@ async function main(): Promise<void> {
     { name: 'grove wasm+fflate', kind: 'grove', env: { GROVE_HASH: 'wasm', GROVE_COMPRESS: 'fflate' } },
     ...args.compare.map(([name, bin]): Tool => ({ name, kind: 'grove', bin: path.resolve(bin), env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node' } })),
     ...args.threads.map((n): Tool => ({ name: `grove ${n} thread${n === 1 ? '' : 's'}`, kind: 'grove', env: { GROVE_HASH: 'node', GROVE_COMPRESS: 'node', GROVE_THREADS: String(n) } })),
+    { name: 'node -e 0', kind: 'reference' },
     { name: 'cp -a', kind: 'reference' },
     { name: 'cp -al', kind: 'reference' },
     { name: 'tar|gzip -6', kind: 'reference' },

@@ -9,7 +9,7 @@ import { readXattrs } from '../src/xattr/xattrs.js';
 
 /** Repository root (tests run from dist/test/…). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const GROVE_BIN = path.join(ROOT, 'dist/src/cli/main.js');
+export const GROVE_BIN = path.join(ROOT, 'dist/src/cli/grove.cjs');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 

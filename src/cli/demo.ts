@@ -50,7 +50,7 @@ async function demo(): Promise<void> {
   } finally {
     await pool.close();
   }
-  const bin = `node ${path.relative(process.cwd(), fileURLToPath(new URL('./main.js', import.meta.url)))}`;
+  const bin = `node ${path.relative(process.cwd(), fileURLToPath(new URL('./grove.cjs', import.meta.url)))}`;
   console.log(`
 Next, try:
   ${bin} log --repo=${repoPath} demo/rootfs

@@ -96,12 +96,12 @@ export function optionTable(chain: readonly Command[]): Spec[] {
 
 /**
  * The name ostree would print: grove installed (or linked) as `ostree` says `ostree`; run as
- * `grove` or through main.js it says `grove`. ostree prints its argv[0] as typed; a Node program
+ * `grove` or through its script (grove.cjs) it says `grove`. ostree prints its argv[0] as typed; a Node program
  * only sees the path of the script, so the base name is the nearest honest equivalent.
  */
 export function programName(): string {
   const base = path.basename(process.argv[1] ?? 'grove');
-  return base.endsWith('.js') ? 'grove' : base;
+  return /\.[cm]?js$/.test(base) ? 'grove' : base;
 }
 
 function argParams(cmd: Command): string {

@@ -1,10 +1,12 @@
-#!/usr/bin/env node
-import nodeModule from 'node:module';
 import { CommanderError } from 'commander';
 import { GroveError } from '../errors.js';
 import { programName, resolveInvocation, UsageError } from './invocation.js';
 import { buildProgram, verbOf } from './program.js';
 
+/**
+ * The command line: runs one invocation (`argv` without node and the script) and resolves to its
+ * exit status. The bin, src/cli/grove.cts, calls it from the CLI's bundle or from this module.
+ */
 export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram(verbOf(argv));
   let usage: (() => string) | undefined;
@@ -41,9 +43,3 @@ export async function main(argv: string[]): Promise<number> {
     return 70;
   }
 }
-
-// Node 22.1+ can keep compiled code between runs; grove starts often (build farms script it),
-// and most of its start-up is compiling modules. Older Node simply lacks the function.
-(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
-const code = await main(process.argv.slice(2));
-process.exitCode = code;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { packageFile } from '../package-files.js';
 
 /**
  * `--version`, in the layout `ostree --version` uses (a YAML mapping: package, ` Version: 'X'`,
@@ -21,9 +22,9 @@ import fs from 'node:fs';
  */
 export const FEATURES: readonly string[] = ['gpgme', 'sign-ed25519'];
 
-/** grove's version, from its package.json (dist/src/cli/ -> the package root). */
+/** grove's version, from its package.json. */
 export function groveVersion(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(fs.readFileSync(packageFile('package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 

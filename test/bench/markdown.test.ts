@@ -27,3 +27,16 @@ test('the README table says which targets a bench run meets, the hardlink checko
   // The large tree's target for re-commits is 30x.
   assert.equal(renderTable(run, true).split('\n').find((l) => l.startsWith('| re-commit'))!.split(' | ')[5], 'no');
 });
+
+test('a start-up case is met within 40 ms a call of node -e 0, whatever ostree takes', () => {
+  const c = (verb: string) => `start-up: ${verb} (×20)`;
+  const rows: Row[] = [
+    // 20 calls: 1.8 s against node's 1.2 s is +30 ms a call; 2.2 s is +50 ms.
+    row(c('refs'), 'ostree', 0.3, 0.3), row(c('refs'), 'grove', 1.8, 0.3), row(c('refs'), 'node -e 0', 1.2, 0.3),
+    row(c('rev-parse'), 'ostree', 0.3, 0.3), row(c('rev-parse'), 'grove', 2.2, 0.3), row(c('rev-parse'), 'node -e 0', 1.2, 0.3),
+  ];
+  const lines = renderTable({ machine: 'm', date: '2026-12-03T00:00:00Z', runs: 1, tree: 't', rows }, false).split('\n');
+  const line = (v: string) => lines.find((l) => l.startsWith(`| ${c(v)} |`))!.split(' | ');
+  assert.deepEqual(line('refs').slice(4, 6), ['≤ node -e 0 + 40 ms a call', 'yes (+30 ms)']);
+  assert.deepEqual(line('rev-parse').slice(4, 6), ['≤ node -e 0 + 40 ms a call', 'no (+50 ms)']);
+});

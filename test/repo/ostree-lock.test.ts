@@ -5,7 +5,7 @@ import path from 'node:path';
 import { RepoLock } from '../../src/repo/lock.js';
 import { Repo } from '../../src/repo/repo.js';
 import { pruneRepo } from '../../src/repo/prune.js';
-import { ROOT, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
+import { GROVE_BIN, ROOT, groveOk, needsOstree, ostree, tempDir } from '../helpers.js';
 import { assertSound, holdOfd, pendingAfter, setLockTimeout, smallTree, start } from './lock-support.js';
 
 /**
@@ -109,7 +109,7 @@ describe('the repository lock is the one ostree takes', needsOstree(), () => {
       assert.ok(waited >= 950 && waited < 3000, `1 waited ${waited} ms`);
 
       // The CLI reports it as one line.
-      const r = start(process.execPath, [path.join(ROOT, 'dist/src/cli/main.js'), 'refs', `--repo=${repo.path}`, '--delete', 'main']);
+      const r = start(process.execPath, [GROVE_BIN, 'refs', `--repo=${repo.path}`, '--delete', 'main']);
       const e = await r.exited;
       assert.notEqual(e.code, 0);
       assert.match(e.stderr, /^error: could not take the shared lock on .*\.lock within 1s: another process holds it/);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { packageFile } from '../../package-files.js';
 
 /**
  * libdeflate (Eric Biggers', MIT licensed) built to WebAssembly by build.sh beside this file:
@@ -53,9 +54,8 @@ let sizePtr = 0;
 
 function wasm(): Exports {
   if (module === undefined) {
-    // The .wasm is not compiled by tsc: it stays in the source tree, which this file's compiled
-    // copy reaches by going up to the project's root (dist/src/format/libdeflate/ -> ../../../../).
-    const bytes = fs.readFileSync(new URL('../../../../src/format/libdeflate/libdeflate.wasm', import.meta.url));
+    // The .wasm is not compiled by tsc: it stays in the source tree.
+    const bytes = fs.readFileSync(packageFile('src/format/libdeflate/libdeflate.wasm'));
     const m = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as unknown as Exports;
     sizePtr = m.malloc(4);
     if (sizePtr === 0) throw new Error('libdeflate: out of memory');
