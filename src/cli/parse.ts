@@ -13,18 +13,20 @@ export function parseUint(option: string): (v: string) => number {
 }
 
 /**
- * `--timestamp`: `@SECONDS`, or an ISO 8601 date/time (`2020-01-01`, `2020-01-01T00:00:00Z`,
- * `2020-01-01 00:00:00 +0000`). A time without a zone is UTC.
+ * `--timestamp`: `@SECONDS`, or an ISO 8601 date/time (`2020-01-01`, `2020-01-01T12:30`,
+ * `2020-01-01 00:00:00 +0000`). As in ostree, a time without a zone is local time (TZ), and a
+ * date alone is local midnight. ostree's gnulib parser also takes words (`yesterday`, `next
+ * monday`); grove refuses those, in ostree's words for what it cannot parse.
  */
 export function parseTimestamp(v: string): bigint {
   const at = /^@(\d+)$/.exec(v);
   if (at) return BigInt(at[1]!);
   let s = v.trim().replace(' ', 'T').replace(/ ?([+-]\d\d):?(\d\d)$/, '$1:$2');
-  if (/^\d{4}-\d\d-\d\d$/.test(s)) s += 'T00:00:00Z';
-  else if (!/(Z|[+-]\d\d:\d\d)$/i.test(s)) s += 'Z';
+  // ECMAScript reads a date alone as UTC but a date-time without a zone as local time.
+  if (/^\d{4}-\d\d-\d\d$/.test(s)) s += 'T00:00:00';
   const ms = Date.parse(s);
-  if (!/^\d{4}-\d\d-\d\dT/.test(s) || Number.isNaN(ms) || ms < 0) {
-    throw new GroveError('GROVE_BAD_OPTION', `--timestamp: could not parse '${v}'`, { hint: 'use @SECONDS or an ISO 8601 time such as 2020-01-01T00:00:00Z' });
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(s) || Number.isNaN(ms) || ms < 0) {
+    throw new GroveError('GROVE_BAD_OPTION', `Could not parse '${v}'`);
   }
   return BigInt(Math.floor(ms / 1000));
 }

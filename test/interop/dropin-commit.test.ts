@@ -286,4 +286,23 @@ describe('commit drop-in options against ostree', needsOstreeAsRoot(), () => {
       await cleanup();
     }
   });
+
+  test('--timestamp without a zone is local time (TZ), and a negative --owner-uid/--owner-gid keeps the files\' owners', async () => {
+    const { repos, tree, cleanup } = await setup();
+    try {
+      await fs.chown(path.join(tree, 'usr/bin/tool'), 1234, 5678);
+      const env = { TZ: 'America/New_York' };
+      for (const ts of ['2020-01-01', '2020-01-01 12:30:00', '2020-01-01T12:30', '2020-07-01T12:30:00Z', '2020-01-01 12:30:00 +0200']) {
+        await sameCommit(repos, ['-b', 'main', `--timestamp=${ts}`, tree], { env });
+      }
+      const c = await sameCommit(repos, ['-b', 'owned', '--owner-uid=-1', '--owner-gid=-1', T, tree]);
+      assert.match(lsRC(repos.g, c), /-00775 1234 5678 /, 'the file kept its owner');
+      await sameCommit(repos, ['-b', 'owned', '--owner-uid=7', '--owner-uid=-1', T, tree]);
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--timestamp=garbage', tree], { env });
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--owner-uid=99999999999', T, tree]);
+      await sameFailure(repos, (r) => ['commit', `--repo=${r}`, '-b', 'x', '--owner-gid=abc', T, tree]);
+    } finally {
+      await cleanup();
+    }
+  });
 });

@@ -5,7 +5,7 @@ import { Variant } from '../../format/objects.js';
 import { readSkipList, readStatOverride } from '../../commit/filters.js';
 import type { CommitOptions, TreeLayer } from '../../commit/commit.js';
 import { validateChecksum } from '../../format/checksum.js';
-import { collect, parseBoolean, parseTimestamp, parseUint, signOptions } from '../parse.js';
+import { collect, parseBoolean, parseGInt, parseTimestamp, signOptions } from '../parse.js';
 import { openRepo, withRepo } from '../repo-option.js';
 import { ProgressLine, describeCommitProgress } from '../progress.js';
 
@@ -68,8 +68,8 @@ export function registerCommit(program: Command): void {
     .option('--parent <checksum>', "parent commit checksum, or 'none'")
     .option('--orphan', 'create a commit without writing a ref')
     .option('--timestamp <time>', 'commit time: @SECONDS or ISO 8601 (default: now)', parseTimestamp)
-    .option('--owner-uid <uid>', 'set the owner of every file to UID', parseUint('--owner-uid'))
-    .option('--owner-gid <gid>', 'set the group of every file to GID', parseUint('--owner-gid'))
+    .option('--owner-uid <uid>', 'set the owner of every file to UID (negative: keep each file\'s)', parseGInt('--owner-uid'))
+    .option('--owner-gid <gid>', 'set the group of every file to GID (negative: keep each file\'s)', parseGInt('--owner-gid'))
     .option('--canonical-permissions', 'owners 0:0 and permissions masked to 0755, no xattrs')
     .option('--mode-ro-executables', 'make executable files not writable')
     .option('--no-xattrs', 'do not store extended attributes')
@@ -148,8 +148,9 @@ export function registerCommit(program: Command): void {
         ...(subject !== undefined && { subject }),
         ...(body !== undefined && { body }),
         ...(opts.timestamp !== undefined && { timestamp: opts.timestamp }),
-        ...(opts.ownerUid !== undefined && { ownerUid: opts.ownerUid }),
-        ...(opts.ownerGid !== undefined && { ownerGid: opts.ownerGid }),
+        // A negative owner (ostree's default, -1) keeps each file's own.
+        ...(opts.ownerUid !== undefined && opts.ownerUid >= 0 && { ownerUid: opts.ownerUid }),
+        ...(opts.ownerGid !== undefined && opts.ownerGid >= 0 && { ownerGid: opts.ownerGid }),
         canonicalPermissions: opts.canonicalPermissions === true,
         roExecutables: opts.modeRoExecutables === true,
         noXattrs: opts.xattrs === false,
