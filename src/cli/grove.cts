@@ -70,7 +70,22 @@ export function loadBundle({ bundle, codeCache, modules }: CliFiles = CLI_FILES)
   return { main: module.exports.main, script, cache: cachedData === undefined ? 'absent' : script.cachedDataRejected ? 'rejected' : 'accepted' };
 }
 
+/**
+ * ostree ignores SIGPIPE and the failed writes after it: a reader that went away (`ostree ls -R
+ * | head`) neither stops the command nor changes its status, so `commit … | true` still
+ * commits. Node reports a failed write as an 'error' event, which unhandled ends the process
+ * with a stack trace; here the stream just stops writing.
+ */
+function ignoreClosedReader(stream: NodeJS.WriteStream): void {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    stream.write = (() => true) as typeof stream.write;
+  });
+}
+
 if (require.main === module) {
+  ignoreClosedReader(process.stdout);
+  ignoreClosedReader(process.stderr);
   const argv = process.argv.slice(2);
   const bundled = loadBundle();
   const run = bundled ? bundled.main(argv) : import(url.pathToFileURL(CLI_FILES.modules).href).then((m: { main: Main }) => m.main(argv));

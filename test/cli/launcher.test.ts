@@ -3,7 +3,20 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { GROVE_BIN, grove, tempDir } from '../helpers.js';
+import { spawn } from 'node:child_process';
+import { GROVE_BIN, grove, groveOk, tempDir } from '../helpers.js';
+
+/** Runs the bin with its stdout a pipe whose reader is gone from the start, as in `grove … | true`. */
+function withClosedReader(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [GROVE_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+}
 
 /** The bin (src/cli/grove.cts): the bundle with its code cache, tsc's modules when the bundle is stale. */
 const launcher = createRequire(import.meta.url)(GROVE_BIN) as typeof import('../../src/cli/grove.cjs');
@@ -44,5 +57,20 @@ describe('the bin', () => {
     const r = grove(['rev-parse', '--repo=/nonexistent/repo', 'main']);
     assert.equal(r.code, 1);
     assert.doesNotMatch(r.stderr, /grove\.cjs|main\.js/);
+  });
+
+  it('goes on, as ostree does, when the reader of its output has gone: `commit … | true` still commits', async (t) => {
+    const { dir, cleanup } = await tempDir();
+    t.after(cleanup);
+    const tree = path.join(dir, 'tree');
+    fs.mkdirSync(tree);
+    fs.writeFileSync(path.join(tree, 'big'), Buffer.alloc(1 << 20, 'x'));
+    const repo = `--repo=${path.join(dir, 'repo')}`;
+    groveOk(['init', repo, '--mode=archive']);
+    const committed = await withClosedReader(['commit', repo, '-b', 'main', tree]);
+    assert.deepEqual(committed, { code: 0, stderr: '' });
+    assert.match(groveOk(['rev-parse', repo, 'main']), /^[0-9a-f]{64}\n$/);
+    // A megabyte: far more than a pipe holds, so the writes fail for certain.
+    assert.deepEqual(await withClosedReader(['cat', repo, 'main', '/big']), { code: 0, stderr: '' });
   });
 });
