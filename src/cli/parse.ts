@@ -26,7 +26,7 @@ export function parseTimestamp(v: string): bigint {
   if (/^\d{4}-\d\d-\d\d$/.test(s)) s += 'T00:00:00';
   const ms = Date.parse(s);
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(s) || Number.isNaN(ms) || ms < 0) {
-    throw new GroveError('GROVE_BAD_OPTION', `Could not parse '${v}'`);
+    throw new GroveError('GROVE_BAD_OPTION', `Could not parse '${v}'`, { subject: '--timestamp' });
   }
   return BigInt(Math.floor(ms / 1000));
 }

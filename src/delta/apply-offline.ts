@@ -6,6 +6,8 @@ import type { Repo } from '../repo/repo.js';
 import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
+import { carriesSignatures, verifySuperblock } from './signed-superblock.js';
+import type { SignEngine } from '../sign/engines.js';
 
 /**
  * `static-delta apply-offline PATH`: imports the objects of a delta from a directory (or a
@@ -16,10 +18,27 @@ import { decodeSuperblock, type Superblock } from './superblock.js';
  * offline. Nothing is published unless every part applied: a failure leaves the repository as
  * it was.
  */
-export async function applyOffline(repo: Repo, location: string, opts: { fsync?: boolean } = {}): Promise<Superblock> {
+export interface ApplyOfflineOptions {
+  fsync?: boolean;
+  /**
+   * How a signed delta is checked, as ostree does: with `engine` against `keys` (null: its
+   * default keys); no engine (none asked for, or its default keys are missing) applies it
+   * unchecked unless `required` (the repository's core.sign-verify-deltas). An unsigned delta
+   * is applied as it is.
+   */
+  signatures?: { engine: SignEngine | null; keys: string[] | null; required: boolean };
+}
+
+export async function applyOffline(repo: Repo, location: string, opts: ApplyOfflineOptions = {}): Promise<Superblock> {
   const { dir, file } = locate(location);
   const where = path.join(dir, file);
-  const sb = decodeSuperblock(readFile(where, `openat(${file})`), `static delta ${where}`);
+  const bytes = readFile(where, `openat(${file})`);
+  const check = opts.signatures;
+  if (check && carriesSignatures(bytes, `static delta ${where}`)) {
+    if (check.required && check.engine === null) throw new GroveError('GROVE_BAD_SIGNATURE', 'Key is mandatory to check delta signature');
+    if (check.engine !== null) verifySuperblock(bytes, check.engine, check.keys, `static delta ${where}`);
+  }
+  const sb = decodeSuperblock(bytes, `static delta ${where}`);
   if (sb.from !== null && !(await repo.hasObject(sb.from, 'commit'))) {
     throw new GroveError('GROVE_MISSING_OBJECT', `Commit ${sb.from}, which is the delta source, is not in repository`);
   }

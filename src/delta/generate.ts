@@ -15,6 +15,8 @@ import { PartQueue, type BuiltPart } from './part-queue.js';
 import { readSourceContent } from './read-source.js';
 import { similarObjects } from './similar.js';
 import { encodeSuperblock, type DeltaObject, type FallbackEntry } from './superblock.js';
+import { signSuperblock } from './signed-superblock.js';
+import type { SignEngine } from '../sign/engines.js';
 
 /**
  * `static-delta generate`: the objects `to` reaches and `from` does not (all of them from
@@ -26,7 +28,7 @@ import { encodeSuperblock, type DeltaObject, type FallbackEntry } from './superb
  * objects. Parts are compressed as they fill (part-queue.ts); they take their names at the end,
  * and the superblock comes last, so a delta is listed only once whole.
  *
- * Not yet: ostree's rolling-checksum matching (bsdiff stands in for it), signing, big-endian.
+ * Not yet: ostree's rolling-checksum matching (bsdiff stands in for it), big-endian.
  */
 export interface GenerateOptions {
   /** Bytes; files larger are fallbacks. 0: none. ostree's default 4 MB. */
@@ -43,6 +45,8 @@ export interface GenerateOptions {
   filename?: string;
   /** Hears ostree's verbose lines (what `ostree static-delta generate` prints on stderr). */
   log?: (line: string) => void;
+  /** `--sign`: the superblock is signed by each of these secret keys (signed-superblock.ts). */
+  sign?: { engine: SignEngine; keys: readonly string[] };
 }
 
 interface NewObjects {
@@ -53,6 +57,8 @@ interface NewObjects {
 
 export async function generateDelta(repo: Repo, name: DeltaName, opts: GenerateOptions = {}): Promise<{ parts: number; fallbacks: number }> {
   const log = opts.log ?? (() => undefined);
+  // A key that cannot sign is refused before the work, not after it as in ostree (same words).
+  for (const k of opts.sign?.keys ?? []) opts.sign!.engine.sign(new Uint8Array(0), k);
   return RepoLock.with(repo, 'shared', async () => {
     const found = await newObjects(repo, name);
     const modified = name.from !== null ? await similarObjects(repo, name.from, name.to, new Map(found.regular.map((r) => [r.checksum, r.size]))) : new Map<string, string>();
@@ -157,5 +163,6 @@ async function writeDelta(repo: Repo, name: DeltaName, dir: string, built: Built
     fallbacks,
   });
   built.forEach((b, i) => { if (b.tmp !== null) fs.renameSync(b.tmp, path.join(dir, String(i))); });
-  await writeFileAtomic(path.join(dir, opts.filename !== undefined ? path.basename(opts.filename) : 'superblock'), superblock, dir);
+  const file = opts.sign && opts.sign.keys.length > 0 ? signSuperblock(superblock, opts.sign.engine, opts.sign.keys) : superblock;
+  await writeFileAtomic(path.join(dir, opts.filename !== undefined ? path.basename(opts.filename) : 'superblock'), file, dir);
 }

@@ -1,5 +1,5 @@
 import { GroveError } from '../errors.js';
-import { fromHex, isChecksum, toHex } from '../format/checksum.js';
+import { checksumStringProblem, fromHex, toHex } from '../format/checksum.js';
 
 /**
  * How ostree names a static delta and where its files live. A delta is `TO` (from nothing, a
@@ -20,7 +20,8 @@ export function parseDeltaId(id: string): DeltaName {
   const from = dash < 0 ? null : id.slice(0, dash);
   const to = dash < 0 ? id : id.slice(dash + 1);
   for (const c of from === null ? [to] : [from, to]) {
-    if (!isChecksum(c)) throw new GroveError('GROVE_BAD_CHECKSUM', `Invalid checksum '${c}'`);
+    const problem = checksumStringProblem(c);
+    if (problem !== null) throw new GroveError('GROVE_BAD_CHECKSUM', problem);
   }
   return { from, to };
 }

@@ -1,11 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import { GroveError, isErrno } from '../errors.js';
 import { formatSize } from '../format/size.js';
 import { executePart } from './execute.js';
-import { deltaRelDir, parseDeltaId } from './names.js';
+import { deltaRelDir } from './names.js';
 import { openPart, payloadLimit } from './part.js';
 import { decodeSuperblock } from './superblock.js';
+import { readOrFail, readSuperblockFile } from './superblock-file.js';
 
 /**
  * `static-delta show DELTA`: what ostree 2022.7's `_ostree_repo_static_delta_dump` prints, line
@@ -15,10 +14,7 @@ import { decodeSuperblock } from './superblock.js';
  * opened (without its checksum checked, as ostree) to count its modes, xattrs, data and operations.
  */
 export async function showDelta(repoPath: string, id: string, print: (line: string) => void): Promise<void> {
-  let file: string;
-  if (id.includes('/')) file = id;
-  else file = path.join(repoPath, deltaRelDir(parseDeltaId(id)), 'superblock');
-  const sb = decodeSuperblock(readOrFail(file, `openat(${id.includes('/') ? id : path.relative(repoPath, file)})`), `static delta ${id}`);
+  const sb = decodeSuperblock(readSuperblockFile(repoPath, id), `static delta ${id}`);
   const say = (...l: string[]) => { for (const x of l) print(`${x}\n`); };
   say(`Delta: ${id}`, `Signed: ${sb.signatures !== null && sb.signatures.some(([k]) => k.startsWith('ostree.sign.')) ? 'yes' : 'no'}`);
   say(sb.from === null ? 'From <scratch>' : `From: ${sb.from}`, `To: ${sb.to}`);
@@ -54,13 +50,4 @@ export async function showDelta(repoPath: string, id: string, print: (line: stri
 }
 
 const size = (n: bigint) => formatSize(Number(n));
-
-function readOrFail(p: string, what: string): Buffer {
-  try {
-    return fs.readFileSync(p);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new GroveError('GROVE_NO_PATH', `${what}: No such file or directory`, { path: p });
-    throw e;
-  }
-}
 

@@ -18,7 +18,7 @@ import type { GVariantValue } from '../format/gvariant.js';
 export const SUPERBLOCK_TYPE = `(a{sv}tayay${COMMIT_TYPE}aya(uayttay)a(yaytt))`;
 export const SIGNED_SUPERBLOCK_TYPE = '(taya{sv})';
 /** "OSTSGNDT" as a big-endian u64: the first 8 bytes of a signed superblock. */
-const SIGNED_MAGIC = Buffer.from('OSTSGNDT', 'latin1');
+export const SIGNED_MAGIC = Buffer.from('OSTSGNDT', 'latin1');
 /** The highest part version ostree 2022.7 reads and writes. */
 export const DELTAPART_VERSION = 0;
 /** One byte of object type and 32 bytes of checksum per object a part yields. */
@@ -132,7 +132,7 @@ export function decodeSuperblock(file: Uint8Array, where: string): Superblock {
   };
 }
 
-function decodeIn(type: string, bytes: Uint8Array, where: string): GVariantValue {
+export function decodeIn(type: string, bytes: Uint8Array, where: string): GVariantValue {
   try {
     return decode(type, bytes);
   } catch (e) {

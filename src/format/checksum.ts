@@ -17,6 +17,21 @@ export function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
+/**
+ * What is wrong with `text` as a checksum, in ostree's words
+ * (`ostree_validate_structureof_checksum_string`), or null when it is one. ostree quotes at most
+ * 64 characters of a wrong-length one, newlines as spaces (an HTML page in a ref file must not
+ * flood the error).
+ */
+export function checksumStringProblem(text: string): string | null {
+  if (text.length !== 64) return `Invalid rev ${text.slice(0, 64).replace(/\n/g, ' ')}`;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return `Invalid character '${c}' in rev '${text}'`;
+  }
+  return null;
+}
+
 /** True for a well-formed checksum string. */
 export function isChecksum(s: string): boolean {
   return CHECKSUM_RE.test(s);

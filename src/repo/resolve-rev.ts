@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
-import { CHECKSUM_RE } from '../format/checksum.js';
+import { CHECKSUM_RE, checksumStringProblem } from '../format/checksum.js';
 import { decodeCommit } from '../format/objects.js';
 import { objectPath } from '../store/paths.js';
 import { readMetadataSync } from '../store/read-metadata.js';
@@ -96,14 +96,7 @@ function readRefFile(file: string): string | null {
 
 /** ostree's check of what a ref file holds, with its two messages. */
 function validateRev(text: string): string {
-  if (text.length !== 64) {
-    // ostree quotes at most 64 characters of a wrong-length rev, newlines as spaces (an HTML
-    // page in a ref file must not flood the error).
-    throw fail(`Invalid rev ${text.slice(0, 64).replace(/\n/g, ' ')}`);
-  }
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) throw fail(`Invalid character '${c}' in rev '${text}'`);
-  }
+  const problem = checksumStringProblem(text);
+  if (problem !== null) throw fail(problem);
   return text;
 }

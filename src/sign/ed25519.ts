@@ -56,11 +56,11 @@ export function signEd25519(data: Uint8Array, secret: crypto.KeyObject): Uint8Ar
 
 /**
  * The first trusted, unrevoked key that made one of `signatures` over `data`, as base64; null
- * when none did. A signature of the wrong length is an error, as in ostree.
+ * when none did. A signature of the wrong length is an error, in ostree's words.
  */
 export function verifyEd25519(data: Uint8Array, signatures: Uint8Array[], trusted: Buffer[], revoked: Buffer[] = []): string | null {
   for (const sig of signatures) {
-    if (sig.length !== 64) throw new GroveError('GROVE_BAD_SIGNATURE', `invalid ed25519 signature length of ${sig.length} bytes, expected 64`);
+    if (sig.length !== 64) throw new GroveError('GROVE_BAD_SIGNATURE', `Invalid signature length of ${sig.length} bytes, expected 64`);
     for (const pub of trusted) {
       if (revoked.some((r) => r.equals(pub))) continue;
       const key = crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: 'der', type: 'spki' });

@@ -261,7 +261,7 @@ describe('bad input: one-line errors, nothing left behind', () => {
 
     it('a malformed --timestamp and --owner-uid', async () => {
       await rejects(['commit', `--repo=${repo}`, '-b', 'main', '--timestamp=yesterday', tree], ['--timestamp', "'yesterday'"]);
-      await rejects(['commit', `--repo=${repo}`, '-b', 'main', '--owner-uid=-1', tree], ['--owner-uid']);
+      await rejects(['commit', `--repo=${repo}`, '-b', 'main', '--owner-uid=abc', tree], ['--owner-uid']);
     });
 
     it('neither --branch nor --orphan', async () => {

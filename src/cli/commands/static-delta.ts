@@ -4,10 +4,13 @@ import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { programName, verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
+import { collect } from '../parse.js';
+import type { SignEngine } from '../../sign/engines.js';
 
 interface GenerateOpts {
   repo?: string; from?: string; to?: string; empty?: boolean; inline?: boolean; disableBsdiff?: boolean; ifNotExists?: boolean;
   setEndianness?: string; swapEndianness?: boolean; minFallbackSize?: string; maxBsdiffSize?: string; maxChunkSize?: string; filename?: string;
+  sign?: string[]; signType: string;
 }
 
 /** ostree's own usage of the family: its sub-verbs, names padded to 17, and no options. */
@@ -23,8 +26,9 @@ function required(value: string | undefined, name: string): string {
 }
 
 /**
- * `static-delta list|show|delete|apply-offline|indexes`, with ostree 2022.7's descriptions (its
- * family usage lists them). `verify` is not here yet (this ostree has no ed25519 to check it against).
+ * `static-delta list|show|delete|generate|apply-offline|verify|reindex|indexes`, with ostree
+ * 2022.7's descriptions (its family usage lists them). Signatures are ostree's engines
+ * (src/sign/engines.ts): ed25519, which Debian's ostree lacks, and ostree's test engine `dummy`.
  */
 export function registerStaticDelta(program: Command): void {
   const family = verb(program.command('static-delta').description('Static delta related commands'), { familyUsage: { text: familyUsage, noCommand: 'No command specified' } });
@@ -74,6 +78,8 @@ export function registerStaticDelta(program: Command): void {
     .option('--max-bsdiff-size <mb>', 'Maximum size in megabytes to consider bsdiff compression for input files')
     .option('--max-chunk-size <mb>', 'Maximum size of delta chunks in megabytes')
     .option('--filename <path>', 'Write the delta content to PATH (a directory).  If not specified, the OSTree repository is used')
+    .option('--sign <key>', 'Sign the delta with', collect)
+    .option('--sign-type <name>', "Signature type to use (defaults to 'ed25519')", 'ed25519')
     .action(async (toArg: string | undefined, opts: GenerateOpts) => {
       const repo = await openRepo(opts);
       const to = opts.to ?? toArg;
@@ -101,6 +107,7 @@ export function registerStaticDelta(program: Command): void {
         disableBsdiff: opts.disableBsdiff === true,
         inline: opts.inline === true,
         ...(opts.filename !== undefined && { filename: opts.filename }),
+        ...(opts.sign !== undefined && { sign: { engine: (await import('../../sign/engines.js')).signEngine(opts.signType), keys: opts.sign } }),
         log: (line) => process.stderr.write(`${line}\n`),
       });
     });
@@ -108,11 +115,48 @@ export function registerStaticDelta(program: Command): void {
   verb(withRepo(family.command('apply-offline')), { params: '' })
     .description('Apply static delta file')
     .argument('[path]')
-    .action(async (given: string | undefined, opts: { repo?: string }) => {
+    .argument('[keys...]')
+    .option('--sign-type <name>', "Signature type to use (defaults to 'ed25519')")
+    .action(async (given: string | undefined, keys: string[], opts: { repo?: string; signType?: string }) => {
       const repo = await openRepo(opts);
       const location = required(given, 'PATH');
-      const { applyOffline } = await import('../../delta/apply-offline.js');
-      await applyOffline(repo, location);
+      const [{ applyOffline }, { signEngine }] = await Promise.all([import('../../delta/apply-offline.js'), import('../../sign/engines.js')]);
+      // As ostree built with ed25519: that engine unless --sign-type names another; with no
+      // keys given and none installed, a signed delta is applied unchecked (unless the
+      // repository's core.sign-verify-deltas requires a check).
+      let engine: SignEngine | null = signEngine(opts.signType ?? 'ed25519');
+      for (const k of keys) engine.checkPublicKey(k);
+      if (keys.length === 0 && !engine.hasDefaultKeys()) engine = null;
+      const mandatory = repo.config.getBoolean('core', 'sign-verify-deltas') ?? false;
+      await applyOffline(repo, location, { signatures: { engine, keys: keys.length > 0 ? keys : null, required: mandatory } });
+    });
+
+  verb(withRepo(family.command('verify')), { params: 'STATIC-DELTA-FILE [KEY-ID...]' })
+    .description('Verify static delta signatures')
+    .argument('[delta]')
+    .argument('[keys...]')
+    .option('--sign-type <name>', "Signature type to use (defaults to 'ed25519')", 'ed25519')
+    .action(async (delta: string | undefined, keys: string[], opts: { repo?: string; signType: string }) => {
+      const repo = await openRepo(opts);
+      const id = required(delta, 'DELTA');
+      const [{ verifyDelta }, { signEngine }] = await Promise.all([import('../../delta/verify.js'), import('../../sign/engines.js')]);
+      let engine: SignEngine;
+      try {
+        engine = signEngine(opts.signType);
+      } catch (e) {
+        process.stdout.write('Sign-type not supported\n');
+        throw e;
+      }
+      for (const k of keys) engine.checkPublicKey(k);
+      // ostree loads the engine's default keys when none are given, and stops if it has none.
+      if (keys.length === 0 && !engine.hasDefaultKeys()) engine.verify(new Uint8Array(0), [], null);
+      try {
+        verifyDelta(repo, id, engine, keys.length > 0 ? keys : null);
+      } catch (e) {
+        process.stdout.write('Verification fails\n');
+        throw e;
+      }
+      process.stdout.write('Verification OK\n');
     });
 
   withRepo(family.command('reindex'))
