@@ -71,9 +71,11 @@ export function parseBoolean(v: string): boolean {
 
 /**
  * The keys `--sign` (with `--sign-type`), `--gpg-sign` and `--gpg-homedir` name, as commit,
- * summary and serve take them; a `--sign-type` other than ed25519 is refused.
+ * summary and serve take them: ed25519 keys, or keys of ostree's test engine `dummy`; another
+ * `--sign-type` is refused in ostree's words.
  */
 export function signOptions(opts: { sign?: string[]; signType: string; gpgSign?: string[]; gpgHomedir?: string }): SignWith {
-  if (opts.sign && opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', `--sign-type: unknown signature type '${opts.signType}' (grove knows ed25519)`);
-  return { ed25519: opts.sign ?? [], gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
+  if (opts.sign && opts.signType !== 'ed25519' && opts.signType !== 'dummy') throw new GroveError('GROVE_BAD_OPTION', 'Requested signature type is not implemented');
+  const keys = opts.signType === 'dummy' ? { dummy: opts.sign ?? [] } : { ed25519: opts.sign ?? [] };
+  return { ...keys, gpg: opts.gpgSign ?? [], ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) };
 }

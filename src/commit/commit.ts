@@ -26,7 +26,7 @@ import { readMetadataSync } from '../store/read-metadata.js';
 import { Batcher } from './batcher.js';
 import { RepoIndex } from '../index/index.js';
 import { recordObject } from '../index/catalogue.js';
-import { addSignatures, encodeDict, type SignWith } from '../sign/signatures.js';
+import { addSignatures, encodeDict, signsAnything, type SignWith } from '../sign/signatures.js';
 import { lookup as lookupStat, probe as probeStat, record as recordStat, type StatProbe } from '../index/stat-cache.js';
 import { DeviceIdentities } from '../index/fs-identity.js';
 import { FileFactsTable, ListingRecorder } from './listings.js';
@@ -375,7 +375,7 @@ export async function commitTree(repo: Repo, opts: CommitOptions): Promise<Commi
     };
     const commitBytes = encodeCommit(commit);
     const checksum = await t.writeMetadata('commit', commitBytes);
-    const signing = opts.sign && ((opts.sign.ed25519?.length ?? 0) > 0 || (opts.sign.gpg?.length ?? 0) > 0);
+    const signing = signsAnything(opts.sign);
     const detached = opts.detachedMetadata && opts.detachedMetadata.length > 0 ? opts.detachedMetadata : null;
     if (signing || detached !== null) {
       await t.stageDetachedMetadata(checksum, encodeDict(signing ? await addSignatures(detached, commitBytes, opts.sign!) : detached!));

@@ -1,5 +1,5 @@
 import type { Variant } from '../format/objects.js';
-import type { SignWith } from '../sign/signatures.js';
+import { signsAnything, type SignWith } from '../sign/sign-with.js';
 import type { Repo } from '../repo/repo.js';
 
 /**
@@ -10,7 +10,7 @@ import type { Repo } from '../repo/repo.js';
 export async function publishSummary(repo: Repo, opts: { additional?: Array<[string, Variant]>; sign?: SignWith } = {}): Promise<void> {
   const additional = opts.additional ?? [];
   const sign = opts.sign ?? {};
-  const signing = (sign.ed25519?.length ?? 0) + (sign.gpg?.length ?? 0) > 0;
+  const signing = signsAnything(sign);
   const collectionId = repo.collectionId;
   if (collectionId !== null) await (await import('./repo-metadata.js')).commitRepoMetadata(repo, collectionId, { additional, sign });
   await (await import('./summary.js')).regenerateSummary(repo, { additional });

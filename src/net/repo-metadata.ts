@@ -3,7 +3,7 @@ import { glibDictOrder } from '../format/glib-dict.js';
 import { encodeCommit, encodeDirMeta, encodeDirTree, Variant } from '../format/objects.js';
 import { Transaction } from '../repo/transaction.js';
 import type { Repo } from '../repo/repo.js';
-import { signCommit, type SignWith } from '../sign/signatures.js';
+import { signCommit, signsAnything, type SignWith } from '../sign/signatures.js';
 
 /** The ref under which a repository with a collection ID publishes its metadata (ostree's OSTREE_REPO_METADATA_REF). */
 export const REPO_METADATA_REF = 'ostree-metadata';
@@ -54,6 +54,6 @@ export async function commitRepoMetadata(repo: Repo, collectionId: string, opts:
     await tx.abort();
     throw e;
   }
-  if (opts.sign && ((opts.sign.gpg?.length ?? 0) > 0 || (opts.sign.ed25519?.length ?? 0) > 0)) await signCommit(repo, checksum, opts.sign);
+  if (opts.sign && signsAnything(opts.sign)) await signCommit(repo, checksum, opts.sign);
   return checksum;
 }

@@ -7,6 +7,8 @@ import type { Repo } from '../repo/repo.js';
 import { ensureDir, fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 import { RepoLock } from '../repo/lock.js';
 import { ED25519_KEY, ED25519_TYPE, parseSecretKey, signEd25519, verifyEd25519 } from './ed25519.js';
+import { signEngine } from './engines.js';
+import type { SignWith } from './sign-with.js';
 import { GPG_KEY, GPG_TYPE, gpgSign, gpgVerify, type GpgKeySet } from './gpg.js';
 import { gpgVerifyResult, requireValidGpg } from './gpg-verify-result.js';
 
@@ -45,18 +47,15 @@ export function withSignature(d: Dict | null, key: string, type: 'aay', sig: Uin
   return glibDictOrder<Variant>([...(d ?? []), [key, new Variant(type, sigs)]]);
 }
 
-export interface SignWith {
-  /** base64 ed25519 secret keys. */
-  ed25519?: string[];
-  /** GPG key ids, with the homedir holding them. */
-  gpg?: string[];
-  gpgHomedir?: string;
-}
+export type { SignWith } from './sign-with.js';
+export { signsAnything } from './sign-with.js';
 
 /** Adds a signature of `data` for every key in `keys` to `d`. */
 export async function addSignatures(d: Dict | null, data: Uint8Array, keys: SignWith): Promise<Dict> {
   let out = d;
   for (const [i, k] of (keys.ed25519 ?? []).entries()) out = withSignature(out, ED25519_KEY, ED25519_TYPE, signEd25519(data, parseSecretKey(k, `ed25519 secret key #${i + 1}`)));
+  const dummy = signEngine('dummy');
+  for (const k of keys.dummy ?? []) out = withSignature(out, dummy.metadataKey, 'aay', dummy.sign(data, k));
   for (const id of keys.gpg ?? []) out = withSignature(out, GPG_KEY, GPG_TYPE, await gpgSign(data, id, keys.gpgHomedir));
   return out ?? [];
 }

@@ -1,9 +1,11 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { verb } from '../invocation.js';
 import { openRepo, withRepo } from '../repo-option.js';
 
-interface SignOpts { repo?: string; signType: string; keysFile?: string; verify?: boolean; delete?: boolean }
+interface SignOpts { repo?: string; signType: string; keysFile?: string; keysDir?: string; verify?: boolean; delete?: boolean }
 
 export function registerSign(program: Command): void {
   verb(withRepo(program.command('sign')), { params: 'COMMIT KEY-ID...', missing: ['Need a COMMIT to sign or verify'] })
@@ -14,27 +16,42 @@ export function registerSign(program: Command): void {
     // would without it. grove does the same, so a script behaves as it does under ostree.
     .option('-d, --delete', 'accepted as ostree accepts it, and ignored as ostree ignores it: the commit is signed')
     .option('--verify', 'verify the commit\'s signatures instead of signing')
-    .option('-s, --sign-type <type>', 'signature type', 'ed25519')
+    .option('-s, --sign-type <type>', 'signature type: ed25519, or ostree\'s test engine dummy', 'ed25519')
     .option('--keys-file <file>', 'file of base64 keys, one per line')
-    .action(async (rev: string | undefined, keyArgs: string[], opts: SignOpts) => {
-      const [{ ED25519_KEY, parsePublicKey, readKeyLines, verifyEd25519 }, { readDetached, signCommit, signaturesOf }] = await Promise.all([import('../../sign/ed25519.js'), import('../../sign/signatures.js')]);
-      // ostree's checks, in its order and words.
+    .option('--keys-dir <dir>', 'with --verify: the directory of trusted.ed25519 and revoked.ed25519 instead of the system\'s')
+    .action(async (rev: string | undefined, keys: string[], opts: SignOpts) => {
+      // ostree 2022.7's order of checks, and its words (ot-builtin-sign.c).
       if (rev === undefined) throw new GroveError('GROVE_BAD_OPTION', 'Need a COMMIT to sign or verify');
-      if (!opts.verify && opts.keysFile === undefined && keyArgs.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'Need at least one KEY-ID to sign with');
+      if (!opts.verify && opts.keysFile === undefined && keys.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'Need at least one KEY-ID to sign with');
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
-      if (opts.signType !== 'ed25519') throw new GroveError('GROVE_BAD_OPTION', 'Requested signature type is not implemented');
-      const keys = [...keyArgs, ...(opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : [])];
-      if (keys.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'no keys given: pass them as arguments or with --keys-file');
-      if (opts.verify) {
-        const sigs = signaturesOf(await readDetached(repo, commit), ED25519_KEY);
-        if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', `commit ${commit} has no ed25519 signature`);
-        const good = verifyEd25519(await repo.readMetadata(commit, 'commit'), sigs, keys.map((k, i) => parsePublicKey(k, `public key #${i + 1}`)));
-        if (good === null) throw new GroveError('GROVE_BAD_SIGNATURE', `no valid ed25519 signature of commit ${commit} by the given keys`);
-        process.stdout.write(`Signature verified successfully with key '${good}'\n`);
+      const [{ signEngine }, { readKeyLines }, { readDetached, signCommit, signaturesOf }] = await Promise.all([
+        import('../../sign/engines.js'), import('../../sign/ed25519.js'), import('../../sign/signatures.js'),
+      ]);
+      const engine = signEngine(opts.signType);
+      if (!opts.verify) {
+        const all = [...keys, ...(opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : [])];
+        await signCommit(repo, commit, engine.name === 'dummy' ? { dummy: all } : { ed25519: all });
         return;
       }
-      await signCommit(repo, commit, { ed25519: keys });
+      const data = await repo.readMetadata(commit, 'commit');
+      const signatures = signaturesOf(await readDetached(repo, commit), engine.metadataKey);
+      // Each key given is tried alone, and its failure passed over; the first that verifies wins.
+      for (const k of keys) {
+        try {
+          process.stdout.write(`${engine.verify(data, signatures, [k])}\n`);
+          return;
+        } catch (e) {
+          if (!(e instanceof GroveError)) throw e;
+        }
+      }
+      // Then the keys of --keys-file, or with no keys at all the engine's default ones.
+      if (keys.length === 0 || opts.keysFile !== undefined) {
+        const from = opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : opts.keysDir !== undefined ? trustedIn(opts.keysDir, readKeyLines) : null;
+        process.stdout.write(`${engine.verify(data, signatures, from)}\n`);
+        return;
+      }
+      throw new GroveError('GROVE_BAD_SIGNATURE', 'No valid signatures found');
     });
 
   verb(withRepo(program.command('gpg-sign')), { params: 'COMMIT KEY-ID...', missing: ['Need a COMMIT to sign', 'Need at least one GPG KEY-ID to sign with'] })
@@ -54,4 +71,12 @@ export function registerSign(program: Command): void {
       const { signCommit } = await import('../../sign/signatures.js');
       await signCommit(repo, commit, { gpg: keyIds, ...(opts.gpgHomedir !== undefined && { gpgHomedir: opts.gpgHomedir }) });
     });
+}
+
+/** The public keys of `dir`/trusted.ed25519 and `dir`/trusted.ed25519.d/* (`--keys-dir`). */
+function trustedIn(dir: string, readKeyLines: (file: string) => string[]): string[] {
+  const files = [path.join(dir, 'trusted.ed25519')];
+  const d = path.join(dir, 'trusted.ed25519.d');
+  if (fs.existsSync(d)) for (const n of fs.readdirSync(d).sort()) files.push(path.join(d, n));
+  return files.filter((f) => fs.existsSync(f)).flatMap(readKeyLines);
 }
