@@ -217,17 +217,27 @@ export class Transaction {
     }
   }
 
-  /** Renames the staged objects whose file name passes `which` into `objects/`; returns the directories touched. */
+  /**
+   * Renames the staged objects whose file name passes `which` into `objects/`; returns the
+   * directories touched. Synchronous, as in checkpoint(): renames within one directory take
+   * its lock in turn, so running them through libuv's pool only added a round trip each
+   * (bare-user commit of minbase's 6.2k objects, 2-core Xeon VM, two profiled runs each: from
+   * the first rename to the last, directory fsyncs included, 145–204 ms before, 113–127 ms
+   * after, of which renaming is 45–60 ms of the main thread's time).
+   */
   private async publishStaged(which: (name: string) => boolean): Promise<Set<string>> {
     const touched = new Set<string>();
-    for (const sub of await fs.readdir(this.stagingDir)) {
+    for (const sub of fsSync.readdirSync(this.stagingDir)) {
       const from = path.join(this.stagingDir, sub);
       const to = path.join(this.repo.objectsDir, sub);
-      const names = (await fs.readdir(from)).filter(which);
+      const names = fsSync.readdirSync(from).filter(which);
       if (names.length === 0) continue;
-      await ensureDir(to);
+      if (!this.objectDirs.has(to)) {
+        await ensureDir(to);
+        this.objectDirs.add(to);
+      }
       touched.add(to);
-      await Promise.all(names.map((n) => fs.rename(path.join(from, n), path.join(to, n))));
+      for (const n of names) fsSync.renameSync(path.join(from, n), path.join(to, n));
     }
     return touched;
   }

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Repo } from '../../src/repo/repo.js';
@@ -113,7 +114,7 @@ async function verifyLooseObjects(repoPath: string, mode: RepoMode, known: Set<s
   assert.deepEqual(res.bad, [], 'every content object is complete');
 }
 
-async function copyRepo(from: string, to: string): Promise<void> {
+function copyRepoSync(from: string, to: string): void {
   const r = spawnSync('cp', ['-a', '--preserve=all', from, to], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
 }
@@ -230,36 +231,46 @@ describe('kill -9 during a commit', needsOstree(), () => {
     const repo = await Repo.open(repoPath);
     const order: string[] = [];
     const snaps: Array<{ at: string; dir: string }> = [];
-    const snapshot = async (at: string) => {
+    const snapshot = (at: string) => {
       const snap = path.join(dir, `publish-snap-${snaps.length}`);
-      await copyRepo(repoPath, snap);
+      copyRepoSync(repoPath, snap);
       snaps.push({ at, dir: snap });
     };
     // 200 files and 7 directories: snapshots before the first rename, a third and two thirds in.
     const points = [0, 70, 140];
+    const see = (to: string) => {
+      const rel = path.relative(repoPath, to);
+      const i = order.length;
+      const firstCommit = rel.endsWith('.commit') && !order.some((o) => o.endsWith('.commit'));
+      if (points.includes(i) || firstCommit || rel.startsWith('refs/')) snapshot(`before rename ${i} (${rel})`);
+      order.push(rel);
+    };
+    // Objects are published with renameSync, refs with fs.promises' rename: both are held.
     const realRename = fs.rename;
+    const realRenameSync = fsSync.renameSync;
     let chain: Promise<unknown> = Promise.resolve();
     fs.rename = ((from: string, to: string) => {
       const step = chain.then(async () => {
-        const rel = path.relative(repoPath, String(to));
-        const i = order.length;
-        const firstCommit = rel.endsWith('.commit') && !order.some((o) => o.endsWith('.commit'));
-        if (points.includes(i) || firstCommit || rel.startsWith('refs/')) await snapshot(`before rename ${i} (${rel})`);
-        order.push(rel);
+        see(String(to));
         await realRename(from, to);
       });
       chain = step.catch(() => undefined);
       return step;
     }) as typeof fs.rename;
+    fsSync.renameSync = ((from: string, to: string) => {
+      see(String(to));
+      realRenameSync(from, to);
+    }) as typeof fsSync.renameSync;
     const pool = new WorkerPool({ threads: 2 });
     let result;
     try {
       result = await commitTree(repo, { tree: small, branch: 'main', timestamp: 1700000000n, pool });
     } finally {
       fs.rename = realRename;
+      fsSync.renameSync = realRenameSync;
       await pool.close();
     }
-    await snapshot('after the commit');
+    snapshot('after the commit');
 
     // The order itself: every other object before the commit object, the ref after it. (The
     // ref is written through a temp file in tmp/, renamed over refs/heads/main.)
