@@ -8,7 +8,7 @@ let root: string | undefined;
  * The path of a file shipped with grove (its package.json, the libdeflate module, the workers'
  * entry), given from the package's root. The root is the first directory above this module that
  * holds a package.json, because this code runs from two depths: `dist/src/` as tsc writes it,
- * and `dist/bundle/` where the CLI's bundle packs it (src/cli/build-bundle.ts).
+ * and `dist/bundle/` where the CLI's bundle packs it (src/cli/build/bundle.ts).
  */
 export function packageFile(relative: string): string {
   if (root === undefined) {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * grove's bin. It runs the command line from its one-file bundle (dist/bundle/cli.cjs, which
- * src/cli/build-bundle.ts makes at build time) compiled with V8's code cache for it
- * (dist/bundle/cli.cache), or from the modules tsc wrote when there is no bundle or it is older
- * than they are (a developer ran tsc alone).
+ * src/cli/build/bundle.ts makes at build time) compiled with V8's code cache for it
+ * (dist/bundle/cli.cache), or from the modules tsc wrote when there is no bundle, or in a git
+ * checkout when the bundle is older than they are (a developer ran tsc alone). Outside a
+ * checkout the times say nothing: npm unpacks a package's files in no particular order.
  *
  * Why: grove starts often (build farms script it, one verb a line), and on Node 20 most of a
  * short command's life went to loading and compiling its ES modules. Node 20 has no compile
@@ -22,12 +23,16 @@ import url = require('node:url');
 
 type Main = (argv: string[]) => Promise<number>;
 
-/** The files the bin runs: the bundle, its code cache, and tsc's module (all from dist/src/cli/). */
-export interface CliFiles { bundle: string; codeCache: string | null; modules: string }
+/**
+ * The files the bin runs: the bundle, its code cache, tsc's module, and the `.git` whose presence
+ * says this is a developer's checkout (all from dist/src/cli/).
+ */
+export interface CliFiles { bundle: string; codeCache: string | null; modules: string; gitDir: string }
 export const CLI_FILES: CliFiles = {
   bundle: path.join(__dirname, '../../bundle/cli.cjs'),
   codeCache: path.join(__dirname, '../../bundle/cli.cache'),
   modules: path.join(__dirname, 'main.js'),
+  gitDir: path.join(__dirname, '../../../.git'),
 };
 
 export interface LoadedBundle {
@@ -49,13 +54,13 @@ function mtimeMs(file: string): number | null {
 
 /**
  * Compiles and runs the bundle (with the code cache when there is one) and returns its exports,
- * or null when there is no bundle or it is older than the modules tsc wrote.
+ * or null when there is no bundle, or in a checkout when it is older than the modules tsc wrote.
  */
-export function loadBundle({ bundle, codeCache, modules }: CliFiles = CLI_FILES): LoadedBundle | null {
+export function loadBundle({ bundle, codeCache, modules, gitDir }: CliFiles = CLI_FILES): LoadedBundle | null {
   const built = mtimeMs(bundle);
   if (built === null) return null;
   const compiled = mtimeMs(modules);
-  if (compiled !== null && compiled > built) return null;
+  if (compiled !== null && compiled > built && mtimeMs(gitDir) !== null) return null;
   let cachedData: Buffer | undefined;
   try {
     if (codeCache !== null) cachedData = fs.readFileSync(codeCache);

@@ -4,7 +4,7 @@ import type { Piscina as PiscinaClass } from 'piscina';
 import { packageFile } from '../package-files.js';
 import { errorOf, type Reply, type TaskEnvelope } from './protocol.js';
 
-/** Set to true by the CLI's bundle (src/cli/build-bundle.ts), which packs the workers' code too. */
+/** Set to true by the CLI's bundle (src/cli/build/bundle.ts), which packs the workers' code too. */
 declare const GROVE_BUNDLE: boolean | undefined;
 
 /**

@@ -38,19 +38,23 @@ describe('the bin', () => {
     assert.equal(launcher.loadBundle({ ...launcher.CLI_FILES, codeCache: path.join(dir, 'none') })?.cache, 'absent');
   });
 
-  it('leaves a bundle older than tsc’s modules alone, so a developer’s tsc run takes effect', async (t) => {
+  it('in a git checkout, leaves a bundle older than tsc’s modules alone, so a developer’s tsc run takes effect; elsewhere uses it', async (t) => {
     const { dir, cleanup } = await tempDir();
     t.after(cleanup);
     const bundle = path.join(dir, 'cli.cjs');
     const modules = path.join(dir, 'main.js');
+    const gitDir = path.join(dir, '.git');
+    fs.mkdirSync(gitDir);
     fs.copyFileSync(launcher.CLI_FILES.bundle, bundle);
     fs.writeFileSync(modules, '');
     const past = new Date(Date.now() - 60_000);
     fs.utimesSync(bundle, past, past);
-    assert.equal(launcher.loadBundle({ bundle, codeCache: null, modules }), null);
+    assert.equal(launcher.loadBundle({ bundle, codeCache: null, modules, gitDir }), null);
+    // An installed package: npm unpacked its files in any order, and there is no .git.
+    assert.equal(launcher.loadBundle({ bundle, codeCache: null, modules, gitDir: path.join(dir, 'no-git') })?.cache, 'absent');
     fs.utimesSync(modules, new Date(past.getTime() - 60_000), new Date(past.getTime() - 60_000));
-    assert.equal(launcher.loadBundle({ bundle, codeCache: null, modules })?.cache, 'absent');
-    assert.equal(launcher.loadBundle({ bundle: path.join(dir, 'missing.cjs'), codeCache: null, modules }), null);
+    assert.equal(launcher.loadBundle({ bundle, codeCache: null, modules, gitDir })?.cache, 'absent');
+    assert.equal(launcher.loadBundle({ bundle: path.join(dir, 'missing.cjs'), codeCache: null, modules, gitDir }), null);
   });
 
   it('says grove, not the name of its script, in what it prints', () => {
