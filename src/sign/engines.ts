@@ -30,8 +30,6 @@ export interface SignEngine {
   hasDefaultKeys(): boolean;
 }
 
-export const SIGN_TYPES = ['ed25519', 'dummy'] as const;
-
 /** The engine of `--sign-type=NAME`, refused in ostree's words when there is none of that name. */
 export function signEngine(name: string): SignEngine {
   if (name === 'ed25519') return ED25519;
