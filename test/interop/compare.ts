@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { decodeSummary, encodeSummary, SUMMARY_KEY } from '../../src/format/summary.js';
 import { GROVE_BIN } from '../helpers.js';
 
 /**
@@ -53,3 +56,15 @@ export function assertSame(o: Outcome, g: Outcome, what: string, opts: SameOptio
 
 /** Lines sorted: for output ostree prints from a hash table. */
 export const sortLines = (s: string): string => s.split('\n').filter((l) => l !== '').sort().join('\n');
+
+/**
+ * grove's summary equals ostree's once its last-modified time is ostree's: the two tools run at
+ * once, and may write their summaries in different seconds.
+ */
+export async function assertSameSummary(gRepo: string, oRepo: string): Promise<void> {
+  const o = await fs.readFile(path.join(oRepo, 'summary'));
+  const g = decodeSummary(await fs.readFile(path.join(gRepo, 'summary')));
+  const when = decodeSummary(o).metadata.find(([k]) => k === SUMMARY_KEY.lastModified)!;
+  g.metadata = g.metadata.map((m) => (m[0] === SUMMARY_KEY.lastModified ? when : m));
+  assert.ok(Buffer.from(encodeSummary(g)).equals(o), 'summary bytes');
+}

@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
-import { decodeSummary, encodeSummary, SUMMARY_KEY } from '../../src/format/summary.js';
 import { GROVE_BIN, groveAsOstree, needsOstree, ostree, tempDir } from '../helpers.js';
 import { both, assertSame, runEnv, type Twins } from './dropin-support.js';
 import { assertSameStderr } from './usage-compare.js';
+import { assertSameSummary } from './compare.js';
 
 /**
  * Drop-in: `create-usb`. ostree and grove copy collection refs of one source repository (made
@@ -37,15 +37,6 @@ async function describeMount(dir: string): Promise<string[]> {
   };
   await walk(dir);
   return out;
-}
-
-/** grove's summary equals ostree's once its last-modified time is ostree's. */
-async function assertSameSummary(gRepo: string, oRepo: string): Promise<void> {
-  const o = await fs.readFile(path.join(oRepo, 'summary'));
-  const g = decodeSummary(await fs.readFile(path.join(gRepo, 'summary')));
-  const when = decodeSummary(o).metadata.find(([k]) => k === SUMMARY_KEY.lastModified)!;
-  g.metadata = g.metadata.map((m) => (m[0] === SUMMARY_KEY.lastModified ? when : m));
-  assert.ok(Buffer.from(encodeSummary(g)).equals(o), 'summary bytes');
 }
 
 /**

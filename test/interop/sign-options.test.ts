@@ -5,7 +5,7 @@ import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
 import { generateKeyPair } from '../../src/sign/ed25519.js';
 import { groveOk, haveOstree, needsOstree, tempDir } from '../helpers.js';
-import { same } from './compare.js';
+import { assertSameSummary, same } from './compare.js';
 import { commitBoth, initRepos } from './support.js';
 
 /**
@@ -67,9 +67,9 @@ describe('sign --delete and sign failures match ostree', needsOstree(), () => {
       const made = c.o.stdout.toString().trim();
       assert.ok((await meta(twins.g, made)).equals(await meta(twins.o, made)), 'commit --sign: the detached metadata differs');
       await same(['summary', '-u', '--sign-type=dummy', '--sign=summary-key'], twins.o, twins.g, { fails: false });
-      for (const f of ['summary', 'summary.sig']) {
-        assert.ok((await fs.readFile(path.join(twins.g, f))).equals(await fs.readFile(path.join(twins.o, f))), `summary --sign: ${f} differs`);
-      }
+      await assertSameSummary(twins.g, twins.o);
+      // A dummy signature is its key's text, whatever the summary's last-modified time.
+      assert.ok((await fs.readFile(path.join(twins.g, 'summary.sig'))).equals(await fs.readFile(path.join(twins.o, 'summary.sig'))), 'summary --sign: summary.sig differs');
       await same(['commit', '-b', 'x', '--sign-type=bogus', '--sign=k', tree], twins.o, twins.g, { fails: true });
     } finally {
       delete process.env['OSTREE_DUMMY_SIGN_ENABLED'];
