@@ -26,8 +26,11 @@ export interface SignEngine {
   verify(data: Uint8Array, signatures: Uint8Array[], publicKeys: string[] | null): string;
   /** Throws ostree's words unless `text` is a public key of this engine (as ostree's add_pk checks it). */
   checkPublicKey(text: string): void;
-  /** Whether the engine has default keys to verify with (ostree's load_pk succeeds). */
-  hasDefaultKeys(): boolean;
+  /**
+   * Why the engine has no default keys to verify with, in ostree's words (its load_pk fails),
+   * or null when it has some.
+   */
+  defaultKeysMissing(): string | null;
 }
 
 /** The engine of `--sign-type=NAME`, refused in ostree's words when there is none of that name. */
@@ -39,13 +42,17 @@ export function signEngine(name: string): SignEngine {
 
 const fail = (message: string) => new GroveError('GROVE_BAD_SIGNATURE', message);
 
+const NO_ED25519_KEYS = 'signature: ed25519: no keys loaded';
+// ostree's dummy engine has no load_pk at all.
+const NO_DUMMY_DEFAULT_KEYS = 'not implemented';
+
 const ED25519: SignEngine = {
   name: 'ed25519',
   metadataKey: ED25519_KEY,
   sign: (data, secret) => signEd25519(data, inOstreeWords(() => parseSecretKey(secret), 'Incorrect ed25519 secret key')),
   verify(data, signatures, publicKeys) {
     const trusted = publicKeys === null ? systemKeys('trusted') : publicKeys.map((k) => inOstreeWords(() => parsePublicKey(k), 'Incorrect ed25519 public key'));
-    if (trusted.length === 0) throw fail('signature: ed25519: no keys loaded');
+    if (trusted.length === 0) throw fail(NO_ED25519_KEYS);
     // Revoked keys come with the default keys only, as ostree loads them.
     const revoked = publicKeys === null ? systemKeys('revoked') : [];
     const good = verifyEd25519(data, signatures, trusted, revoked);
@@ -61,7 +68,7 @@ const ED25519: SignEngine = {
   checkPublicKey(text) {
     inOstreeWords(() => parsePublicKey(text), 'Incorrect ed25519 public key');
   },
-  hasDefaultKeys: () => systemKeys('trusted').length > 0,
+  defaultKeysMissing: () => (systemKeys('trusted').length > 0 ? null : NO_ED25519_KEYS),
 };
 
 function inOstreeWords<T>(parse: () => T, message: string): T {
@@ -87,7 +94,7 @@ const DUMMY: SignEngine = {
   verify(_data, signatures, publicKeys) {
     dummyEnabled();
     // The dummy engine keeps one public key: the last one given. It has no default keys.
-    if (publicKeys === null || publicKeys.length === 0) throw fail('not implemented');
+    if (publicKeys === null || publicKeys.length === 0) throw fail(NO_DUMMY_DEFAULT_KEYS);
     const pk = publicKeys[publicKeys.length - 1]!;
     // ostree compares C strings: the signature up to its first NUL.
     if (signatures.some((s) => Buffer.from(s).toString('latin1').split('\0')[0] === Buffer.from(pk, 'utf8').toString('latin1'))) return 'dummy: Signature verified';
@@ -96,5 +103,5 @@ const DUMMY: SignEngine = {
   checkPublicKey() {
     // Any text is a dummy key.
   },
-  hasDefaultKeys: () => false,
+  defaultKeysMissing: () => NO_DUMMY_DEFAULT_KEYS,
 };

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import { verb } from '../invocation.js';
@@ -25,7 +23,7 @@ export function registerSign(program: Command): void {
       if (!opts.verify && opts.keysFile === undefined && keys.length === 0) throw new GroveError('GROVE_BAD_OPTION', 'Need at least one KEY-ID to sign with');
       const repo = await openRepo(opts);
       const commit = (await repo.resolveRev(rev))!;
-      const [{ signEngine }, { readKeyLines }, { readDetached, signCommit, signaturesOf }] = await Promise.all([
+      const [{ signEngine }, { readKeyLines, systemKeys }, { readDetached, signCommit, signaturesOf }] = await Promise.all([
         import('../../sign/engines.js'), import('../../sign/ed25519.js'), import('../../sign/signatures.js'),
       ]);
       const engine = signEngine(opts.signType);
@@ -47,7 +45,9 @@ export function registerSign(program: Command): void {
       }
       // Then the keys of --keys-file, or with no keys at all the engine's default ones.
       if (keys.length === 0 || opts.keysFile !== undefined) {
-        const from = opts.keysFile !== undefined ? readKeyLines(opts.keysFile) : opts.keysDir !== undefined ? trustedIn(opts.keysDir, readKeyLines) : null;
+        // --keys-dir stands in for /etc/ostree and /usr/share/ostree: its trusted.ed25519 and .d/.
+        const from = opts.keysFile !== undefined ? readKeyLines(opts.keysFile)
+          : opts.keysDir !== undefined ? systemKeys('trusted', [opts.keysDir]).map((k) => k.toString('base64')) : null;
         process.stdout.write(`${engine.verify(data, signatures, from)}\n`);
         return;
       }
@@ -73,10 +73,3 @@ export function registerSign(program: Command): void {
     });
 }
 
-/** The public keys of `dir`/trusted.ed25519 and `dir`/trusted.ed25519.d/* (`--keys-dir`). */
-function trustedIn(dir: string, readKeyLines: (file: string) => string[]): string[] {
-  const files = [path.join(dir, 'trusted.ed25519')];
-  const d = path.join(dir, 'trusted.ed25519.d');
-  if (fs.existsSync(d)) for (const n of fs.readdirSync(d).sort()) files.push(path.join(d, n));
-  return files.filter((f) => fs.existsSync(f)).flatMap(readKeyLines);
-}

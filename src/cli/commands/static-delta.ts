@@ -126,7 +126,7 @@ export function registerStaticDelta(program: Command): void {
       // repository's core.sign-verify-deltas requires a check).
       let engine: SignEngine | null = signEngine(opts.signType ?? 'ed25519');
       for (const k of keys) engine.checkPublicKey(k);
-      if (keys.length === 0 && !engine.hasDefaultKeys()) engine = null;
+      if (keys.length === 0 && engine.defaultKeysMissing() !== null) engine = null;
       const mandatory = repo.config.getBoolean('core', 'sign-verify-deltas') ?? false;
       await applyOffline(repo, location, { signatures: { engine, keys: keys.length > 0 ? keys : null, required: mandatory } });
     });
@@ -149,7 +149,8 @@ export function registerStaticDelta(program: Command): void {
       }
       for (const k of keys) engine.checkPublicKey(k);
       // ostree loads the engine's default keys when none are given, and stops if it has none.
-      if (keys.length === 0 && !engine.hasDefaultKeys()) engine.verify(new Uint8Array(0), [], null);
+      const missing = keys.length === 0 ? engine.defaultKeysMissing() : null;
+      if (missing !== null) throw new GroveError('GROVE_BAD_SIGNATURE', missing);
       try {
         verifyDelta(repo, id, engine, keys.length > 0 ? keys : null);
       } catch (e) {
