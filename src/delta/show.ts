@@ -3,7 +3,7 @@ import { formatSize } from '../format/size.js';
 import { executePart } from './execute.js';
 import { deltaRelDir } from './names.js';
 import { openPart, payloadLimit } from './part.js';
-import { decodeSuperblock } from './superblock.js';
+import { decodeSuperblock, hasEngineSignatures } from './superblock.js';
 import { readOrFail, readSuperblockFile } from './superblock-file.js';
 
 /**
@@ -16,7 +16,7 @@ import { readOrFail, readSuperblockFile } from './superblock-file.js';
 export async function showDelta(repoPath: string, id: string, print: (line: string) => void): Promise<void> {
   const sb = decodeSuperblock(readSuperblockFile(repoPath, id), `static delta ${id}`);
   const say = (...l: string[]) => { for (const x of l) print(`${x}\n`); };
-  say(`Delta: ${id}`, `Signed: ${sb.signatures !== null && sb.signatures.some(([k]) => k.startsWith('ostree.sign.')) ? 'yes' : 'no'}`);
+  say(`Delta: ${id}`, `Signed: ${hasEngineSignatures(sb.signatures) ? 'yes' : 'no'}`);
   say(sb.from === null ? 'From <scratch>' : `From: ${sb.from}`, `To: ${sb.to}`);
   const e = sb.endianness === 'invalid' ? 'invalid' : `${sb.endianness}${sb.endiannessGuessed ? ' (heuristic)' : ''}`;
   say(`Endianness: ${e}`, `Timestamp: ${sb.timestamp}`, `Number of parents: ${sb.parents}`);

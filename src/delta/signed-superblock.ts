@@ -2,7 +2,7 @@ import { GroveError } from '../errors.js';
 import { encode } from '../format/gvariant.js';
 import { Variant } from '../format/objects.js';
 import type { SignEngine } from '../sign/engines.js';
-import { decodeIn, isSignedSuperblock, SIGNED_MAGIC, SIGNED_SUPERBLOCK_TYPE } from './superblock.js';
+import { hasEngineSignatures, SIGNED_MAGIC, SIGNED_SUPERBLOCK_TYPE, unwrapSuperblock } from './superblock.js';
 
 /**
  * Signed superblocks, as ostree 2022.7 writes and checks them (ostree-repo-static-delta-core.c
@@ -25,16 +25,14 @@ export function signSuperblock(superblock: Uint8Array, engine: SignEngine, secre
  * engine's default keys); returns the engine's success message, or throws ostree's words.
  */
 export function verifySuperblock(file: Uint8Array, engine: SignEngine, publicKeys: string[] | null, where: string): string {
-  if (!isSignedSuperblock(file)) throw new GroveError('GROVE_BAD_SIGNATURE', 'no signatures in static-delta');
-  const [, superblock, dict] = decodeIn(SIGNED_SUPERBLOCK_TYPE, file, where) as [bigint, Uint8Array, Array<[string, Variant]>];
-  const entry = dict.find(([k]) => k === engine.metadataKey)?.[1];
+  const { bytes, signatures } = unwrapSuperblock(file, where);
+  if (signatures === null) throw new GroveError('GROVE_BAD_SIGNATURE', 'no signatures in static-delta');
+  const entry = signatures.find(([k]) => k === engine.metadataKey)?.[1];
   if (entry === undefined || entry.type !== 'aay') throw new GroveError('GROVE_BAD_SIGNATURE', `no signature for '${engine.metadataKey}' in static-delta superblock`);
-  return engine.verify(superblock, entry.value as Uint8Array[], publicKeys);
+  return engine.verify(bytes, entry.value as Uint8Array[], publicKeys);
 }
 
-/** Whether a superblock file carries signatures of any engine (`ostree.sign.*`), as ostree asks before it applies one. */
+/** Whether a superblock file carries signatures of any engine, as ostree asks before it applies one. */
 export function carriesSignatures(file: Uint8Array, where: string): boolean {
-  if (!isSignedSuperblock(file)) return false;
-  const [, , dict] = decodeIn(SIGNED_SUPERBLOCK_TYPE, file, where) as [bigint, Uint8Array, Array<[string, Variant]>];
-  return dict.some(([k]) => k.startsWith('ostree.sign.'));
+  return hasEngineSignatures(unwrapSuperblock(file, where).signatures);
 }

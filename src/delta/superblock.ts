@@ -87,15 +87,24 @@ function objectList(bytes: Uint8Array, where: string): DeltaObject[] {
   return out;
 }
 
+/**
+ * A superblock file taken apart without reading the superblock itself: the plain superblock's
+ * bytes, and the signatures' dictionary when the file is signed (else null).
+ */
+export function unwrapSuperblock(file: Uint8Array, where: string): { bytes: Uint8Array; signatures: Array<[string, Variant]> | null } {
+  if (!isSignedSuperblock(file)) return { bytes: file, signatures: null };
+  const [, bytes, signatures] = decodeIn(SIGNED_SUPERBLOCK_TYPE, file, where) as [bigint, Uint8Array, Array<[string, Variant]>];
+  return { bytes, signatures };
+}
+
+/** Whether a signed superblock's dictionary holds signatures of any engine (`ostree.sign.*`), as ostree asks. */
+export function hasEngineSignatures(signatures: Array<[string, Variant]> | null): boolean {
+  return signatures !== null && signatures.some(([k]) => k.startsWith('ostree.sign.'));
+}
+
 /** Decodes a superblock file's bytes, signed or not; `where` names it in messages. */
 export function decodeSuperblock(file: Uint8Array, where: string): Superblock {
-  let bytes = file;
-  let signatures: Array<[string, Variant]> | null = null;
-  if (isSignedSuperblock(file)) {
-    const [, inner, sigs] = decodeIn(SIGNED_SUPERBLOCK_TYPE, file, where) as [bigint, Uint8Array, Array<[string, Variant]>];
-    bytes = inner;
-    signatures = sigs;
-  }
+  const { bytes, signatures } = unwrapSuperblock(file, where);
   const [metadata, ts, from, to, commitValue, parents, parts, fallbacks] = decodeIn(SUPERBLOCK_TYPE, bytes, where) as [
     Array<[string, Variant]>, bigint, Uint8Array, Uint8Array, GVariantValue[], Uint8Array,
     Array<[number, Uint8Array, bigint, bigint, Uint8Array]>, Array<[number, Uint8Array, bigint, bigint]>,
@@ -132,7 +141,7 @@ export function decodeSuperblock(file: Uint8Array, where: string): Superblock {
   };
 }
 
-export function decodeIn(type: string, bytes: Uint8Array, where: string): GVariantValue {
+function decodeIn(type: string, bytes: Uint8Array, where: string): GVariantValue {
   try {
     return decode(type, bytes);
   } catch (e) {
