@@ -33,6 +33,13 @@ export interface CheckoutOptions {
   skipList?: Iterable<string>;
   /** `--allow-noent`: a subpath the commit lacks checks out nothing, successfully. */
   allowNoent?: boolean;
+  /**
+   * Make the repository's grove index when it has none, so that later checkouts of the same
+   * trees read tree listings instead of dirtrees and an lstat per file. For the writer that
+   * owns the repository (`admin deploy`, whose sysroot repository ostree or a pull filled);
+   * a plain checkout only uses an index that exists.
+   */
+  createIndex?: boolean;
   pool?: WorkerPool;
   compress?: CompressBackend;
   /** Called as tasks finish. */
@@ -112,7 +119,7 @@ export async function checkoutTree(repo: Repo, rev: string, dest: string, opts: 
   if (ctx.skip?.includes('/')) return { linked: 0, copied: 0, skipped: 0, directories: 0, seconds: 0 };
   const refusal = hardlinkRefusal(ctx);
   if (refusal) throw refusal;
-  const index = await openExistingIndex(repo);
+  const index = opts.createIndex ? await openOrCreateIndex(repo) : await openExistingIndex(repo);
   ctx.indexDir = index?.dir ?? null;
   const catalogue: CatalogueReader | null = index && catalogueReader(index);
 
@@ -272,6 +279,19 @@ async function runQueue(
 async function openExistingIndex(repo: Repo): Promise<RepoIndex | null> {
   // Never RepoIndex.open: it discards a damaged index and makes a new one.
   return RepoIndex.openExisting(repo.path);
+}
+
+/**
+ * The repository's index, made when it has none; a checkout goes on without one when the index
+ * cannot be made (a full disk, a read-only repository), as it does in a repository that has none.
+ */
+async function openOrCreateIndex(repo: Repo): Promise<RepoIndex | null> {
+  try {
+    return await RepoIndex.open(repo.path);
+  } catch (e) {
+    if (e instanceof GroveError && e.code === 'GROVE_INDEX_WRITE') return null;
+    throw e;
+  }
 }
 
 /** The directory a one-file checkout goes into: made, or taken as it is when it is one (ostree's words otherwise). */

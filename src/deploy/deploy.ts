@@ -81,7 +81,9 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
   crashPoint();
   const pool = opts.pool ?? new WorkerPool({ mainWorks: true });
   try {
-    await checkoutTree(repo, opts.checksum, dir, { pool });
+    // The sysroot's repository is ours to index: the next deploy of mostly the same trees (an
+    // upgrade) reads their listings instead of every dirtree and an lstat per file.
+    await checkoutTree(repo, opts.checksum, dir, { pool, createIndex: true });
     crashPoint();
     const layout = findKernel(dir, opts.checksum);
     await prepareEtc(repo, opts.checksum, dir, pool);

@@ -26,6 +26,10 @@ import { checkLockable } from './sysroot-read.js';
 export async function withSysroot<T>(sysroot: string, fn: (state: SysrootState) => Promise<T>): Promise<T> {
   const root = sysrootRoot(sysroot);
   checkLockable(root);
+  // The cleanup at the end locks the repository: its lock holder (a python3 child, see
+  // RepoLock) starts now, beside the sysroot lock's, rather than in the middle of the work
+  // (waiting for it was 50 ms of a 600 ms deploy of minbase).
+  RepoLock.prepare(path.join(root, 'ostree/repo'));
   const lock = await RepoLock.acquireOfd(path.join(root, 'ostree/lock'), 'exclusive');
   try {
     // Read under the lock: another deploy may have finished while we waited.

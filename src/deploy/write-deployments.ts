@@ -67,9 +67,9 @@ function createBootLinks(root: string, v: number, sub: number, list: Deployment[
   }
 }
 
+/** The sysroot's filesystem, then /boot's (the same one, often: syncfs of it again costs little). */
 async function syncAll(root: string): Promise<void> {
-  await syncFilesystem(root);
-  await syncFilesystem(path.join(root, 'boot'));
+  await syncFilesystem(root, path.join(root, 'boot'));
 }
 
 /** `changed` false: the list was already this. `message` is the line ostree prints for the same transaction. */

@@ -78,8 +78,20 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true });
 /** Compares names the way ostree sorts them: by UTF-8 bytes (strcmp). */
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  // UTF-8 bytes sort as code points do, and UTF-16 code units as code points too except that
+  // a surrogate (half of a code point above U+FFFF) sorts below U+E000-U+FFFF. So the first
+  // code units that differ decide, with surrogates lifted above the rest of the BMP. Encoding
+  // both names to compare them was a tenth of decoding a dirtree.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codeUnitRank(x) - codeUnitRank(y);
+  }
+  return a.length - b.length;
 }
+
+const codeUnitRank = (u: number): number => (u >= 0xd800 && u <= 0xdfff ? u + 0x10000 : u);
 
 function encodeXattrs(xattrs: Xattr[]): GVariantValue {
   return [...xattrs]

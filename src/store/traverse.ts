@@ -72,12 +72,14 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
       return null;
     }
   };
-  const see = async (checksum: string, type: ObjectType, bytes?: Uint8Array): Promise<boolean> => {
+  // Synchronous unless onObject hands back a promise: an await per object was a quarter of a
+  // prune walk of minbase (13k objects), where nothing listens.
+  const onObject = opts.onObject;
+  const see = (checksum: string, type: ObjectType, bytes?: Uint8Array): void | Promise<void> => {
     const key = objectKey(checksum, type);
-    if (found.has(key)) return false;
+    if (found.has(key)) return;
     found.add(key);
-    await opts.onObject?.(checksum, type, bytes);
-    return true;
+    return onObject?.(checksum, type, bytes);
   };
   const edge = opts.onEdge ?? (() => undefined);
   const walkTree = async (commitKey: string, root: string, rootMeta: string): Promise<void> => {
@@ -110,18 +112,23 @@ export async function traverse(store: StoreRef, roots: Iterable<string>, opts: T
         stack.pop();
         continue;
       }
-      await see(top.tree, 'dirtree', loaded);
+      const seen = see(top.tree, 'dirtree', loaded);
+      if (seen) await seen;
       open.add(top.tree);
       const treeKey = objectKey(top.tree, 'dirtree');
       for (const [, c] of tree.files) {
-        edge(treeKey, objectKey(c, 'file'));
-        await see(c, 'file');
+        if (opts.onEdge) edge(treeKey, objectKey(c, 'file'));
+        const p = see(c, 'file');
+        if (p) await p;
       }
       for (let i = tree.dirs.length - 1; i >= 0; i--) {
         const [, sub, meta] = tree.dirs[i]!;
         edge(treeKey, objectKey(meta, 'dirmeta'));
         edge(treeKey, objectKey(sub, 'dirtree'));
-        if (!found.has(objectKey(meta, 'dirmeta')) && load(meta, 'dirmeta', decodeDirMeta) !== null) await see(meta, 'dirmeta', loaded);
+        if (!found.has(objectKey(meta, 'dirmeta')) && load(meta, 'dirmeta', decodeDirMeta) !== null) {
+          const p = see(meta, 'dirmeta', loaded);
+          if (p) await p;
+        }
         if (open.has(sub)) problem(sub, 'dirtree', new GroveError('GROVE_CORRUPT_OBJECT', `dirtree ${sub} contains itself`));
         else stack.push({ tree: sub, entered: false });
       }

@@ -77,7 +77,7 @@ export function commitBoth(t: Twins, tree: string, ref: string, version: string)
  */
 export function describeSysroot(root: string): string[] {
   const out: string[] = [];
-  const skip = (rel: string) => /^ostree\/repo\/(objects|tmp|\.lock|\.grove|state)/.test(rel) || rel.endsWith('var/.ostree-selabeled');
+  const skip = (rel: string) => /^ostree\/repo\/(objects|tmp|\.lock|grove|state)/.test(rel) || rel.endsWith('var/.ostree-selabeled');
   const walk = (dir: string, rel: string) => {
     for (const name of fs.readdirSync(dir).sort()) {
       const r = rel ? `${rel}/${name}` : name;

@@ -8,7 +8,7 @@ import { sha256, sha256Factory, HASH_BACKENDS } from '../../src/format/hash.js';
 import { toHex } from '../../src/format/checksum.js';
 import {
   decodeCommit, decodeDirMeta, decodeDirTree, encodeCommit, encodeDirMeta, encodeDirTree, encodeDirTreeGeneric,
-  parseArchiveHeader, fileHeaderPrefix, archiveHeader, decodeBareUserMeta, encodeBareUserMeta,
+  parseArchiveHeader, fileHeaderPrefix, archiveHeader, decodeBareUserMeta, encodeBareUserMeta, compareNames,
 } from '../../src/format/objects.js';
 import { deflateRaw, inflateRaw, createDeflater, createInflater, COMPRESS_BACKENDS } from '../../src/format/compress.js';
 import { describeCommit } from '../../src/inspect/describe.js';
@@ -216,5 +216,19 @@ describe('streaming codecs', () => {
         await inflater.push(new Uint8Array(0), true);
       });
     });
+  }
+});
+
+test('compareNames orders names as their UTF-8 bytes (what ostree sorts dirtree entries by)', () => {
+  // Code points around the places where UTF-16 order and UTF-8 order part: below and above the
+  // surrogates, the top of the BMP, astral planes; each name also against its own prefixes.
+  const units = ['a', 'z', '\u007f', '\u00e9', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uffef', '\ufffd', '\uffff', '\u{10000}', '\u{1f600}', '\u{10ffff}'];
+  const names: string[] = [];
+  for (const x of units) for (const y of units) names.push(x + y, x);
+  for (const a of names) {
+    for (const b of names) {
+      const want = Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      assert.equal(Math.sign(compareNames(a, b)), want, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+    }
   }
 });
