@@ -60,13 +60,37 @@ function hashFile(h: crypto.Hash, file: string): void {
   }
 }
 
-function hashDirRecursive(h: crypto.Hash, dir: string): void {
+/** The files under a `dtb` directory in the order ostree hashes them: names sorted, depth first. */
+function filesRecursive(dir: string, out: string[]): string[] {
   for (const name of fs.readdirSync(dir).sort()) {
     const p = path.join(dir, name);
     const st = fs.lstatSync(p);
-    if (st.isDirectory()) hashDirRecursive(h, p);
-    else if (statOrNull(p)) hashFile(h, p);
+    if (st.isDirectory()) filesRecursive(p, out);
+    else if (statOrNull(p)) out.push(p);
   }
+  return out;
+}
+
+/**
+ * The files whose bytes, in this order, make a modules layout's boot checksum: the kernel, the
+ * initramfs, the device tree (or every file below `dtb/`).
+ */
+export function bootChecksumInputs(layout: KernelLayout): string[] {
+  const files = [path.join(layout.dir, layout.kernel.src)];
+  if (layout.initramfs) files.push(path.join(layout.dir, layout.initramfs.src));
+  if (layout.devicetree?.dest === null) filesRecursive(path.join(layout.dir, layout.devicetree.src), files);
+  else if (layout.devicetree) files.push(path.join(layout.dir, layout.devicetree.src));
+  return files;
+}
+
+/** A pool task: {@link hashFiles} on a worker thread. */
+export interface HashFilesTask { kind: 'hash-files'; files: string[] }
+
+/** SHA-256 over the files' bytes one after the other, in hex. */
+export function hashFiles(files: readonly string[]): string {
+  const h = crypto.createHash('sha256');
+  for (const f of files) hashFile(h, f);
+  return h.digest('hex');
 }
 
 function fromModules(root: string, hash: boolean): KernelLayout | null {
@@ -83,28 +107,22 @@ function fromModules(root: string, hash: boolean): KernelLayout | null {
     const dir = path.join(modules, d.name);
     if (!statOrNull(path.join(dir, 'vmlinuz'))?.isFile()) continue;
     const kver = d.name;
-    // Reading a kernel and initramfs (tens of MB) only to hash them is skipped when the caller
-    // knows the boot checksum already.
-    const h = hash ? crypto.createHash('sha256') : null;
-    if (h) hashFile(h, path.join(dir, 'vmlinuz'));
     let initramfs: KernelLayout['initramfs'] = null;
     for (const name of ['initramfs.img', 'initramfs']) {
       if (statOrNull(path.join(dir, name))) {
         initramfs = { src: name, dest: `initramfs-${kver}.img` };
-        if (h) hashFile(h, path.join(dir, name));
         break;
       }
     }
     let devicetree: KernelLayout['devicetree'] = null;
-    if (statOrNull(path.join(dir, 'devicetree'))) {
-      devicetree = { src: 'devicetree', dest: `devicetree-${kver}` };
-      if (h) hashFile(h, path.join(dir, 'devicetree'));
-    } else if (statOrNull(path.join(dir, 'dtb'))?.isDirectory()) {
-      devicetree = { src: 'dtb', dest: null };
-      if (h) hashDirRecursive(h, path.join(dir, 'dtb'));
-    }
+    if (statOrNull(path.join(dir, 'devicetree'))) devicetree = { src: 'devicetree', dest: `devicetree-${kver}` };
+    else if (statOrNull(path.join(dir, 'dtb'))?.isDirectory()) devicetree = { src: 'dtb', dest: null };
     const hmac = statOrNull(path.join(dir, '.vmlinuz.hmac')) ? { src: '.vmlinuz.hmac', dest: `.vmlinuz-${kver}.hmac` } : null;
-    return { dir, kernel: { src: 'vmlinuz', dest: `vmlinuz-${kver}` }, initramfs, devicetree, hmac, bootcsum: h ? h.digest('hex') : '' };
+    const layout: KernelLayout = { dir, kernel: { src: 'vmlinuz', dest: `vmlinuz-${kver}` }, initramfs, devicetree, hmac, bootcsum: '' };
+    // Reading a kernel and initramfs (tens of MB) only to hash them is skipped when the caller
+    // knows the boot checksum already, or hashes them elsewhere (bootChecksumInputs).
+    if (hash) layout.bootcsum = hashFiles(bootChecksumInputs(layout));
+    return layout;
   }
   return null;
 }
@@ -145,7 +163,8 @@ function fromLegacy(root: string): KernelLayout | null {
 
 /**
  * The kernel of the tree checked out at `root`; an error naming the places looked in if none.
- * With `hash: false` the modules layout's `bootcsum` is left empty.
+ * With `hash: false` the modules layout's `bootcsum` is left empty (the legacy layout's is in
+ * the file names).
  */
 export function findKernel(root: string, commit: string, opts: { hash?: boolean } = {}): KernelLayout {
   const modules = fromModules(root, opts.hash !== false);
