@@ -195,8 +195,14 @@ export class Transaction {
     }
   }
 
+  /**
+   * Makes the renames into `touched` durable: an fsync of each directory, or past
+   * SYNCFS_FROM_DIRS of them one syncfs of the repository's file system, which commits the
+   * journal once where hundreds of directory fsyncs queue on it.
+   */
   private async syncDirs(touched: Set<string>): Promise<void> {
     if (touched.size === 0 || !this.fsync) return;
+    if (touched.size >= SYNCFS_FROM_DIRS) return syncFilesystem(this.repo.objectsDir);
     // Concurrent fsyncs of many directories share journal commits.
     await Promise.all([...touched].map((d) => fsyncDir(d)));
     await fsyncDir(this.repo.objectsDir);
@@ -242,6 +248,9 @@ export class Transaction {
     return touched;
   }
 }
+
+/** Directories touched from which {@link Transaction.syncDirs} syncs the file system instead. */
+const SYNCFS_FROM_DIRS = 16;
 
 const isCommitName = (name: string): boolean => name.endsWith('.commit') || name.endsWith('.commitmeta');
 
