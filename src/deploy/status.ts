@@ -5,6 +5,7 @@ import { KeyFile } from '../format/keyfile.js';
 import { parseRefspec } from '../format/names.js';
 import { DETACHED_TYPE, signaturesOf, type Dict } from '../sign/signatures.js';
 import { GPG_KEY } from '../sign/gpg.js';
+import type { GpgSignatureInfo } from '../sign/gpg-verify-result.js';
 import { decode } from '../format/gvariant.js';
 import { objectPath } from '../store/paths.js';
 import { commitMetaString, isPinned, pendingAndRollback, type Deployment, type SysrootState } from './deployments.js';
@@ -66,19 +67,54 @@ function originRemote(d: Deployment): string | null {
   }
 }
 
-/** What status checks of a deployment's signatures without --verify: a GPG-verified remote's commit must be signed. */
-function checkSigned(root: string, config: KeyFile, d: Deployment): void {
-  const remote = originRemote(d);
-  if (remote === null || remoteGpgVerify(config, remote) !== true) return;
-  if (!fs.existsSync(objectPath(path.join(root, 'ostree/repo/objects'), d.checksum, 'commit', 'bare'))) return;
-  const sigs = signaturesOf(readDetached(root, d.checksum), GPG_KEY);
-  if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', GPG_NONE);
-  // ostree prints gpgme's account of each signature here; grove has no equivalent of it.
+/** The sysroot repository's commit object, or null when it is not there. */
+function readCommit(root: string, checksum: string): Buffer | null {
+  try {
+    return fs.readFileSync(objectPath(path.join(root, 'ostree/repo/objects'), checksum, 'commit', 'bare'));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
 }
 
-/** `--verify`: ostree's checks, in its order, of the deployment's commit against its origin's remote. */
-function verify(root: string, config: KeyFile, d: Deployment): string {
-  if (!fs.existsSync(objectPath(path.join(root, 'ostree/repo/objects'), d.checksum, 'commit', 'bare'))) throw new GroveError('GROVE_NO_COMMIT', 'Cannot verify, failed to load commit');
+/** gpgme's account of each GPG signature of the commit, as ostree's verifier for `remote` sees it. */
+async function gpgResults(root: string, remote: string, commit: Uint8Array, sigs: Uint8Array[]): Promise<GpgSignatureInfo[]> {
+  const [{ Repo }, { getRemote }, { remoteGpgKeySources }, { gpgVerifyResult }] = await Promise.all([
+    import('../repo/repo.js'), import('../net/remotes.js'), import('../net/remote-keys.js'), import('../sign/gpg-verify-result.js'),
+  ]);
+  const repo = await Repo.open(path.join(root, 'ostree/repo'));
+  return gpgVerifyResult(commit, sigs, remoteGpgKeySources(repo, getRemote(repo, remote), true));
+}
+
+/**
+ * What status prints of a deployment's signatures without --verify: when its origin's remote
+ * verifies GPG signatures, the commit must carry some (ostree's error otherwise), and each is
+ * described, good or not, after `    GPG: `. ostree 2022.7 checks them with the keys of the
+ * remote named like the deployment's stateroot, not of the origin's remote (it passes the
+ * osname to ostree_repo_verify_commit_for_remote); with no such remote it prints nothing. So
+ * does grove: a distribution's stateroot and remote usually share the name.
+ */
+async function signatureLines(root: string, config: KeyFile, d: Deployment): Promise<string> {
+  const remote = originRemote(d);
+  if (remote === null || remoteGpgVerify(config, remote) !== true) return '';
+  const commit = readCommit(root, d.checksum);
+  if (commit === null) return '';
+  const sigs = signaturesOf(readDetached(root, d.checksum), GPG_KEY);
+  if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', GPG_NONE);
+  if (remoteGpgVerify(config, d.osname) === null) return '';
+  const { describeSignature } = await import('../sign/gpg-verify-result.js');
+  return (await gpgResults(root, d.osname, commit, sigs)).map((r) => describeSignature(r, '    GPG: ')).join('');
+}
+
+/**
+ * `--verify`: ostree's checks, in its order, of the deployment's commit against its origin's
+ * remote (ostree_repo_signature_verify_commit_data), then the account of its GPG signatures, of
+ * which one must be good. Verifying by the sign API (ed25519) is left to ostree: Debian's is
+ * built without it, so there is nothing to compare grove's words with.
+ */
+async function verify(root: string, config: KeyFile, d: Deployment): Promise<string> {
+  const commit = readCommit(root, d.checksum);
+  if (commit === null) throw new GroveError('GROVE_NO_COMMIT', 'Cannot verify, failed to load commit');
   if (d.origin === null) throw new GroveError('GROVE_NO_ORIGIN', 'Cannot verify deployment with no origin');
   const refspec = d.origin.get('origin', 'refspec');
   if (refspec === undefined) throw new GroveError('GROVE_NO_ORIGIN', 'No origin/refspec, cannot verify');
@@ -90,18 +126,30 @@ function verify(root: string, config: KeyFile, d: Deployment): string {
   if (gpg === null) throw new GroveError('GROVE_NO_REMOTE', `Remote "${remote}" not found`);
   const g = `remote "${remote}"`;
   const signVerify = config.get(g, 'sign-verify');
-  if (!gpg && (signVerify === undefined || /^(false|0|no)$/i.test(signVerify))) {
+  const signapi = signVerify !== undefined && !/^(false|0|no)$/i.test(signVerify);
+  if (!gpg && !signapi) {
     throw new GroveError('GROVE_BAD_SIGNATURE', `Cannot verify commit for remote ${remote}; GPG verification disabled, and no signapi verifiers configured`);
   }
-  if (gpg && signaturesOf(detached, GPG_KEY).length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', GPG_NONE);
-  throw new GroveError('GROVE_UNSUPPORTED', `grove cannot print the verification of commit ${d.checksum} (ostree prints gpgme's and libsodium's account of each signature); use: ostree admin status --verify`);
+  let text = '';
+  if (gpg) {
+    const sigs = signaturesOf(detached, GPG_KEY);
+    if (sigs.length === 0) throw new GroveError('GROVE_BAD_SIGNATURE', GPG_NONE);
+    const { describeSignature, requireValidGpg } = await import('../sign/gpg-verify-result.js');
+    const results = await gpgResults(root, remote, commit, sigs);
+    requireValidGpg(results);
+    text = results.map((r) => describeSignature(r, 'GPG: ')).join('');
+  }
+  if (signapi) {
+    throw new GroveError('GROVE_UNSUPPORTED', `grove cannot verify commit ${d.checksum} by the sign API (sign-verify of remote ${remote}); use: ostree admin status --verify`);
+  }
+  return text;
 }
 
 /**
  * Writes `ostree admin status` to `write` as it goes, so that when a check fails (ostree's
  * error and exit status) what ostree prints before it has been printed too.
  */
-export function writeStatus(state: SysrootState, opts: { verify?: boolean }, write: (s: string) => void): void {
+export async function writeStatus(state: SysrootState, opts: { verify?: boolean }, write: (s: string) => void): Promise<void> {
   if (state.deployments.length === 0) {
     write('No deployments.\n');
     return;
@@ -110,14 +158,14 @@ export function writeStatus(state: SysrootState, opts: { verify?: boolean }, wri
   const { pending, rollback } = pendingAndRollback(state);
   for (const d of state.deployments) {
     write(describeDeployment(state.root, d, { booted: d === state.booted, pending: d === pending, rollback: d === rollback }));
-    if (opts.verify) write(`${verify(state.root, config, d)}\n`);
-    else checkSigned(state.root, config, d);
+    if (opts.verify) write(`${await verify(state.root, config, d)}\n`);
+    else write(await signatureLines(state.root, config, d));
   }
 }
 
 /** The whole of `ostree admin status` as text (the library's form; the signature checks throw). */
-export function describeStatus(state: SysrootState): string {
+export async function describeStatus(state: SysrootState): Promise<string> {
   let out = '';
-  writeStatus(state, {}, (s) => { out += s; });
+  await writeStatus(state, {}, (s) => { out += s; });
   return out;
 }

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { grove, groveOk, needsOstree, ostree } from '../helpers.js';
+import { grove, groveOk, makeGpgKey, needsOstree, ostree } from '../helpers.js';
 import { commitBoth, describeSysroot, makeTwins, ostreeStdout, sysrootTemp, type Twins, writeTree } from './fixture.js';
 
 /**
@@ -89,6 +89,36 @@ describe('admin config-diff, set-origin, unlock, --stage, --verify, --reboot beh
     both(t, ['set-origin', '--index=0', '--set=gpg-verify=false', 'plain', 'http://example.com/']);
     both(t, ['status', '-V']);
     both(t, ['set-origin', '--index=0', 'signed', 'http://example.com/']);
+    both(t, ['status', '--verify']);
+  });
+
+  it('status and status --verify: gpgme\'s account of each GPG signature, from a key not trusted, then trusted, then a bad signature', () => {
+    const { t, checksum } = deployed();
+    const home = path.join(t.work, 'gnupg');
+    fs.mkdirSync(home, { mode: 0o700 });
+    const key = makeGpgKey(home, 'Signer');
+    // One signature, the same bytes in both sysroots (a second signing would differ in its time).
+    const rel = `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.commitmeta`;
+    ostree(['gpg-sign', `--repo=${t.g}/ostree/repo`, `--gpg-homedir=${home}`, checksum, key.id]);
+    fs.copyFileSync(path.join(t.g, 'ostree/repo', rel), path.join(t.o, 'ostree/repo', rel));
+    // ostree's status checks signatures with the keys of the remote named like the stateroot,
+    // and prints nothing when there is none; --verify uses the origin's remote.
+    both(t, ['set-origin', '--index=0', 'vendor', 'http://example.com/repo']);
+    assert.doesNotMatch(both(t, ['status']).stdout, /GPG:/);
+    both(t, ['status', '--verify']);
+    both(t, ['set-origin', '--index=0', 'debian', 'http://example.com/repo']);
+    assert.match(both(t, ['status']).stdout, /^ {4}GPG: Can't check signature: public key not found$/m);
+    both(t, ['status', '--verify']);
+    for (const root of [t.g, t.o]) ostree(['remote', 'gpg-import', `--repo=${root}/ostree/repo`, 'debian', '-k', key.pub]);
+    assert.match(both(t, ['status']).stdout, /^ {4}GPG: Good signature from "Signer <Signer@grove\.test>"$/m);
+    assert.match(both(t, ['status', '--verify']).stdout, /^GPG: Good signature from "Signer <Signer@grove\.test>"\n\n/m);
+    // A signature of other bytes: gpgme calls it BAD; status shows it, --verify fails on it.
+    const forged = path.join(t.work, 'forged.commitmeta');
+    const r = ostree(['commit', `--repo=${t.g}/ostree/repo`, '--orphan', `--gpg-sign=${key.id}`, `--gpg-homedir=${home}`, '-s', 'other', `--tree=ref=${checksum}`]);
+    const otherCommit = r.stdout.trim();
+    fs.copyFileSync(path.join(t.g, 'ostree/repo', `objects/${otherCommit.slice(0, 2)}/${otherCommit.slice(2)}.commitmeta`), forged);
+    for (const root of [t.g, t.o]) fs.copyFileSync(forged, path.join(root, 'ostree/repo', rel));
+    assert.match(both(t, ['status']).stdout, /^ {4}GPG: BAD signature from "Signer <Signer@grove\.test>"$/m);
     both(t, ['status', '--verify']);
   });
 

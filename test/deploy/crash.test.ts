@@ -53,12 +53,12 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
     }
     groveOk(['admin', `--sysroot=${root}`, 'deploy', '--os=debian', '--karg=root=/dev/vda2', commits[0]!]);
 
-    const verify = (what: string) => {
+    const verify = async (what: string) => {
       // grove's status in-process (the code behind `grove admin status`), ostree's as a command.
       const state = loadSysroot(root);
       const theirs = ostree(['admin', 'status', `--sysroot=${root}`], { allowFail: true });
       assert.equal(theirs.code, 0, `${what}: ostree admin status: ${theirs.stderr}`);
-      assert.equal(describeStatus(state), theirs.stdout, `${what}: grove and ostree disagree`);
+      assert.equal(await describeStatus(state), theirs.stdout, `${what}: grove and ostree disagree`);
       const entriesDir = path.join(root, 'boot/loader/entries');
       const entries = fs.readdirSync(entriesDir).map((n) => fs.readFileSync(path.join(entriesDir, n), 'utf8'));
       assert.ok(entries.length >= 1, `${what}: no boot entries`);
@@ -87,7 +87,7 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
       });
       if (r.status === 0) break;
       assert.equal(r.signal, 'SIGKILL', `crash point ${point}: ${r.stderr}`);
-      verify(`after a kill at crash point ${point}`);
+      await verify(`after a kill at crash point ${point}`);
     }
     assert.ok(point > 25 && point < 200, `deploy passed ${point - 1} crash points`);
 
@@ -100,13 +100,13 @@ describe('kill -9 during admin deploy never leaves an unbootable sysroot', needs
       const timer = setTimeout(() => child.kill('SIGKILL'), delay);
       await new Promise((resolve) => child.once('exit', resolve));
       clearTimeout(timer);
-      verify(`after a kill ${delay} ms into a deploy`);
+      await verify(`after a kill ${delay} ms into a deploy`);
     }
 
     // Whatever the kills left behind, the next deploy and cleanup leave exactly what is in use.
     groveOk(['admin', `--sysroot=${root}`, 'deploy', '--os=debian', commits[0]!]);
     groveOk(['admin', `--sysroot=${root}`, 'cleanup']);
-    verify('after a last deploy');
+    await verify('after a last deploy');
     const status = JSON.parse(groveOk(['admin', 'status', '--json', `--sysroot=${root}`])) as Status;
     const expected = status.deployments.flatMap((d) => [`${d.checksum}.${d.serial}`, `${d.checksum}.${d.serial}.origin`]).sort();
     assert.deepEqual(fs.readdirSync(path.join(root, 'ostree/deploy/debian/deploy')).sort(), expected);

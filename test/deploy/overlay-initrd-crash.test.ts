@@ -22,7 +22,7 @@ describe('kill -9 during admin deploy --overlay-initrd', needsOstree(), () => {
     for (const c of staged) fs.rmSync(path.join('/run/ostree/staged-initrds', c), { force: true });
   });
 
-  it('never leaves an entry naming a missing or partial overlay', () => {
+  it('never leaves an entry naming a missing or partial overlay', async () => {
     const t = makeTwins(path.join(tmp.dir, 'twins'));
     const root = t.g;
     const tree = path.join(t.work, 'tree');
@@ -45,10 +45,10 @@ describe('kill -9 during admin deploy --overlay-initrd', needsOstree(), () => {
       return fs.readdirSync(dir).flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n'))
         .filter((l) => l.startsWith('initrd /ostree/initramfs-overlays/')).map((l) => path.posix.basename(l.slice('initrd '.length)));
     };
-    const verify = (what: string) => {
+    const verify = async (what: string) => {
       const theirs = ostree(['admin', 'status', `--sysroot=${root}`], { allowFail: true });
       assert.equal(theirs.code, 0, `${what}: ostree admin status: ${theirs.stderr}`);
-      assert.equal(describeStatus(loadSysroot(root)), theirs.stdout, `${what}: grove and ostree disagree`);
+      assert.equal(await describeStatus(loadSysroot(root)), theirs.stdout, `${what}: grove and ostree disagree`);
       const names = listed();
       assert.ok(names.length >= 1, `${what}: no entry lists an overlay`);
       for (const name of names) {
@@ -64,14 +64,14 @@ describe('kill -9 during admin deploy --overlay-initrd', needsOstree(), () => {
       });
       if (r.status === 0) break;
       assert.equal(r.signal, 'SIGKILL', `crash point ${point}: ${r.stderr}`);
-      verify(`after a kill at crash point ${point}`);
+      await verify(`after a kill at crash point ${point}`);
     }
     assert.ok(point > 10 && point < 200, `deploy passed ${point - 1} crash points`);
-    verify('after the deploy that completed');
+    await verify('after the deploy that completed');
 
     // Whatever the kills left in /boot, a completed deploy keeps exactly what the entries list.
     groveOk(['admin', `--sysroot=${root}`, 'deploy', '--os=debian', `--overlay-initrd=${images[0]}`, 'os/main']);
-    verify('after a last deploy');
+    await verify('after a last deploy');
     assert.deepEqual(fs.readdirSync(overlaysDir).sort(), [...new Set(listed())].sort());
     const before = describeSysroot(root);
     ostree(['admin', `--sysroot=${root}`, 'cleanup']);

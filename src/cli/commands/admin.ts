@@ -68,7 +68,7 @@ export function registerAdmin(program: Command): void {
         process.stdout.write(`${JSON.stringify({ deployments: plain })}\n`);
       } else {
         const { writeStatus } = await import('../../deploy/status.js');
-        writeStatus(state, { verify: opts.verify === true }, (s) => process.stdout.write(s));
+        await writeStatus(state, { verify: opts.verify === true }, (s) => process.stdout.write(s));
       }
     });
 
