@@ -28,6 +28,25 @@ export interface FetcherOptions {
   headers?: Array<[string, string]>;
   /** The remote's cookie jar (`REMOTE.cookies.txt`): each request carries those that match it. */
   cookies?: Cookie[];
+  /**
+   * Requests pipelined on one connection (see HttpClient); the in-flight requests are spread
+   * over `maxInFlight / pipeline` connections. Default DEFAULT_PIPELINE, or GROVE_HTTP_PIPELINE
+   * (1 turns pipelining off, for a server or proxy that mishandles it).
+   */
+  pipeline?: number;
+}
+
+/**
+ * Pulling minbase from nginx over loopback (2-core EPYC, 5 interleaved pulls each): 2.37 s
+ * median with one request per connection (32 connections), 2.02 s with 8 pipelined on each of
+ * 4 (ostree 2.56 s); 4 and 16 measured about the same as 8. The CPU saved is the write of each
+ * request head and the read of each response apart.
+ */
+export const DEFAULT_PIPELINE = 8;
+
+function defaultPipeline(): number {
+  const env = Number(process.env['GROVE_HTTP_PIPELINE']);
+  return Number.isInteger(env) && env >= 1 ? env : DEFAULT_PIPELINE;
 }
 
 /** Requests in flight when the caller does not say. */
@@ -75,8 +94,10 @@ export class Fetcher {
     this.attempts = opts.attempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 200;
     this.cookies = opts.cookies ?? [];
+    const pipeline = Math.max(1, Math.floor(opts.pipeline ?? defaultPipeline()));
     this.clientOptions = {
-      connections: this.maxInFlight,
+      connections: Math.ceil(this.maxInFlight / pipeline),
+      pipeline,
       idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
       lowSpeed: { bytesPerSecond: opts.lowSpeedLimitBytes ?? DEFAULT_LOW_SPEED_LIMIT_BYTES, seconds: opts.lowSpeedTimeSeconds ?? DEFAULT_LOW_SPEED_TIME_SECONDS },
       ...(opts.tls && { tls: opts.tls }),

@@ -209,3 +209,118 @@ describe('HTTP client over TLS', () => {
     p.close();
   });
 });
+
+/**
+ * A server that answers requests in order, each after `delayMs`, and records how many were
+ * outstanding on a connection at once (more than one only when the client pipelines).
+ */
+async function pipeServer(opts: { delayMs?: number; version?: '1.0' | '1.1'; closeAfter?: number; resetAfter?: number } = {}) {
+  const state = { connections: 0, maxOutstanding: 0, firstAlone: true, requests: 0 };
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    state.connections++;
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let buf = '';
+    const queue: string[] = [];
+    let served = 0;
+    let busy = false;
+    const next = () => {
+      if (busy || queue.length === 0 || s.destroyed) return;
+      busy = true;
+      setTimeout(() => {
+        const target = queue.shift()!;
+        served++;
+        const close = served === opts.closeAfter;
+        const head = `HTTP/${opts.version ?? '1.1'} 200 OK\r\nContent-Length: ${target.length}\r\n${close ? 'Connection: close\r\n' : opts.version === '1.0' ? 'Connection: keep-alive\r\n' : ''}\r\n`;
+        s.write(head + target);
+        if (close) s.end();
+        if (served === opts.resetAfter) setImmediate(() => s.destroy());
+        busy = false;
+        next();
+      }, opts.delayMs ?? 5);
+    };
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      let end;
+      while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
+        const target = /^GET (\S+)/.exec(buf)![1]!;
+        buf = buf.slice(end + 4);
+        state.requests++;
+        // A request that arrives while earlier ones wait for their answers was pipelined.
+        if (served === 0 && queue.length > 0) state.firstAlone = false;
+        queue.push(target);
+        state.maxOutstanding = Math.max(state.maxOutstanding, queue.length);
+      }
+      next();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return Object.assign(state, {
+    port,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  });
+}
+
+describe('HTTP client: pipelining', () => {
+  const many = (c: HttpClient, n: number) => Promise.all(Array.from({ length: n }, (_, i) => getText(c, `/f${i}`)));
+  const all = (n: number) => Array.from({ length: n }, (_, i) => ({ status: 200, body: `/f${i}` }));
+
+  it('carries up to `pipeline` requests on a connection, once its first response came back HTTP/1.1 and kept alive', async () => {
+    const s = await pipeServer();
+    const c = client(s.port, { connections: 1, pipeline: 4 });
+    try {
+      assert.deepEqual(await many(c, 12), all(12));
+      assert.equal(s.connections, 1);
+      assert.equal(s.maxOutstanding, 4);
+      assert.ok(s.firstAlone, 'requests were pipelined before the server showed it keeps connections alive');
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it('without pipelining, one request at a time on each connection', async () => {
+    const s = await pipeServer();
+    const c = client(s.port, { connections: 2 });
+    try {
+      assert.deepEqual(await many(c, 8), all(8));
+      assert.equal(s.maxOutstanding, 1);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it('an HTTP/1.0 server, even keeping connections alive, is never pipelined to', async () => {
+    const s = await pipeServer({ version: '1.0' });
+    const c = client(s.port, { connections: 1, pipeline: 4 });
+    try {
+      assert.deepEqual(await many(c, 6), all(6));
+      assert.equal(s.maxOutstanding, 1);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it('requests queued behind the last one a server answers before closing go again on a new connection', async () => {
+    for (const how of [{ closeAfter: 3 }, { resetAfter: 2 }]) {
+      const s = await pipeServer(how);
+      const c = client(s.port, { connections: 1, pipeline: 4 });
+      try {
+        assert.deepEqual(await many(c, 12), all(12), JSON.stringify(how));
+        assert.ok(s.connections >= 4, `${JSON.stringify(how)}: ${s.connections} connections`);
+        assert.ok(s.maxOutstanding > 1, `${JSON.stringify(how)}: never pipelined`);
+      } finally {
+        c.close();
+        await s.close();
+      }
+    }
+  });
+});
