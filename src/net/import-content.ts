@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { Sha256Factory } from '../format/hash.js';
 import { PartialFailure } from '../pool/protocol.js';
 import { inflateArchiveObject, inflateStream, openArchive, openContent, readContentSync, SMALL_OBJECT_LIMIT } from '../store/read-content.js';
-import { isStored, storeContent, storeContentStream, type Stored } from '../store/write-content.js';
+import { isStored, linkContentFrom, storeContent, storeContentStream, type Stored } from '../store/write-content.js';
 import type { ImportContentResult, ImportContentTask, ImportItem } from './import-task.js';
 
 /**
@@ -73,6 +73,10 @@ async function importDownload(ctx: Ctx, file: string, opts: ImportOptions, sha: 
 async function importLocal(ctx: Ctx, checksum: string, opts: ImportOptions, sha: Sha256Factory): Promise<Stored> {
   const src = ctx.source;
   if (src === null) throw new Error(`import of ${checksum}: no bytes, file or source repository`);
+  if (ctx.linkFromSource) {
+    const linked = await linkContentFrom(ctx, src, sha, opts);
+    if (linked !== null) return linked;
+  }
   const small = readContentSync(src, checksum, { compress: ctx.compress });
   if (small !== null) return storeContent(ctx, sha, small.header, small.data, opts);
   const obj = await openContent(src, checksum, { compress: ctx.compress });

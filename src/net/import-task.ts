@@ -38,6 +38,11 @@ export interface ImportContentTask {
     origin: string;
     /** `pull --bareuseronly-files`: refuse regular files with mode bits outside 0775. */
     bareUserOnlyFiles?: boolean;
+    /**
+     * The source repository's objects may be hardlinked in (same mode, same owner): see
+     * linkContentFrom. Each is still checked; one on another file system is copied.
+     */
+    linkFromSource?: boolean;
   };
   /** Set when the worker is to fetch the items (checksums only) from this server. */
   remote?: RemoteFetch;

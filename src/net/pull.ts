@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import fsSync from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
 import { defaultCompressBackend, type CompressBackend } from '../format/compress.js';
@@ -10,6 +11,7 @@ import { readMetadataSync } from '../store/read-metadata.js';
 import { clearCommitPartial, isCommitPartial, markCommitPartial } from '../repo/partial.js';
 import { objectExists } from '../store/paths.js';
 import type { Repo } from '../repo/repo.js';
+import type { RepoMode } from '../repo/mode.js';
 import { Transaction } from '../repo/transaction.js';
 import { RepoLock } from '../repo/lock.js';
 import { DEFAULT_IN_FLIGHT } from './fetcher.js';
@@ -170,6 +172,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
       source: source.local,
       origin: source.description,
       bareUserOnlyFiles: opts.bareUserOnlyFiles === true,
+      linkFromSource: source.local !== null && mayLinkFrom(source.local, repo),
     };
     /** Non-commit objects complete in staging, waiting for the next checkpoint. */
     let ready: Array<{ checksum: string; type: ObjectType }> = [];
@@ -186,7 +189,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     // One queue per local cache repository, which the workers read as a local source.
     const caches = (opts.localCaches ?? []).map((cache) => ({
       repo: cache,
-      queue: new ImportQueue(pool, { ...ctx, source: { objectsDir: cache.objectsDir, mode: cache.mode }, origin: `local cache ${cache.path}` }, (written, bytes) => {
+      queue: new ImportQueue(pool, { ...ctx, source: { objectsDir: cache.objectsDir, mode: cache.mode }, origin: `local cache ${cache.path}`, linkFromSource: mayLinkFrom(cache, repo) }, (written, bytes) => {
         for (const c of written) ready.push({ checksum: c, type: 'file' });
         progress.contentFetched += written.length;
         local.content += written.length;
@@ -553,4 +556,17 @@ function normalizeSubpath(p: string): string {
 /** True when `p` is `dir` or below it. */
 function isWithin(p: string, dir: string): boolean {
   return dir === '/' || p === dir || p.startsWith(`${dir}/`);
+}
+
+/**
+ * Whether a local source's objects may be hardlinked into `repo` rather than copied, as ostree's
+ * local pulls do (import_via_reflink_is_possible, import_one_object_direct): the same mode, and
+ * repositories of the same owner, since the two then share each object's inode. Another file
+ * system is found out by the link itself, which then copies.
+ */
+function mayLinkFrom(source: { objectsDir: string; mode: RepoMode }, repo: Repo): boolean {
+  if (source.mode !== repo.mode) return false;
+  const a = fsSync.statSync(source.objectsDir, { throwIfNoEntry: false });
+  const b = fsSync.statSync(repo.objectsDir, { throwIfNoEntry: false });
+  return a !== undefined && b !== undefined && a.uid === b.uid;
 }

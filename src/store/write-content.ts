@@ -10,8 +10,8 @@ import { isLink } from '../format/mode.js';
 import type { RepoMode } from '../repo/mode.js';
 import { tempName } from '../repo/fsutil.js';
 import { setXattr, setXattrs } from '../xattr/xattrs.js';
-import { contentChecksum, contentChecksumOf, CHUNK_SIZE } from './read-content.js';
-import { objectExists, objectPath } from './paths.js';
+import { contentChecksum, contentChecksumOf, openContent, readContentSync, CHUNK_SIZE } from './read-content.js';
+import { objectExists, objectPath, type StoreRef } from './paths.js';
 import { validateBareUserOnlyFile, validateFileHeader } from './validate.js';
 
 /**
@@ -104,6 +104,52 @@ export async function storeContentStream(
     return { checksum, written, bytes: written ? size : 0 };
   }
   return writeStreamed(t, header, size, chunks, sha, opts);
+}
+
+/**
+ * Content object `expected` of `source`, a repository of this one's mode on the same file system,
+ * hardlinked into staging instead of copied, as ostree's local pulls import; then the linked
+ * inode itself is checked as any imported object is (a valid header, this checksum), so what is
+ * published is exactly what was checked. Null when it cannot be linked here (another file system,
+ * too many links, not there), for the caller to copy it and say what is wrong. The caller makes
+ * sure both repositories have the same owner: the two keep one inode.
+ */
+export async function linkContentFrom(t: StoreTarget, source: StoreRef, sha: Sha256Factory, opts: StoreOptions & { expected: string }): Promise<Stored | null> {
+  if (source.mode !== t.mode) return null;
+  const checksum = opts.expected;
+  const dest = stagedPath(t, checksum);
+  try {
+    fsSync.linkSync(objectPath(source.objectsDir, checksum, 'file', source.mode), dest);
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) return { checksum, written: false, bytes: 0 };
+    if (isErrno(e, 'EXDEV', 'EPERM', 'EMLINK', 'ENOENT')) return null;
+    throw writeError(e, dest);
+  }
+  try {
+    const staged: StoreRef = { objectsDir: t.stagingDir, mode: t.mode };
+    const check = (header: FileHeader): void => {
+      validateFileHeader(header, t.mode, opts.where);
+      if (opts.bareUserOnlyFiles) validateBareUserOnlyFile(header, checksum);
+    };
+    let actual: string;
+    let bytes = 0;
+    const small = readContentSync(staged, checksum, { compress: t.compress });
+    if (small !== null) {
+      check(small.header);
+      const link = isLink(small.header.mode);
+      actual = link ? contentChecksum(sha, small.header) : contentChecksum(sha, small.header, small.data);
+      bytes = link ? 0 : small.data.length;
+    } else {
+      const obj = await openContent(staged, checksum, { compress: t.compress });
+      check(obj.header);
+      ({ checksum: actual, bytes } = await contentChecksumOf(sha, obj.header, obj.chunks()));
+    }
+    checkExpected(actual, opts);
+    return { checksum, written: true, bytes };
+  } catch (e) {
+    fsSync.rmSync(dest, { force: true });
+    throw e;
+  }
 }
 
 /** Staging subdirectories already made by this thread. */

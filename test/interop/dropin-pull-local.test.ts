@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { buildTree } from '../../fixtures/trees/build.js';
-import { makeGpgKey, needsOstree, ostree, tempDir } from '../helpers.js';
+import { grove, makeGpgKey, needsOstree, ostree, tempDir } from '../helpers.js';
 import { lsRC } from './support.js';
 import { both, assertSame, sameFailure, type Twins } from './dropin-support.js';
 
@@ -68,6 +68,56 @@ describe('pull-local options', needsOstree(), () => {
     for (const flag of ['--disable-fsync', '--per-object-fsync', '--untrusted', '--bareuseronly-files']) {
       await fresh();
       await samePull([flag, s.src, 'main'], 'main');
+    }
+  });
+
+  test('between repositories of one mode on one file system, content objects are hardlinked as ostree links them, and still checked', async () => {
+    await fresh('archive');
+    await samePull([s.src, 'main'], 'main');
+    const inodes = async (repo: string) => {
+      const out = new Map<string, number>();
+      for (const d of await fs.readdir(path.join(repo, 'objects'))) {
+        for (const n of await fs.readdir(path.join(repo, 'objects', d))) if (n.endsWith('.filez')) out.set(d + n, (await fs.stat(path.join(repo, 'objects', d, n))).ino);
+      }
+      return out;
+    };
+    const src = await inodes(s.src);
+    const shared = async (repo: string) => [...(await inodes(repo))].filter(([n, ino]) => src.get(n) === ino).map(([n]) => n).sort();
+    const linked = await shared(s.repos.g);
+    assert.ok(linked.length > 0, 'nothing was hardlinked');
+    assert.deepEqual(linked, await shared(s.repos.o));
+
+    // A source object whose bytes are not its checksum's: ostree's trusted import links it as
+    // it is; grove checks the linked object, refuses it in one line and keeps nothing of it.
+    const bad = path.join(s.dir, 'corrupt-src');
+    await fs.rm(bad, { recursive: true, force: true });
+    await fs.cp(s.src, bad, { recursive: true });
+    const victim = [...src.keys()].sort()[0]!;
+    const file = path.join(bad, 'objects', victim.slice(0, 2), victim.slice(2));
+    const bytes = await fs.readFile(file);
+    bytes[bytes.length - 1] ^= 0xff;
+    await fs.writeFile(file, bytes);
+    await fresh('archive');
+    const r = grove(['pull-local', `--repo=${s.repos.g}`, bad, 'main']);
+    assert.notEqual(r.code, 0);
+    const checksum = victim.slice(0, 64);
+    assert.match(r.stderr.trim(), new RegExp(`^error: file object ${checksum}: `));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(await fs.stat(path.join(s.repos.g, 'objects', victim.slice(0, 2), victim.slice(2))).catch(() => null), null);
+    assert.equal(refOf(s.repos.g, 'main'), '');
+  });
+
+  test('from another file system the objects are copied (the link is refused there)', async (t) => {
+    const shm = await fs.mkdtemp('/dev/shm/grove-pull-local-').catch(() => null);
+    if (shm === null) return t.skip('no /dev/shm here');
+    try {
+      const src = path.join(shm, 'src');
+      await fs.cp(s.src, src, { recursive: true });
+      await fresh('archive');
+      await samePull([src, 'main'], 'main');
+      assert.equal(ostree(['fsck', `--repo=${s.repos.g}`]).code, 0);
+    } finally {
+      await fs.rm(shm, { recursive: true, force: true });
     }
   });
 
