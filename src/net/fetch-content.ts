@@ -54,7 +54,7 @@ export async function fetchContentBatch(task: ImportContentTask, remote: RemoteF
       const { checksum } = task.items[next++]!;
       if (isStored(ctx, checksum)) continue;
       const got = await fetcher.getSpilling(`objects/${objectRelPath(checksum, 'file', 'archive')}`, {
-        what: `file object ${checksum}`, inMemory: IN_MEMORY_CONTENT, spillDir: ctx.stagingDir, tally: fetched,
+        what: `file object ${checksum}`, inMemory: IN_MEMORY_CONTENT, spillDir: ctx.stagingDir, tally: fetched, pipeline: true,
       });
       if (got === null) throw new GroveError('GROVE_MISSING_OBJECT', `file object ${checksum} is missing from ${ctx.origin}`);
       fetched.objects++;

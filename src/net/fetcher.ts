@@ -110,10 +110,13 @@ export class Fetcher {
     return this.base.href;
   }
 
-  /** The file at `rel` (e.g. `objects/ab/cdef….dirtree`), or null when the server has none. */
-  async get(rel: string, opts: { maxBytes: number; what?: string }): Promise<Buffer | null> {
+  /**
+   * The file at `rel` (e.g. `objects/ab/cdef….dirtree`), or null when the server has none.
+   * `pipeline`: the caller checks the answer against the checksum it asked by (see HttpClient).
+   */
+  async get(rel: string, opts: { maxBytes: number; what?: string; pipeline?: boolean }): Promise<Buffer | null> {
     const what = opts.what ?? rel;
-    const r = await this.fetch(rel, what, () => new Body(what, rel, opts.maxBytes, Infinity, ''));
+    const r = await this.fetch(rel, what, () => new Body(what, rel, opts.maxBytes, Infinity, ''), undefined, opts.pipeline === true);
     return r as Buffer | null;
   }
 
@@ -122,8 +125,8 @@ export class Fetcher {
    * ones are written to a new file in `spillDir` as they arrive and come back as its path (the
    * caller owns the file).
    */
-  async getSpilling(rel: string, opts: { what: string; inMemory: number; spillDir: string; tally?: FetchStats }): Promise<Buffer | { path: string } | null> {
-    return this.fetch(rel, opts.what, () => new Body(opts.what, rel, Number.MAX_SAFE_INTEGER, opts.inMemory, opts.spillDir), opts.tally);
+  async getSpilling(rel: string, opts: { what: string; inMemory: number; spillDir: string; tally?: FetchStats; pipeline?: boolean }): Promise<Buffer | { path: string } | null> {
+    return this.fetch(rel, opts.what, () => new Body(opts.what, rel, Number.MAX_SAFE_INTEGER, opts.inMemory, opts.spillDir), opts.tally, opts.pipeline === true);
   }
 
   close(): void {
@@ -132,13 +135,13 @@ export class Fetcher {
   }
 
   /** `tally`, when given, counts this fetch's requests, bytes and retries as `stats` does. */
-  private async fetch(rel: string, what: string, body: () => Body, tally?: FetchStats): Promise<Buffer | { path: string } | null> {
+  private async fetch(rel: string, what: string, body: () => Body, tally?: FetchStats, pipeline = false): Promise<Buffer | { path: string } | null> {
     await this.slot();
     try {
       for (let i = 1; ; i++) {
         const b = body();
         try {
-          return await this.once(rel, what, b, tally);
+          return await this.once(rel, what, b, tally, pipeline);
         } catch (e) {
           b.discard();
           if (!(e instanceof TransientError)) throw e;
@@ -194,10 +197,10 @@ export class Fetcher {
   }
 
   /** Fetches `rel`, following up to MAX_REDIRECTS redirects (each a request of its own). */
-  private async once(rel: string, what: string, body: Body, tally?: FetchStats): Promise<Buffer | { path: string } | null> {
+  private async once(rel: string, what: string, body: Body, tally?: FetchStats, pipeline = false): Promise<Buffer | { path: string } | null> {
     let url = new URL(rel, this.base);
     for (let hop = 0; ; hop++) {
-      const r = await this.request(url, rel, what, body, tally);
+      const r = await this.request(url, rel, what, body, tally, pipeline);
       if (!('redirect' in r)) return r.result;
       if (hop >= MAX_REDIRECTS) throw this.failed(what, rel, `more than ${MAX_REDIRECTS} redirects`);
       let next: URL;
@@ -213,7 +216,7 @@ export class Fetcher {
     }
   }
 
-  private async request(url: URL, rel: string, what: string, body: Body, tally?: FetchStats): Promise<{ result: Buffer | { path: string } | null } | { redirect: string }> {
+  private async request(url: URL, rel: string, what: string, body: Body, tally?: FetchStats, pipeline = false): Promise<{ result: Buffer | { path: string } | null } | { redirect: string }> {
     this.count('requests', 1, tally);
     let status = 0;
     let declared: number | null = null;
@@ -236,7 +239,7 @@ export class Fetcher {
           discarded += c.length;
           if (discarded > MAX_ERROR_BODY) throw new HttpError(`HTTP ${status} with a body over ${MAX_ERROR_BODY} bytes`, status >= 500);
         },
-      }, { cookie });
+      }, { cookie, pipeline });
     } catch (e) {
       if (!(e instanceof HttpError)) throw e;
       if (e.transient) throw new TransientError(e.message);

@@ -108,7 +108,7 @@ export class HttpSource implements ObjectSource {
 
   metadata(checksum: string, type: ObjectType): Promise<Uint8Array | null> {
     // As ostree: detached metadata comes from the remote's URL, every other object from its content URL.
-    return (type === 'commitmeta' ? this.fetcher : this.contentFetcher).get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}` });
+    return (type === 'commitmeta' ? this.fetcher : this.contentFetcher).get(`objects/${objectRelPath(checksum, type, 'archive')}`, { maxBytes: MAX_METADATA_SIZE, what: `${type} object ${checksum}`, pipeline: type !== 'commitmeta' });
   }
 
   /** Deltas and delta indexes come from the content URL, as ostree fetches them. */

@@ -66,13 +66,15 @@ const TLS_FATAL = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_
 export class HttpClient {
   /** Open connections, in the order they were made. */
   private readonly conns: Connection[] = [];
-  private readonly waiting: Array<(c: Connection | null) => void> = [];
+  /** Callers waiting for a connection; `pipelinable` ones may join one that carries others. */
+  private readonly waiting: Array<{ pipelinable: boolean; take: (c: Connection | null) => void }> = [];
   private closed = false;
   private readonly host: string;
   private readonly port: number;
   private readonly headers: string;
   private readonly lowSpeed: LowSpeedGuard | null;
-  private readonly depth: number;
+  /** Requests a connection may carry at once; falls to 1 for good once pipelining failed (see distrust). */
+  private depth: number;
 
   constructor(private readonly origin: URL, private readonly opts: ClientOptions) {
     if (origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`unsupported scheme ${origin.protocol}`);
@@ -93,11 +95,11 @@ export class HttpClient {
    * resolves when the body is complete. Rejects with an HttpError, or with what `sink` threw.
    * `cookie` is this request's Cookie header (they differ by path), when it has one.
    */
-  async get(target: string, sink: ResponseSink, opts: { cookie?: string | null } = {}): Promise<void> {
+  async get(target: string, sink: ResponseSink, opts: { cookie?: string | null; pipeline?: boolean } = {}): Promise<void> {
     if (!/^\/[\x21-\x7e]*$/.test(target)) throw new Error(`bad request target '${target}'`);
     if (opts.cookie != null && /[\r\n\0]/.test(opts.cookie)) throw new Error('bad Cookie header');
     const request = `GET ${target} HTTP/1.1\r\n${this.headers}${opts.cookie != null ? `Cookie: ${opts.cookie}\r\n` : ''}\r\n`;
-    const conn = await this.acquire();
+    const conn = await this.acquire(false, opts.pipeline === true);
     try {
       await conn.exchange(request, sink);
     } catch (e) {
@@ -117,27 +119,31 @@ export class HttpClient {
     this.closed = true;
     this.lowSpeed?.close();
     for (const c of this.conns.splice(0)) c.destroy();
-    for (const w of this.waiting.splice(0)) w(null);
+    for (const w of this.waiting.splice(0)) w.take(null);
   }
 
   /**
    * A connection for one more request: an idle one, else a new one while fewer than
-   * `connections` are open, else the least loaded one that may take another pipelined
-   * request, else the next that frees up.
+   * `connections` are open, else (for a `pipelinable` request) the least loaded one that may
+   * take another pipelined request, else the next that frees up. Only requests whose answer is
+   * checked against the checksum it was asked by (objects) are pipelinable: were a broken proxy
+   * to drop a pipelined request and answer the next, the answers behind it would be taken for
+   * the wrong requests, and a ref file or a summary has nothing to tell. A request sent on an
+   * idle connection gets the next answer on it, whatever came before.
    */
-  private async acquire(fresh = false): Promise<Connection> {
+  private async acquire(fresh = false, pipelinable = false): Promise<Connection> {
     if (this.closed) throw new HttpError('client closed', false);
     if (fresh) return this.connect();
     let best: Connection | null = null;
     for (const c of this.conns) {
       if (!c.usable) continue;
       if (c.load === 0) return c.reserve();
-      if (c.load < c.depth(this.depth) && (best === null || c.load < best.load)) best = c;
+      if (pipelinable && c.load < c.depth(this.depth) && (best === null || c.load < best.load)) best = c;
     }
     if (this.conns.length < this.opts.connections) return this.connect();
     if (best !== null) return best.reserve();
     // freed() and gone() reserve the connection they hand over.
-    const c = await new Promise<Connection | null>((resolve) => this.waiting.push(resolve));
+    const c = await new Promise<Connection | null>((take) => this.waiting.push({ pipelinable, take }));
     if (c === null) throw new HttpError('client closed', false);
     return c;
   }
@@ -150,6 +156,7 @@ export class HttpClient {
     const c = new Connection(socket, this.opts, this.lowSpeed, {
       freed: (conn) => this.freed(conn),
       gone: (conn) => this.gone(conn),
+      distrust: () => { this.depth = 1; },
     });
     this.conns.push(c);
     return c.reserve();
@@ -161,7 +168,15 @@ export class HttpClient {
    */
   private freed(c: Connection): void {
     if (this.closed) return;
-    while (this.waiting.length > 0 && c.load < c.depth(this.depth)) this.waiting.shift()!(c.reserve());
+    for (let i = 0; i < this.waiting.length && c.load < c.depth(this.depth);) {
+      const w = this.waiting[i]!;
+      if (!w.pipelinable && c.load > 0) {
+        i++;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      w.take(c.reserve());
+    }
     if (c.load === 0) c.parkIdle();
   }
 
@@ -170,10 +185,7 @@ export class HttpClient {
     const i = this.conns.indexOf(c);
     if (i >= 0) this.conns.splice(i, 1);
     const w = this.waiting.shift();
-    if (w) {
-      if (this.closed) w(null);
-      else w(this.connect());
-    }
+    if (w) w.take(this.closed ? null : this.connect());
   }
 }
 
@@ -212,7 +224,12 @@ class Connection implements SpeedWatched {
     private readonly socket: net.Socket,
     private readonly opts: ClientOptions,
     private readonly lowSpeed: LowSpeedGuard | null,
-    private readonly pool: { freed(c: Connection): void; gone(c: Connection): void },
+    /**
+     * `distrust`: a connection failed with pipelined requests in flight. A server or proxy that
+     * drops pipelined requests would otherwise let each wait for the idle time-out again on
+     * every new connection; this client then sends one request at a time on each.
+     */
+    private readonly pool: { freed(c: Connection): void; gone(c: Connection): void; distrust(): void },
   ) {
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (e) => { this.error ??= e; });
@@ -373,6 +390,7 @@ class Connection implements SpeedWatched {
     this.idle();
     const [first, ...rest] = this.queue.splice(0);
     this.socket.destroy();
+    if (rest.length > 0) this.pool.distrust();
     first?.reject(e);
     for (const r of rest) r.reject(new StaleConnection(e instanceof Error ? e.message : String(e)));
   }

@@ -214,8 +214,8 @@ describe('HTTP client over TLS', () => {
  * A server that answers requests in order, each after `delayMs`, and records how many were
  * outstanding on a connection at once (more than one only when the client pipelines).
  */
-async function pipeServer(opts: { delayMs?: number; version?: '1.0' | '1.1'; closeAfter?: number; resetAfter?: number } = {}) {
-  const state = { connections: 0, maxOutstanding: 0, firstAlone: true, requests: 0 };
+async function pipeServer(opts: { delayMs?: number; version?: '1.0' | '1.1'; closeAfter?: number; resetAfter?: number; dropPipelined?: boolean } = {}) {
+  const state = { connections: 0, maxOutstanding: 0, firstAlone: true, requests: 0, pipelined: 0 };
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -250,6 +250,9 @@ async function pipeServer(opts: { delayMs?: number; version?: '1.0' | '1.1'; clo
         state.requests++;
         // A request that arrives while earlier ones wait for their answers was pipelined.
         if (served === 0 && queue.length > 0) state.firstAlone = false;
+        if (queue.length > 0) state.pipelined++;
+        // A broken proxy: a request sent while another is outstanding is never answered.
+        if (opts.dropPipelined && queue.length > 0) continue;
         queue.push(target);
         state.maxOutstanding = Math.max(state.maxOutstanding, queue.length);
       }
@@ -267,8 +270,15 @@ async function pipeServer(opts: { delayMs?: number; version?: '1.0' | '1.1'; clo
   });
 }
 
+async function getPipelined(c: HttpClient, target: string): Promise<{ status: number; body: string }> {
+  let status = 0;
+  const chunks: Buffer[] = [];
+  await c.get(target, { head: (h) => { status = h.status; }, body: (b) => chunks.push(Buffer.from(b)) }, { pipeline: true });
+  return { status, body: Buffer.concat(chunks).toString() };
+}
+
 describe('HTTP client: pipelining', () => {
-  const many = (c: HttpClient, n: number) => Promise.all(Array.from({ length: n }, (_, i) => getText(c, `/f${i}`)));
+  const many = (c: HttpClient, n: number, from = 0) => Promise.all(Array.from({ length: n }, (_, i) => getPipelined(c, `/f${from + i}`)));
   const all = (n: number) => Array.from({ length: n }, (_, i) => ({ status: 200, body: `/f${i}` }));
 
   it('carries up to `pipeline` requests on a connection, once its first response came back HTTP/1.1 and kept alive', async () => {
@@ -285,12 +295,15 @@ describe('HTTP client: pipelining', () => {
     }
   });
 
-  it('without pipelining, one request at a time on each connection', async () => {
+  it('without pipelining, or for requests not marked pipelinable, one request at a time on each connection', async () => {
     const s = await pipeServer();
     const c = client(s.port, { connections: 2 });
+    const d = client(s.port, { connections: 2, pipeline: 4 });
     try {
       assert.deepEqual(await many(c, 8), all(8));
+      assert.deepEqual(await Promise.all(Array.from({ length: 8 }, (_, i) => getText(d, `/f${i}`))), all(8));
       assert.equal(s.maxOutstanding, 1);
+      d.close();
     } finally {
       c.close();
       await s.close();
@@ -303,6 +316,27 @@ describe('HTTP client: pipelining', () => {
     try {
       assert.deepEqual(await many(c, 6), all(6));
       assert.equal(s.maxOutstanding, 1);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it('a proxy that drops pipelined requests: the others never get an answer not theirs, and after a failure nothing is pipelined', async () => {
+    const s = await pipeServer({ dropPipelined: true });
+    const c = client(s.port, { connections: 2, pipeline: 4, idleTimeoutMs: 300 });
+    try {
+      // Pipelined requests may get another's answer here (their callers check it against the
+      // checksum they asked by); those not pipelinable, sent only on an idle connection, never.
+      const plain = Array.from({ length: 4 }, (_, i) => getText(c, `/plain${i}`));
+      await Promise.allSettled(Array.from({ length: 8 }, (_, i) => getPipelined(c, `/f${i}`)));
+      assert.deepEqual(await Promise.all(plain), Array.from({ length: 4 }, (_, i) => ({ status: 200, body: `/plain${i}` })));
+      // A connection failed with requests pipelined: from then on, one at a time.
+      assert.ok(s.pipelined > 0, 'nothing was pipelined to begin with');
+      s.pipelined = 0;
+      // More requests than the connections the retries left open, so that some would share one.
+      assert.deepEqual(await many(c, 40, 100), Array.from({ length: 40 }, (_, i) => ({ status: 200, body: `/f${100 + i}` })));
+      assert.equal(s.pipelined, 0);
     } finally {
       c.close();
       await s.close();
