@@ -108,25 +108,25 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
   const active = new Set(state.deployments.map((d) => d.path));
   let deploymentsRemoved = 0;
   const removals: Array<Promise<void>> = [];
-  for (const os of listDir(path.join(root, 'ostree/deploy'))) {
-    if (!os.isDirectory()) continue;
-    for (const d of listDir(path.join(root, 'ostree/deploy', os.name, 'deploy'))) {
-      // An origin rewrite that was interrupted leaves its temp file here.
-      if (d.isFile() && d.name.startsWith(ATOMIC_TEMP_PREFIX)) {
-        fs.rmSync(path.join(root, 'ostree/deploy', os.name, 'deploy', d.name), { force: true });
-        continue;
-      }
-      const name = parseDeploymentName(d.name);
-      if (!d.isDirectory() || !name) continue;
-      const dir = deploymentDir(root, os.name, name.checksum, name.serial);
-      if (active.has(dir) || dir === state.booted?.path) continue;
-      if (beginRemoval(dir)) removals.push(removeTreeInBackground(dir));
-      crashPoint();
-      deploymentsRemoved++;
-    }
-  }
   let prune: PruneResult | null = null;
   try {
+    for (const os of listDir(path.join(root, 'ostree/deploy'))) {
+      if (!os.isDirectory()) continue;
+      for (const d of listDir(path.join(root, 'ostree/deploy', os.name, 'deploy'))) {
+        // An origin rewrite that was interrupted leaves its temp file here.
+        if (d.isFile() && d.name.startsWith(ATOMIC_TEMP_PREFIX)) {
+          fs.rmSync(path.join(root, 'ostree/deploy', os.name, 'deploy', d.name), { force: true });
+          continue;
+        }
+        const name = parseDeploymentName(d.name);
+        if (!d.isDirectory() || !name) continue;
+        const dir = deploymentDir(root, os.name, name.checksum, name.serial);
+        if (active.has(dir) || dir === state.booted?.path) continue;
+        if (beginRemoval(dir)) removals.push(removeTreeInBackground(dir));
+        crashPoint();
+        deploymentsRemoved++;
+      }
+    }
     const bootcsums = new Set(state.deployments.map((d) => d.bootChecksum));
     for (const b of listDir(path.join(root, 'boot/ostree'))) {
       const m = /-([0-9a-f]{64})$/.exec(b.name);
