@@ -319,8 +319,7 @@ class Connection implements SpeedWatched {
       const x = this.queue[0];
       if (x === undefined) {
         // Bytes nobody asked for: the connection cannot be trusted for another request.
-        this.usable = false;
-        this.socket.destroy();
+        this.shut();
         return;
       }
       try {
@@ -356,11 +355,16 @@ class Connection implements SpeedWatched {
    * elsewhere (they were never answered), and the socket closes.
    */
   private retire(): void {
+    for (const r of this.shut()) r.reject(new StaleConnection('the server closed the connection before answering'));
+  }
+
+  /** Takes the connection out of use and closes it; returns the requests that were in flight. */
+  private shut(): Exchange[] {
     this.usable = false;
     this.idle();
-    const rest = this.queue.splice(0);
+    const inFlight = this.queue.splice(0);
     this.socket.destroy();
-    for (const r of rest) r.reject(new StaleConnection('the server closed the connection before answering'));
+    return inFlight;
   }
 
   private onClose(): void {
@@ -386,10 +390,7 @@ class Connection implements SpeedWatched {
 
   /** The first request fails with `e`; those behind it never got an answer and go again elsewhere. */
   private fail(e: unknown): void {
-    this.usable = false;
-    this.idle();
-    const [first, ...rest] = this.queue.splice(0);
-    this.socket.destroy();
+    const [first, ...rest] = this.shut();
     if (rest.length > 0) this.pool.distrust();
     first?.reject(e);
     for (const r of rest) r.reject(new StaleConnection(e instanceof Error ? e.message : String(e)));
