@@ -117,7 +117,9 @@ export function helpFor(program: Command, chain: readonly Command[]): string {
   const meta = metas.get(cmd) ?? {};
   if (meta.familyUsage) return meta.familyUsage.text(cmd);
   const isFamily = cmd.commands.length > 0;
-  const list = isFamily ? cmd.commands.map((c) => `\n  ${c.name().padEnd(18)}${c.description()}`).join('') : '';
+  // Hidden verbs (ostree's OSTREE_BUILTIN_FLAG_HIDDEN: those its systemd units run) are not listed.
+  const listed = cmd.commands.filter((c) => !(c as Command & { _hidden?: boolean })._hidden);
+  const list = isFamily ? listed.map((c) => `\n  ${c.name().padEnd(18)}${c.description()}`).join('') : '';
   const heading = chain.length === 0 ? 'Builtin Commands:' : `Builtin "${chain.map((c) => c.name()).join(' ')}" Commands:`;
   const summary = [chain.length > 0 ? cmd.description() : '', isFamily ? `${heading}${list}` : ''].filter(Boolean).join('\n\n');
   return formatHelp({

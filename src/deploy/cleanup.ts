@@ -146,10 +146,12 @@ export async function cleanupSysroot(state: SysrootState, opts: { prune: boolean
     for (const [bv, sv] of [[other, 0], [other, 1], [v, 1 - sub]] as const) {
       for (const e of await listRefEntries(repo.path, { kinds: ['head'], prefix: `ostree/${bv}/${sv}` })) moves.set(e.name, null);
     }
+    // Refs of the live prefix past the deployment count stay, as ostree leaves them: the list
+    // shrinks within one prefix only when a staged deployment goes, and what such a ref names
+    // is then still deployed (the last deployment); the next boot version's cleanup drops it.
     const want = new Map(state.deployments.map((d, i) => [`ostree/${v}/${sub}/${i}`, d.checksum]));
     for (const e of await listRefEntries(repo.path, { kinds: ['head'], prefix: `ostree/${v}/${sub}` })) {
-      if (!want.has(e.name)) moves.set(e.name, null);
-      else if (want.get(e.name) === e.checksum) want.delete(e.name);
+      if (want.get(e.name) === e.checksum) want.delete(e.name);
     }
     for (const [ref, checksum] of want) moves.set(ref, checksum);
     await updateRefs(repo, moves);

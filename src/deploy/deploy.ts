@@ -5,6 +5,7 @@ import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { BootEntry } from './boot-entry.js';
 import { lexists, setImmutable } from './copy.js';
+import { ATOMIC_TEMP_PREFIX, tempName } from '../repo/fsutil.js';
 import { crashPoint } from './crash-point.js';
 import { deploymentDir, isPinned, parseDeploymentName, type Deployment, type SysrootState } from './deployments.js';
 import { mergeEtc, type EtcChanges } from './etc-merge.js';
@@ -28,6 +29,9 @@ import { WorkerPool } from '../pool/pool.js';
  *    the options (a merge deployment's do not carry over);
  * 5. the `.origin` file written and the directory made immutable.
  * Anything failing on the way removes the half-made directory: the sysroot is as before.
+ * A staged deployment (`stage`) stops after the kernel arguments of the options and the origin:
+ * the merge and the seal are {@link finalizeDeployment}'s, at shutdown, as in ostree's split of
+ * `sysroot_initialize_deployment` and `sysroot_finalize_deployment`.
  */
 export interface NewDeploymentOptions {
   osname: string;
@@ -40,6 +44,8 @@ export interface NewDeploymentOptions {
   overlayInitrds?: string[];
   /** A pool already started (its threads take a few hundred ms to load), else one of its own. */
   pool?: WorkerPool;
+  /** Prepare it for `finalize-staged`: no /etc merge, no kernel arguments from the merge deployment, no seal. */
+  stage?: boolean;
 }
 
 export interface NewDeployment { deployment: Deployment; etc: EtcChanges | null; varNotes: string[] }
@@ -93,22 +99,16 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
     const varNotes = lexists(path.join(dir, 'var')) ? fs.readdirSync(path.join(dir, 'var')) : [];
 
     const entry = new BootEntry();
-    const options = opts.kargs !== null ? KernelArgs.of(opts.kargs).toString() : opts.merge?.entry.get('options');
-    if (options !== undefined) entry.set('options', options);
+    if (opts.kargs !== null) entry.set('options', KernelArgs.of(opts.kargs).toString());
     entry.overlayInitrds = (opts.overlayInitrds ?? []).map(overlayEntryPath);
-    const etc = opts.merge ? mergeEtc(opts.merge.path, dir) : null;
-    crashPoint();
-
-    fs.rmSync(path.join(dir, 'etc/.updated'), { force: true });
-    fs.rmSync(path.join(root, 'ostree/deploy', opts.osname, 'var/.updated'), { force: true });
-    if (opts.origin) fs.writeFileSync(`${dir}.origin`, opts.origin.toString(), { mode: 0o644 });
-    crashPoint();
-    setImmutable(dir, true);
-    crashPoint();
     const deployment: Deployment = {
-      index: -1, osname: opts.osname, checksum: opts.checksum, deploySerial: serial, bootChecksum: await bootcsum, bootSerial: -1,
-      origin: opts.origin, kargs: KernelArgs.parse(options).without('ostree').toArray(), entry, path: dir, unlocked: 'none', staged: false,
+      index: -1, osname: opts.osname, checksum: opts.checksum, deploySerial: serial, bootChecksum: '', bootSerial: -1,
+      origin: opts.origin, kargs: opts.kargs ?? [], entry, path: dir, unlocked: 'none', staged: opts.stage === true,
     };
+    let etc: EtcChanges | null = null;
+    if (opts.stage) writeOrigin(deployment);
+    else etc = await finalizeDeployment(state, deployment, opts.merge);
+    deployment.bootChecksum = await bootcsum;
     return { deployment, etc, varNotes };
   } catch (e) {
     // Nothing may still read the directory while it goes.
@@ -121,6 +121,50 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
   } finally {
     if (!opts.pool) await pool.close();
   }
+}
+
+/**
+ * What makes a prepared deployment bootable, as ostree's `sysroot_finalize_deployment`: the
+ * merge deployment's kernel arguments when it has none of its own, its /etc changes replayed,
+ * `/etc/.updated` and `/var/.updated` removed (so that systemd's ConditionNeedsUpdate units run
+ * at the next boot), the origin (re)written and the directory sealed. A staged deployment gets this at shutdown, from `finalize-staged`.
+ */
+export async function finalizeDeployment(state: SysrootState, d: Deployment, merge: Deployment | null): Promise<EtcChanges | null> {
+  const options = d.entry.get('options') ?? merge?.entry.get('options');
+  if (options !== undefined) d.entry.set('options', options);
+  d.kargs = KernelArgs.parse(options).without('ostree').toArray();
+  const etc = merge ? mergeEtc(merge.path, d.path) : null;
+  crashPoint();
+  fs.rmSync(path.join(d.path, 'etc/.updated'), { force: true });
+  fs.rmSync(path.join(varOf(state, d.osname), '.updated'), { force: true });
+  writeOrigin(d);
+  setImmutable(d.path, true);
+  crashPoint();
+  return etc;
+}
+
+/**
+ * A stateroot's /var: on a system booted into that stateroot, the running /var (which may be a
+ * file system of its own, leaving the stateroot's directory an empty mount point), else the
+ * stateroot's directory, as ostree's get_var_dfd chooses.
+ */
+function varOf(state: SysrootState, osname: string): string {
+  return state.booted?.osname === osname ? '/var' : path.join(state.root, 'ostree/deploy', osname, 'var');
+}
+
+/**
+ * The `.origin` beside the deployment, replaced whole by rename (finalize-staged rewrites one
+ * that exists). Not fsynced, as ostree writes it (GLNX_FILE_REPLACE_NODATASYNC): the sysroot is
+ * synced before the boot configuration names the deployment.
+ */
+function writeOrigin(d: Deployment): void {
+  if (!d.origin) return;
+  const file = `${d.path}.origin`;
+  const tmp = path.join(path.dirname(file), tempName(ATOMIC_TEMP_PREFIX));
+  fs.writeFileSync(tmp, d.origin.toString(), { mode: 0o644, flag: 'wx' });
+  crashPoint();
+  fs.renameSync(tmp, file);
+  crashPoint();
 }
 
 /**

@@ -17,6 +17,7 @@ import { entryFileName, writeReplacing } from './install-kernel.js';
 import { fsyncDir, writeFileAtomic } from '../repo/fsutil.js';
 import { stageOverlayInitrd } from './overlay-initrd.js';
 import { checkLockable } from './sysroot-read.js';
+import { lockFinalization, recordStaged } from './stage.js';
 
 /**
  * The `admin` verbs that change a sysroot, each under the sysroot lock (`ostree/lock`, the file
@@ -55,6 +56,8 @@ export interface DeployOptions extends ListOptions {
   origin?: KeyFile;
   /** `--stage`: leave the boot configuration to `finalize-staged` at shutdown (booted systems only). */
   stage?: boolean;
+  /** `--lock-finalization` (with `stage`): finalize-staged leaves it staged until the flag goes. */
+  lockFinalization?: boolean;
   /** `--overlay-initrd`: initramfs images listed after the tree's own, in this order. */
   overlayInitrds?: string[];
 }
@@ -141,12 +144,17 @@ async function deployLocked(sysroot: string, refspec: string, opts: DeployOption
     const kargs = kernelArgs(opts, merge);
     // Staged in /run before anything else is checked, as ostree does (even when --stage is then refused).
     const overlayInitrds = (opts.overlayInitrds ?? []).map(stageOverlayInitrd);
-    if (opts.stage) refuseStage(state, opts);
-    // A bootloader grove cannot configure is refused before anything is written.
+    if (opts.stage) checkStage(state, opts);
+    // A bootloader grove cannot configure is refused before anything is written (for a staged
+    // deployment too: better now than when finalizing it at shutdown).
     requireSupported(detectBootloader(state.root), state.root);
     // Leftovers of an interrupted deploy go first, so that serials and space are not wasted on them.
     await cleanupSysroot(state, { prune: false });
-    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs, overlayInitrds, pool });
+    const made = await createDeployment(state, repo, { osname, checksum, origin, merge, kargs, overlayInitrds, pool, stage: opts.stage === true });
+    if (opts.stage) {
+      const cleanup = await recordStaged(state, made.deployment, merge, kargs, overlayInitrds);
+      return { ...made, transaction: '', cleanup };
+    }
     let written;
     try {
       written = await writeDeployments(state, nextDeployments(state, osname, made.deployment, merge, opts));
@@ -161,15 +169,14 @@ async function deployLocked(sysroot: string, refspec: string, opts: DeployOption
 }
 
 /**
- * `--stage`, checked where ostree checks it. Staging needs a booted system (ostree's refusal
- * otherwise); on one, grove still refuses: it does not write /run/ostree/staged-deployment or
- * finalize one at shutdown.
+ * `--stage`, checked where ostree checks it; `--lock-finalization` makes its flag even when the
+ * staging is then refused, as ostree does.
  */
-function refuseStage(state: SysrootState, opts: DeployOptions): void {
+function checkStage(state: SysrootState, opts: DeployOptions): void {
   if (opts.retainPending || opts.retainRollback) throw new GroveError('GROVE_BAD_OPTION', '--stage cannot currently be combined with --retain arguments');
   if (opts.notAsDefault) throw new GroveError('GROVE_BAD_OPTION', '--stage cannot currently be combined with --not-as-default');
+  if (opts.lockFinalization) lockFinalization();
   if (!state.booted) throw new GroveError('GROVE_NOT_BOOTED', 'Cannot stage deployment: Not currently booted into an OSTree system');
-  throw new GroveError('GROVE_UNSUPPORTED', 'grove cannot stage a deployment (nothing of grove finalizes it at shutdown); deploy without --stage, or use ostree');
 }
 
 /** A system error while the new boot configuration was being built; the live one is untouched. */
@@ -193,14 +200,18 @@ function indexed(state: SysrootState, index: number): Deployment {
   return state.deployments[index]!;
 }
 
-/** `admin undeploy INDEX`. */
-export async function undeploy(sysroot: string, index: number): Promise<{ removed: Deployment; transaction: string; cleanup: CleanupResult }> {
+/**
+ * `admin undeploy INDEX`. `cleanedFirst`: ostree's write of the new list cleans up (and reports
+ * what it freed) before the deletion is reported; when the list on disk did not change (only a
+ * staged deployment went), its final cleanup does, after.
+ */
+export async function undeploy(sysroot: string, index: number): Promise<{ removed: Deployment; transaction: string; cleanup: CleanupResult; cleanedFirst: boolean }> {
   return withSysroot(sysroot, async (state) => {
     const target = indexed(state, index);
-    if (state.booted && target.path === state.booted.path) throw new GroveError('GROVE_BOOTED', `cannot undeploy the booted deployment ${index}`);
+    if (state.booted && target.path === state.booted.path) throw new GroveError('GROVE_BOOTED', `Cannot undeploy currently booted deployment ${index}`);
     const written = await writeDeployments(state, state.deployments.filter((d) => d !== target)).catch((e: unknown) => { throw bootConfigError(state.root, e); });
     const cleanup = await cleanupSysroot(loadSysroot(state.root), { prune: true });
-    return { removed: target, transaction: written.message, cleanup };
+    return { removed: target, transaction: written.message, cleanup, cleanedFirst: written.message !== '' };
   });
 }
 
@@ -253,6 +264,7 @@ export async function pin(sysroot: string, indexes: string[], unpin = false): Pr
         lines.push(`Deployment ${arg} is already ${pinned ? 'pinned' : 'unpinned'}`);
         continue;
       }
+      if (d.staged) throw new GroveError('GROVE_STAGED', 'Cannot pin staged deployment');
       const file = `${d.path}.origin`;
       const origin = d.origin ? parseOrigin(d.origin.toString(), file) : new KeyFile();
       if (unpin) origin.remove('libostree-transient', 'pinned');

@@ -9,6 +9,8 @@ import { commitVersion, subBootVersion, type Deployment, type SysrootState } fro
 import { buildEntry, entryFileName, writeReplacing, type EntryContext } from './install-kernel.js';
 import { KernelArgs } from './kargs.js';
 import { overlayChecksums } from './overlay-initrd.js';
+import { removeDeploymentDir } from './cleanup.js';
+import { RUN_STAGED, RUN_STAGED_LOCKED } from './runstate.js';
 
 /**
  * Makes `next` the sysroot's list of deployments, default first, with one atomic step at the end,
@@ -79,9 +81,29 @@ function transactionLine(atomic: boolean, swapped: boolean, v: number, sub: numb
   return `${atomic ? 'Transaction complete' : 'Bootloader updated'}; bootconfig swap: ${swapped ? 'yes' : 'no'}; bootversion: boot.${v}.${sub}, deployment count change: ${change}`;
 }
 
-export async function writeDeployments(state: SysrootState, next: Deployment[]): Promise<WriteResult> {
+/**
+ * A staged deployment has no boot entry: it stays staged only while it heads the new list (as
+ * ostree keeps it); anywhere else, or absent, it is dropped with its state in /run, so that
+ * nothing finalizes it at shutdown. Returns the list to write, without it.
+ */
+function settleStaged(state: SysrootState, next: Deployment[]): { next: Deployment[]; removed: boolean } {
+  const staged = state.staged;
+  if (!staged) return { next, removed: false };
+  const removed = next[0] !== staged;
+  if (removed) {
+    fs.rmSync(RUN_STAGED, { force: true });
+    crashPoint();
+    removeDeploymentDir(staged.path);
+    fs.rmSync(RUN_STAGED_LOCKED, { force: true });
+    crashPoint();
+  }
+  return { next: next.filter((d) => d !== staged), removed };
+}
+
+export async function writeDeployments(state: SysrootState, wanted: Deployment[]): Promise<WriteResult> {
   const { root } = state;
-  const current = state.deployments;
+  const current = state.deployments.filter((d) => d !== state.staged);
+  const { next, removed: removedStaged } = settleStaged(state, wanted);
   assignBootSerials(next);
   let requiresNew = next.length !== current.length;
   let noop = !requiresNew;
@@ -95,7 +117,10 @@ export async function writeDeployments(state: SysrootState, next: Deployment[]):
       if (current[i]!.path !== next[i]!.path) noop = false;
     }
   }
-  if (noop) return { newBootVersion: false, changed: false, message: '' };
+  if (noop) {
+    if (removedStaged) bumpMtime(root);
+    return { newBootVersion: false, changed: removedStaged, message: '' };
+  }
   for (const d of next) {
     if (!fs.existsSync(d.path)) throw new GroveError('GROVE_BAD_SYSROOT', `deployment ${d.path} does not exist`, { path: d.path });
   }

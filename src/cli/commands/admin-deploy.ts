@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import type { DeployResult } from '../../deploy/operations.js';
 import { verb } from '../invocation.js';
-import { writableSysrootOf, type AdminOpts } from './admin-options.js';
+import { sysrootOf, writableSysrootOf, type AdminOpts } from './admin-options.js';
 
 /** The admin verbs that change deployments; each loads the deploy library on use. */
 
@@ -30,7 +30,7 @@ async function reportDeploy(r: DeployResult): Promise<void> {
 interface DeployCliOpts extends AdminOpts {
   os?: string; karg?: string[]; kargAppend?: string[]; kargDelete?: string[]; kargNone?: boolean; kargProcCmdline?: boolean;
   retain?: boolean; retainPending?: boolean; retainRollback?: boolean; notAsDefault?: boolean; noMerge?: boolean; merge?: boolean;
-  prune?: boolean; originFile?: string; stage?: boolean; overlayInitrd?: string[];
+  prune?: boolean; originFile?: string; stage?: boolean; lockFinalization?: boolean; overlayInitrd?: string[];
 }
 
 /**
@@ -58,6 +58,7 @@ export function registerDeployVerbs(admin: Command): void {
     .option('--karg-proc-cmdline', 'start from the running kernel\'s /proc/cmdline')
     .option('--retain', 'keep every existing deployment')
     .option('--stage', 'leave the new deployment staged, for the boot configuration to take at shutdown (booted systems)')
+    .addOption(new Option('--lock-finalization', 'with --stage: keep finalize-staged from acting until /run/ostree/staged-deployment-locked goes').hideHelp())
     .option('--retain-pending', 'keep pending deployments')
     .option('--retain-rollback', 'keep rollback deployments')
     .option('--not-as-default', 'add the deployment after the current default instead of before it')
@@ -73,10 +74,33 @@ export function registerDeployVerbs(admin: Command): void {
         kargNone: opts.kargNone === true, kargProcCmdline: opts.kargProcCmdline === true,
         retain: opts.retain === true, retainPending: opts.retainPending === true, retainRollback: opts.retainRollback === true,
         notAsDefault: opts.notAsDefault === true, noMerge: opts.merge === false, noPrune: opts.prune === false,
-        ...(opts.originFile !== undefined && { originFile: opts.originFile }), stage: opts.stage === true,
+        ...(opts.originFile !== undefined && { originFile: opts.originFile }), stage: opts.stage === true, lockFinalization: opts.lockFinalization === true,
         overlayInitrds: opts.overlayInitrd ?? [],
       });
       await reportDeploy(r);
+    });
+
+  // ostree's hidden verbs, run by its systemd units: ostree-finalize-staged.service at shutdown
+  // (and its --hold at start, to keep /boot open), ostree-boot-complete.service at boot.
+  admin.command('finalize-staged', { hidden: true })
+    .description('Internal command to run at shutdown time')
+    .option('--hold', 'Hold /boot open during finalization')
+    .action(async function (this: Command, opts: AdminOpts & { hold?: boolean }) {
+      const { finalizeStaged, holdBoot } = await import('../../deploy/stage.js');
+      if (opts.hold) {
+        await holdBoot(sysrootOf(this, opts));
+        return;
+      }
+      const r = await finalizeStaged(sysrootOf(this, opts));
+      if (r?.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
+      if (r?.transaction) process.stdout.write(`${r.transaction}\n`);
+    });
+
+  admin.command('boot-complete', { hidden: true })
+    .description('Internal command to run at boot after an update was applied')
+    .action(async function (this: Command, opts: AdminOpts) {
+      const { bootComplete } = await import('../../deploy/stage.js');
+      bootComplete(sysrootOf(this, opts));
     });
 
   admin.command('undeploy')
@@ -86,9 +110,9 @@ export function registerDeployVerbs(admin: Command): void {
       const { undeploy } = await import('../../deploy/operations.js');
       const r = await undeploy(await writableSysrootOf(this, opts), parseIndex(index));
       if (r.transaction) process.stdout.write(`${r.transaction}\n`);
-      // ostree cleans up (and reports it) before it reports the deletion.
-      await printFreed(r.cleanup);
+      if (r.cleanedFirst) await printFreed(r.cleanup);
       process.stdout.write(`Deleted deployment ${r.removed.checksum}.${r.removed.deploySerial}\n`);
+      if (!r.cleanedFirst) await printFreed(r.cleanup);
     });
 
   admin.command('set-default')
