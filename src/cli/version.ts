@@ -10,17 +10,21 @@ import { packageFile } from '../package-files.js';
  *   verification on pull (`remote gpg-import`, `gpg-verify`, `gpg-verify-summary`). grove runs
  *   the system's gpg and gpgv instead of linking gpgme; the signatures are the same bytes.
  * - `sign-ed25519`: `sign`, `commit --sign`, `sign-verify` on remotes (upstream's format).
+ * - `libarchive`: tar in and out, `commit --tree=tar=` (with `--tar-autocreate-parents` and
+ *   `--tar-pathname-filter`) and `export` (GNU tar as libarchive writes it); grove reads and
+ *   writes tar itself (src/commit/tar.ts, src/export/gnu-tar.ts say why).
+ * - `p2p`: collection IDs (`init --collection-id`, collection refs, `summary` with them),
+ *   `create-usb` and `find-remotes` with `--pull`; ostree 2022.7 lists it unconditionally.
  *
  * Left out, because grove lacks them: `libcurl`, `libsoup` (grove has its own HTTP/1.1 client;
  * scripts read these names as "libostree was built with that library", e.g. for
  * `trivial-httpd`), `no-http2` (a libcurl build detail), `ex-fsverity` (no fs-verity),
- * `libarchive` (no `commit --tree=tar=`, no `export`), `selinux` (no relabelling), `avahi` and
- * `p2p` (collection IDs in commits, refs and summaries, but no `create-usb`, no
- * `find-remotes`, no pulls by collection ref, no LAN or USB peers), `libmount`, `systemd` (no finalize-staged,
- * no journal), `openssl`/`gnutls` (crypto backends of libostree's own build) and
- * `release`/`devel` (a mark of libostree's build type).
+ * `selinux` (no relabelling), `avahi` (no LAN finder for `find-remotes`), `libmount`,
+ * `systemd` (libsystemd: grove writes nothing to the journal; `admin finalize-staged` works,
+ * run by ostree's units), `openssl`/`gnutls` (crypto backends of libostree's own build) and
+ * `release`/`devel` (a mark of libostree's build type). The order is ostree's.
  */
-export const FEATURES: readonly string[] = ['gpgme', 'sign-ed25519'];
+export const FEATURES: readonly string[] = ['gpgme', 'sign-ed25519', 'libarchive', 'p2p'];
 
 /** grove's version, from its package.json. */
 export function groveVersion(): string {

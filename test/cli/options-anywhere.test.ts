@@ -269,7 +269,7 @@ describe('options anywhere: ostree and grove read a command line the same way', 
         assert.equal(m[1], 'grove');
         assert.equal(m[2], version);
         const features = m[3]!.split('\n').filter(Boolean).map((l) => l.slice(4));
-        assert.deepEqual(features, ['gpgme', 'sign-ed25519']);
+        assert.deepEqual(features, ['gpgme', 'sign-ed25519', 'libarchive', 'p2p']);
         // A name ostree lists means the same capability; sign-ed25519 is the name ostree builds with libsodium use.
         for (const f of features) assert.ok(ostreeFeatures.includes(f) || f === 'sign-ed25519', f);
       }
