@@ -109,8 +109,8 @@ async function signatureLines(root: string, config: KeyFile, d: Deployment): Pro
 /**
  * `--verify`: ostree's checks, in its order, of the deployment's commit against its origin's
  * remote (ostree_repo_signature_verify_commit_data), then the account of its GPG signatures, of
- * which one must be good. Verifying by the sign API (ed25519) is left to ostree: Debian's is
- * built without it, so there is nothing to compare grove's words with.
+ * which one must be good, and by the sign API (`sign-verify`: ed25519, or ostree's dummy test
+ * engine) of which one must verify; each success is one line.
  */
 async function verify(root: string, config: KeyFile, d: Deployment): Promise<string> {
   const commit = readCommit(root, d.checksum);
@@ -124,9 +124,8 @@ async function verify(root: string, config: KeyFile, d: Deployment): Promise<str
   if (detached === null) throw new GroveError('GROVE_BAD_SIGNATURE', "Can't verify commit without detached metadata");
   const gpg = remoteGpgVerify(config, remote);
   if (gpg === null) throw new GroveError('GROVE_NO_REMOTE', `Remote "${remote}" not found`);
-  const g = `remote "${remote}"`;
-  const signVerify = config.get(g, 'sign-verify');
-  const signapi = signVerify !== undefined && !/^(false|0|no)$/i.test(signVerify);
+  const { remoteVerifiers, verifyWith } = await import('../sign/remote-verifiers.js');
+  const signapi = remoteVerifiers(config, remote);
   if (!gpg && !signapi) {
     throw new GroveError('GROVE_BAD_SIGNATURE', `Cannot verify commit for remote ${remote}; GPG verification disabled, and no signapi verifiers configured`);
   }
@@ -140,7 +139,14 @@ async function verify(root: string, config: KeyFile, d: Deployment): Promise<str
     text = results.map((r) => describeSignature(r, 'GPG: ')).join('');
   }
   if (signapi) {
-    throw new GroveError('GROVE_UNSUPPORTED', `grove cannot verify commit ${d.checksum} by the sign API (sign-verify of remote ${remote}); use: ostree admin status --verify`);
+    let message: string;
+    try {
+      message = verifyWith(signapi, commit, detached);
+    } catch (e) {
+      if (e instanceof GroveError) throw new GroveError(e.code, `Can't verify commit: ${e.message}`, { cause: e });
+      throw e;
+    }
+    text += `${text === '' ? '' : '\n'}${message}`;
   }
   return text;
 }

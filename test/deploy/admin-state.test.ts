@@ -122,6 +122,47 @@ describe('admin config-diff, set-origin, unlock, --stage, --verify, --reboot beh
     both(t, ['status', '--verify']);
   });
 
+  it('status --verify by the sign API (ostree\'s dummy engine): verified, a wrong key, no key, a key file, every engine, an unknown type', () => {
+    const { t, checksum } = deployed();
+    const saved = process.env['OSTREE_DUMMY_SIGN_ENABLED'];
+    process.env['OSTREE_DUMMY_SIGN_ENABLED'] = '1';
+    try {
+      // The dummy engine's "signature" is its key's text: the same bytes in both sysroots.
+      const rel = `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.commitmeta`;
+      ostree(['sign', `--repo=${t.g}/ostree/repo`, '--sign-type=dummy', checksum, 'sekrit']);
+      fs.copyFileSync(path.join(t.g, 'ostree/repo', rel), path.join(t.o, 'ostree/repo', rel));
+      both(t, ['set-origin', '--index=0', '--set=gpg-verify=false', '--set=sign-verify=dummy', '--set=verification-dummy-key=sekrit', 'vendor', 'http://example.com/']);
+      const set = (key: string, value: string | null) => {
+        for (const root of [t.g, t.o]) {
+          if (value === null) ostree(['config', `--repo=${root}/ostree/repo`, 'unset', `remote "vendor".${key}`]);
+          else ostree(['config', `--repo=${root}/ostree/repo`, 'set', `remote "vendor".${key}`, value]);
+        }
+      };
+      assert.match(both(t, ['status', '--verify']).stdout, /^dummy: Signature verified$/m);
+      set('verification-dummy-key', 'other');
+      assert.match(both(t, ['status', '--verify']).stderr, /^error: Can't verify commit: signature: dummy: incorrect signatures found: 1$/m);
+      set('verification-dummy-key', null);
+      assert.match(both(t, ['status', '--verify']).stderr, /No keys found for required signapi type dummy/);
+      set('verification-dummy-file', path.join(t.work, 'keys'));
+      assert.match(both(t, ['status', '--verify']).stderr, /Failed loading 'dummy' keys from '/);
+      set('verification-dummy-file', null);
+      // Every engine, keys optional: with none, the dummy engine matches no signature; with its key, it verifies.
+      set('sign-verify', 'true');
+      both(t, ['status', '--verify']);
+      set('verification-dummy-key', 'sekrit');
+      assert.match(both(t, ['status', '--verify']).stdout, /^dummy: Signature verified$/m);
+      // With GPG verification too, GPG's account comes first (here: there are no GPG signatures).
+      set('gpg-verify', 'true');
+      both(t, ['status', '--verify']);
+      set('gpg-verify', 'false');
+      set('sign-verify', 'nosuch');
+      assert.match(both(t, ['status', '--verify']).stderr, /Requested signature type is not implemented/);
+    } finally {
+      if (saved === undefined) delete process.env['OSTREE_DUMMY_SIGN_ENABLED'];
+      else process.env['OSTREE_DUMMY_SIGN_ENABLED'] = saved;
+    }
+  });
+
   it('unlock: refused word for word when not booted; status shows the unlocked states ostree records', () => {
     const { t, checksum } = deployed();
     for (const args of [['unlock'], ['unlock', '--hotfix'], ['unlock', '--transient'], ['unlock', '--hotfix', '--transient']]) both(t, args);

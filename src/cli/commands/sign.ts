@@ -46,7 +46,8 @@ export function registerSign(program: Command): void {
       // Then the keys of --keys-file, or with no keys at all the engine's default ones.
       if (keys.length === 0 || opts.keysFile !== undefined) {
         // --keys-dir stands in for /etc/ostree and /usr/share/ostree: its trusted.ed25519 and .d/.
-        const from = opts.keysFile !== undefined ? readKeyLines(opts.keysFile)
+        // The dummy engine loads no keys from anywhere (ostree: "not implemented").
+        const from = engine.name === 'dummy' ? null : opts.keysFile !== undefined ? readKeyLines(opts.keysFile)
           : opts.keysDir !== undefined ? systemKeys('trusted', [opts.keysDir]).map((k) => k.toString('base64')) : null;
         process.stdout.write(`${engine.verify(data, signatures, from)}\n`);
         return;
