@@ -45,6 +45,11 @@ export interface VerbMeta {
    */
   repoCheck?: boolean;
   /**
+   * An admin verb whose sysroot ostree locks (`locked`) and loads (both) while it parses
+   * options, so that a sysroot it cannot use is reported before a missing argument.
+   */
+  loadsSysroot?: 'locked' | 'unlocked';
+  /**
    * Runs after the options are parsed, for this verb and every verb below it (`admin
    * --print-current-dir`): text to print on stdout and exit 0, or null to go on.
    */
@@ -170,6 +175,15 @@ export async function resolveInvocation(program: Command, argv: readonly string[
       continue;
     }
     const usage = helpFor(program, chain);
+    const own = metas.get(family)?.familyUsage;
+    if (own) {
+      // ostree's static-delta parses no options until it has a sub-verb: it looks for the first
+      // word, stopping at a -h or --help before it.
+      const before = name === undefined ? rest : rest.slice(0, at);
+      if (before.some((a) => a === '-h' || a === '--help')) return exit(0, { stdout: usage });
+      const names = chain.map((c) => c.name()).join(' ');
+      return exit(1, { stderr: `${usage}error: ${name === undefined ? own.noCommand : `Unknown "${names}" subcommand '${name}'`}\n` });
+    }
     const parsed = parseOptions(rest, optionTable(chain));
     if (parsed.kind === 'help') return exit(0, { stdout: usage });
     if (parsed.kind === 'error') return exit(1, { stderr: `${usage}error: ${parsed.message}\n` });
@@ -182,7 +196,7 @@ export async function resolveInvocation(program: Command, argv: readonly string[
       return exit(1, { stderr: `${usage}error: ${e.message}\n` });
     }
     const names = chain.map((c) => c.name()).join(' ');
-    const noSub = metas.get(family)?.familyUsage?.noCommand ?? `No "${names}" subcommand specified`;
+    const noSub = `No "${names}" subcommand specified`;
     const message = chain.length === 0
       ? (name === undefined ? 'No command specified' : `Unknown command '${name}'`)
       : (name === undefined ? noSub : `Unknown "${names}" subcommand '${name}'`);
@@ -202,12 +216,20 @@ export async function resolveInvocation(program: Command, argv: readonly string[
   const repo = lastValue(parsed.options, 'repo');
   const prepare = async (): Promise<string[]> => {
     if (meta.repoCheck ?? optionTable(chain).some((s) => s.long === 'repo')) await openRepo(typeof repo === 'string' ? repo : undefined);
+    if (meta.loadsSysroot) await loadSysrootFirst(lastValue(parsed.options, 'sysroot'), meta.loadsSysroot);
     leaf.registeredArguments.forEach((a, i) => {
       if (a.required && operands.length <= i) throw new UsageError(meta.missing?.[i] ?? `${a.name().toUpperCase()} must be specified`);
     });
     return commanderLine(chain, parsed.options, operands);
   };
   return { kind: 'run', usage: () => helpFor(program, chain), prepare };
+}
+
+async function loadSysrootFirst(sysroot: string | true | undefined, how: 'locked' | 'unlocked'): Promise<void> {
+  const [{ checkLockable, openSysroot }, { loadSysroot }] = await Promise.all([import('../deploy/sysroot-read.js'), import('../deploy/deployments.js')]);
+  const root = openSysroot(typeof sysroot === 'string' ? sysroot : '/');
+  if (how === 'locked') checkLockable(root);
+  loadSysroot(root);
 }
 
 function lastValue(options: readonly ParsedOption<Spec>[], long: string): string | true | undefined {

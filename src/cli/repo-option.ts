@@ -55,7 +55,8 @@ export async function openSysrootOrRepo(opts: { repo?: string | undefined; sysro
       throw new GroveError('GROVE_NOT_SYSROOT', `loading sysroot: opendir(${shown}): ${strerror(e)}`, { path: p });
     }
   };
-  opendir(opts.sysroot, opts.sysroot);
+  // ostree names the sysroot by its absolute path, the repository in it relative to it.
+  opendir(opts.sysroot, path.resolve(opts.sysroot));
   const repoPath = path.join(opts.sysroot, 'ostree/repo');
   opendir(repoPath, 'ostree/repo');
   return Repo.open(repoPath);

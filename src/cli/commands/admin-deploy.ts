@@ -47,7 +47,7 @@ async function rebootIfBooted(sysroot: string): Promise<void> {
 }
 
 export function registerDeployVerbs(admin: Command): void {
-  verb(admin.command('deploy'), { params: 'REFSPEC', missing: ['REF/REV must be specified'] })
+  verb(admin.command('deploy'), { params: 'REFSPEC', missing: ['REF/REV must be specified'], loadsSysroot: 'locked' })
     .description('check out a commit as a new deployment and make it the default boot entry')
     .argument('<refspec>', 'a ref (REF or REMOTE:REF) or commit checksum in the sysroot repository')
     .option('--os <osname>', 'the stateroot to deploy into (default: the booted one)')
@@ -103,7 +103,7 @@ export function registerDeployVerbs(admin: Command): void {
       bootComplete(sysrootOf(this, opts));
     });
 
-  admin.command('undeploy')
+  verb(admin.command('undeploy'), { loadsSysroot: 'locked' })
     .description('remove the deployment at INDEX (0 is the default)')
     .argument('<index>', 'deployment index, as admin status lists them')
     .action(async function (this: Command, index: string, opts: AdminOpts) {
@@ -125,7 +125,7 @@ export function registerDeployVerbs(admin: Command): void {
       process.stdout.write(r.changed ? `New default deployment: ${r.deployment.checksum}.${r.deployment.deploySerial}\n` : `Deployment ${index} is already the default\n`);
     });
 
-  verb(admin.command('pin'), { params: 'INDEX' })
+  verb(admin.command('pin'), { params: 'INDEX', loadsSysroot: 'locked' })
     .description('keep deployments through later deploys (or stop keeping them with --unpin)')
     .argument('<index...>', 'deployment indexes, as admin status lists them')
     .option('-u, --unpin', 'remove the pin')
@@ -174,7 +174,7 @@ export function registerDeployVerbs(admin: Command): void {
       if (r.changed && opts.reboot) await rebootIfBooted(sysroot);
     });
 
-  admin.command('switch')
+  verb(admin.command('switch'), { loadsSysroot: 'locked' })
     .description('follow another ref (REMOTE:REF, REF, or REMOTE:) and deploy it')
     .argument('<refspec>', 'the new origin')
     .option('-r, --reboot', 'reboot once the new ref is deployed (booted systems only)')

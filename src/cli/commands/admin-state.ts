@@ -17,7 +17,7 @@ export function registerStateVerbs(admin: Command): void {
       process.stdout.write(await configDiff(sysrootOf(this, opts), opts.os));
     });
 
-  verb(admin.command('set-origin'), { params: 'REMOTENAME URL [BRANCH]' })
+  verb(admin.command('set-origin'), { params: 'REMOTENAME URL [BRANCH]', loadsSysroot: 'locked' })
     .description('follow BRANCH (default: the same ref) of remote REMOTENAME, added with URL if it is new')
     .argument('[remote]', 'the remote to follow')
     .argument('[url]', 'its URL, used when the remote is added')

@@ -42,7 +42,7 @@ export function registerAdmin(program: Command): void {
     });
 
   for (const name of ['os-init', 'stateroot-init']) {
-    admin.command(name)
+    verb(admin.command(name), { loadsSysroot: 'unlocked' })
       .description(name === 'os-init' ? 'initialize the state of an operating system (a stateroot)' : 'the same as os-init')
       .argument('<osname>', 'stateroot name, e.g. debian')
       .action(async function (this: Command, os: string, opts: AdminOpts) {
