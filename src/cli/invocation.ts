@@ -168,6 +168,12 @@ export async function resolveInvocation(program: Command, argv: readonly string[
     const at = rest.findIndex((a) => a[0] !== '-');
     const name = at >= 0 ? rest[at]! : undefined;
     const sub = name === undefined ? undefined : family.commands.find((c) => c.name() === name);
+    const own = metas.get(family)?.familyUsage;
+    // ostree's static-delta parses no options until it has a sub-verb: it looks for the first
+    // word, stopping at a -h or --help before it (then its own usage, whatever follows).
+    if (own && (name === undefined ? rest : rest.slice(0, at)).some((a) => a === '-h' || a === '--help')) {
+      return exit(0, { stdout: helpFor(program, chain) });
+    }
     if (at >= 0) rest.splice(at, 1);
     if (sub) {
       chain.push(sub);
@@ -175,12 +181,7 @@ export async function resolveInvocation(program: Command, argv: readonly string[
       continue;
     }
     const usage = helpFor(program, chain);
-    const own = metas.get(family)?.familyUsage;
     if (own) {
-      // ostree's static-delta parses no options until it has a sub-verb: it looks for the first
-      // word, stopping at a -h or --help before it.
-      const before = name === undefined ? rest : rest.slice(0, at);
-      if (before.some((a) => a === '-h' || a === '--help')) return exit(0, { stdout: usage });
       const names = chain.map((c) => c.name()).join(' ');
       return exit(1, { stderr: `${usage}error: ${name === undefined ? own.noCommand : `Unknown "${names}" subcommand '${name}'`}\n` });
     }

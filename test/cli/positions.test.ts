@@ -9,9 +9,10 @@ import { GROVE_BIN, needsOstree, tempDir, type RunResult } from '../helpers.js';
 /**
  * Every verb and sub-verb of ostree 2022.7 (from the capture of its help), with its repository
  * or sysroot option before the verb, between a family and its sub-verb, and after: the option is
- * read in each place (the error names the missing repository or sysroot it was given), and an
- * unknown option is refused in each place, as ostree does. Exit status and the error line are
- * compared (a usage error prints each tool's own help before it).
+ * read in each place (the error names the missing repository or sysroot it was given), `--help`
+ * is honoured in each place, and an unknown option is refused in each place, as ostree does.
+ * Exit status and the error line (or the usage line of the help) are compared: each tool's help
+ * has its own descriptions.
  */
 const lastLine = (s: string) => s.replace(/\n$/, '').split('\n').at(-1) ?? '';
 
@@ -71,6 +72,21 @@ describe('every verb reads its options before, between and after, as ostree does
     }
     assert.deepEqual(wrong, []);
     assert.ok(checked > 100, `only ${checked} command lines checked`);
+  });
+
+  it('--help, in every place, for every verb: exit 0 and ostree\'s usage line', () => {
+    const wrong: string[] = [];
+    const usage = (out: string) => out.split('\n').slice(0, 2).join('\n');
+    for (const v of cli.verbs) {
+      for (const args of placements(v.path.split(' '), '--help')) {
+        const o = run('ostree', args);
+        const g = run('grove', args);
+        if (g.code !== o.code || usage(g.stdout) !== usage(o.stdout) || g.stderr !== o.stderr) {
+          wrong.push(`ostree ${args.join(' ')}: ostree ${o.code} ${JSON.stringify(usage(o.stdout))} / grove ${g.code} ${JSON.stringify(usage(g.stdout))}`);
+        }
+      }
+    }
+    assert.deepEqual(wrong, []);
   });
 
   it('an unknown option, in every place, for every verb', () => {

@@ -142,7 +142,7 @@ export function registerDeployVerbs(admin: Command): void {
     });
 
   const kargs = admin.command('kargs').description('change the kernel arguments of deployments');
-  kargs.command('edit-in-place')
+  verb(kargs.command('edit-in-place'), { params: 'ARGS' })
     .description('add kernel arguments to every deployment\'s boot entry, in place')
     .option('--append-if-missing <k=v>', 'append this argument unless its key is present (repeatable)', collect)
     .action(async function (this: Command, opts: AdminOpts & { appendIfMissing?: string[] }) {
