@@ -11,11 +11,11 @@ import { writeTree, type TreeSpec } from './fixture.js';
  * (same device and inode), as on a machine booted into it. Mounted inside it:
  * - the sysroot at /sysroot (the tree's `/ostree` links to sysroot/ostree), its /boot at /boot
  *   and the stateroot's var at /var;
- * - the host's /usr, so that ostree, node, python3 and sync run (the tree links bin, lib and
- *   lib64 into usr);
+ * - the host's /usr, read-only, so that ostree, node, python3 and sync run (the tree links bin,
+ *   lib and lib64 into usr);
  * - `run`, a directory of the test's standing for the machine's /run: it outlives each command,
  *   as /run lasts until a reboot, and a test "reboots" by emptying it;
- * - grove's checkout at /opt, run under the name `ostree` from /tmp/bin;
+ * - grove's checkout at /opt, read-only, run under the name `ostree` from /tmp/bin;
  * - /proc (of the new PID namespace: ostree reads /proc/1/ns/mnt), /dev and a tmpfs /tmp.
  * The command's environment is PATH and LANG, and the test hooks INVOCATION_ID (ostree's
  * boot-complete asserts it runs under systemd) and GROVE_TEST_CRASH_AT when set.
@@ -46,6 +46,7 @@ export function writeBootableTree(root: string, spec: TreeSpec): void {
 const ENTER = `set -e
 S=$1; D=$2; RUN=$3; G=$4; OS=$5; shift 5
 mount --bind /usr "$D/usr"
+mount -o remount,bind,ro "$D/usr"
 mount --bind "$S" "$D/sysroot"
 mount --bind "$S/boot" "$D/boot"
 mount --bind "$S/ostree/deploy/$OS/var" "$D/var"
@@ -54,6 +55,7 @@ mount -t tmpfs none "$D/tmp"
 mount -t proc proc "$D/proc"
 mount --rbind /dev "$D/dev"
 mount --bind "$G" "$D/opt"
+mount -o remount,bind,ro "$D/opt"
 # Not exec: PID 1 of the namespace ignores signals without a handler, SIGKILL from inside too.
 chroot "$D" /usr/bin/env -i PATH=/usr/bin:/usr/sbin LANG=C.UTF-8 \${INVOCATION_ID:+INVOCATION_ID=$INVOCATION_ID} \${GROVE_TEST_CRASH_AT:+GROVE_TEST_CRASH_AT=$GROVE_TEST_CRASH_AT} /bin/sh -c 'mkdir -p /tmp/bin && ln -s /opt/dist/src/cli/grove.cjs /tmp/bin/ostree && exec "$@"' sh "$@"`;
 
