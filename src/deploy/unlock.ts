@@ -5,7 +5,7 @@ import { GroveError } from '../errors.js';
 import { writeFileAtomic, fsyncDir } from '../repo/fsutil.js';
 import { setImmutable } from './copy.js';
 import { loadSysroot, type Deployment } from './deployments.js';
-import { parseOrigin } from './operations.js';
+import { parseOrigin, type DeployResult } from './operations.js';
 import { unlockFlagPath, type UnlockedState } from './runstate.js';
 import { bumpMtime } from './sysroot.js';
 
@@ -35,19 +35,23 @@ export interface UnlockOptions {
  * `.usr-ovl-work`, which ostree-prepare-root mounts again at boot), records `unlocked=hotfix`
  * in the origin, and first pushes an untouched copy of the deployment as the rollback target.
  */
-export async function unlock(sysroot: string, target: UnlockTarget, opts: UnlockOptions = {}): Promise<void> {
+export async function unlock(sysroot: string, target: UnlockTarget, opts: UnlockOptions = {}): Promise<DeployResult | null> {
   const state = loadSysroot(sysroot);
   if (!state.booted) throw new GroveError('GROVE_NOT_BOOTED', NOT_BOOTED);
-  await unlockDeployment(sysroot, state.booted, target, opts);
+  return unlockDeployment(sysroot, state.booted, target, opts);
 }
 
-/** The unlock itself, of any deployment (what `unlock` does to the booted one; tests give a scratch mount point). */
-export async function unlockDeployment(sysroot: string, d: Deployment, target: UnlockTarget, opts: UnlockOptions = {}): Promise<void> {
+/**
+ * The unlock itself, of any deployment (what `unlock` does to the booted one; tests give a
+ * scratch mount point). Returns the hotfix's clone deploy, whose lines ostree prints.
+ */
+export async function unlockDeployment(sysroot: string, d: Deployment, target: UnlockTarget, opts: UnlockOptions = {}): Promise<DeployResult | null> {
   if (d.unlocked !== 'none') throw new GroveError('GROVE_UNLOCKED', `Deployment is already in unlocked state: ${d.unlocked}`);
+  let clone: DeployResult | null = null;
   if (target === 'hotfix') {
     // The clone is an ordinary deploy (it takes the sysroot lock itself): same commit, origin and kernel arguments, not the default.
     const { deploy } = await import('./operations.js');
-    await deploy(sysroot, d.checksum, {
+    clone = await deploy(sysroot, d.checksum, {
       osname: d.osname, notAsDefault: true, kargNone: true, kargAppend: d.kargs,
       origin: parseOrigin(d.origin?.toString() ?? '', `${d.path}.origin`),
     });
@@ -92,4 +96,5 @@ export async function unlockDeployment(sysroot: string, d: Deployment, target: U
     }
     bumpMtime(state.root);
   });
+  return clone;
 }

@@ -83,11 +83,24 @@ export function rebootRun(b: Booted): void {
   boot(b.sysroot, b.deployment, b.run, b.osname);
 }
 
-/** `ostree ARGS` on the booted system, by the real ostree or by grove under that name. */
-export function runBooted(b: Booted, tool: 'ostree' | 'grove', args: string[], env: Record<string, string> = {}): RunResult {
-  const cmd = tool === 'ostree' ? ['/usr/bin/ostree', ...args] : [process.execPath, '/tmp/bin/ostree', ...args];
+const toolCommand = (tool: 'ostree' | 'grove') => (tool === 'ostree' ? ['/usr/bin/ostree'] : [process.execPath, '/tmp/bin/ostree']);
+
+function enter(b: Booted, cmd: string[], env: Record<string, string>): RunResult {
   const r = spawnSync('unshare', ['-m', '-p', '-f', '--propagation', 'private', 'sh', '-c', ENTER, 'sh', b.sysroot, b.deployment, b.run, ROOT, b.osname, ...cmd], {
     encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `ostree ARGS` on the booted system, by the real ostree or by grove under that name. */
+export function runBooted(b: Booted, tool: 'ostree' | 'grove', args: string[], env: Record<string, string> = {}): RunResult {
+  return enter(b, [...toolCommand(tool), ...args], env);
+}
+
+/**
+ * A shell script on the booted system, in a mount namespace of its own (what it mounts is seen
+ * by the rest of the script, and by nothing after), with the tool's command as "$@".
+ */
+export function scriptBooted(b: Booted, tool: 'ostree' | 'grove', script: string): RunResult {
+  return enter(b, ['/usr/bin/unshare', '-m', '--propagation', 'unchanged', '/bin/sh', '-c', script, 'sh', ...toolCommand(tool)], {});
 }

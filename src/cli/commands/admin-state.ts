@@ -50,7 +50,10 @@ export function registerStateVerbs(admin: Command): void {
       if (!loadSysroot(sysroot).booted) throw new GroveError('GROVE_NOT_BOOTED', NOT_BOOTED);
       if (opts.hotfix && opts.transient) throw new GroveError('GROVE_BAD_OPTION', 'Cannot specify both --hotfix and --transient');
       const target = opts.hotfix ? 'hotfix' : opts.transient ? 'transient' : 'development';
-      await unlock(sysroot, target);
+      const clone = await unlock(sysroot, target);
+      // The hotfix's clone is deployed first, with the lines a deploy prints (no prune report).
+      if (clone?.etc) process.stdout.write(`Copying /etc changes: ${clone.etc.modified.length} modified, ${clone.etc.removed.length} removed, ${clone.etc.added.length} added\n`);
+      if (clone?.transaction) process.stdout.write(`${clone.transaction}\n`);
       process.stdout.write(UNLOCK_MESSAGES[target]);
     });
 }
