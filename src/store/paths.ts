@@ -42,11 +42,16 @@ export function parseObjectName(dir: string, file: string): { checksum: string; 
 }
 
 /**
- * Whether the object is in the store under `objectsDir`: one lstat, synchronous (callers make
- * thousands of these checks, where a trip through libuv's thread pool cost more than the call).
+ * Whether the object is in the store under `objectsDir`, synchronously (callers make thousands
+ * of these checks, where a trip through libuv's thread pool cost more than the call). Where
+ * every object is a regular file (archive, bare-user), existsSync, which builds no Stats: 10 ms
+ * against 17-26 ms for lstat over minbase's 6.2k objects. bare and bare-user-only store
+ * symlinks as symlinks, which existsSync would follow: one lstat there.
  */
 export function objectExists(objectsDir: string, checksum: string, type: ObjectType, mode: RepoMode): boolean {
-  return fs.lstatSync(objectPath(objectsDir, checksum, type, mode), { throwIfNoEntry: false }) !== undefined;
+  const p = objectPath(objectsDir, checksum, type, mode);
+  if (mode === 'archive' || mode === 'bare-user') return fs.existsSync(p);
+  return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
 }
 
 /**
