@@ -300,6 +300,37 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     refused(repo, delta, new RegExp(`yields ${checksum} \\(file\\), which commit [0-9a-f]{64} does not reach`));
   });
 
+  test('a part that also yields an object the repository already has is applied: the check walks only what A and B do not share', async () => {
+    // The same extra object as above, but stored beforehand (by an orphan commit): outside B's
+    // difference from A, and harmless, as the delta's copy changes nothing.
+    const tree = path.join(dir, 'present-tree');
+    fs.mkdirSync(tree, { recursive: true });
+    const file = path.join(tree, 'smuggled');
+    fs.writeFileSync(file, 'smuggled\n', { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    const checksum = ostree(['checksum', file]).stdout.trim();
+    const { repo, delta } = await hostile('present', (p) => {
+      const data = Buffer.from(p[2]);
+      const at = data.length;
+      p[2] = Buffer.concat([data, Buffer.from('smuggled\n')]);
+      const be = (n: number) => ((n & 0xff) << 24 | (n & 0xff00) << 8 | (n >>> 8) & 0xff00 | n >>> 24) >>> 0;
+      const st = fs.statSync(file);
+      (p[0] as unknown[]).push([be(st.uid), be(st.gid), be(0o100644)]);
+      (p[1] as unknown[]).push([]);
+      const op: number[] = ['S'.charCodeAt(0)];
+      writeVarint(op, (p[0] as unknown[]).length - 1);
+      writeVarint(op, (p[1] as unknown[]).length - 1);
+      writeVarint(op, 9);
+      writeVarint(op, at);
+      p[3] = Buffer.concat([Buffer.from(p[3]), Buffer.from(op)]);
+    }, undefined, [{ type: 'file', checksum }]);
+    ostree(['commit', `--repo=${repo}`, '--orphan', tree]);
+    assert.ok(objectsOf(repo).some((l) => l.includes(`${checksum.slice(2)}.file`)), 'the object is stored beforehand');
+    const r = grove(['static-delta', 'apply-offline', `--repo=${repo}`, delta]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(ostree(['fsck', `--repo=${repo}`]).stdout, /no errors found/);
+  });
+
   test('a bsdiff patch that yields other bytes than its object is refused by the store', async () => {
     const { repo, delta } = await hostile('bspatch', (p) => {
       // The bspatch operation names (offset, length) of the patch in the data; change a byte of
