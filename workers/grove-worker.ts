@@ -6,6 +6,7 @@ import type { CheckoutTask } from '../src/checkout/task.js';
 import type { VerifyTask } from '../src/fsck/task.js';
 import type { ImportContentTask } from '../src/net/import-task.js';
 import type { HashFilesTask } from '../src/deploy/kernel.js';
+import type { InflateXzTask } from '../src/delta/xz.js';
 
 /**
  * The entry point Piscina loads in each worker thread: the features' tasks by kind, each loaded
@@ -40,6 +41,7 @@ const TASKS: Record<string, (task: never) => Promise<unknown>> = {
   checkout: async (task: CheckoutTask) => (await import('../src/checkout/walk-subtrees.js')).runCheckoutTask(task, await catalogue(task.ctx.indexDir)),
   'verify-content': async (task: VerifyTask) => (await import('../src/fsck/verify-content.js')).verifyContentBatch(task, await hasher(task.ctx.hash)),
   'hash-files': async (task: HashFilesTask) => (await import('../src/deploy/kernel.js')).hashFiles(task.files),
+  'inflate-xz': async (task: InflateXzTask) => (await import('../src/delta/xz.js')).inflateXz(task.input, task.limit, task.where),
   'import-content': async (task: ImportContentTask) => task.remote
     ? (await import('../src/net/fetch-content.js')).fetchContentBatch(task, task.remote, await hasher(task.ctx.hash))
     : (await import('../src/net/import-content.js')).importContentBatch(task, await hasher(task.ctx.hash)),

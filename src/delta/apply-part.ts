@@ -5,6 +5,7 @@ import { sha256Factory } from '../format/hash.js';
 import type { ObjectType } from '../format/objects.js';
 import type { Repo } from '../repo/repo.js';
 import type { Transaction } from '../repo/transaction.js';
+import type { WorkerPool } from '../pool/pool.js';
 import { storeContent, type Stored } from '../store/write-content.js';
 import { executePart, type DeltaSink } from './execute.js';
 import { inlineKey, type DeltaName } from './names.js';
@@ -43,12 +44,12 @@ export function deltaDetachedMetadata(sb: Superblock, name: DeltaName): Uint8Arr
 
 /**
  * Opens part `entry` from its file bytes — checked against the superblock's checksum unless the
- * superblock itself held them (`inline`), as ostree does — within what its objects allow, and
- * runs it into `sink`.
+ * superblock itself held them (`inline`), as ostree does — within what its objects allow (on a
+ * thread of `pool` when given, see inflateXzOn), and runs it into `sink`.
  */
-export async function applyPart(entry: PartEntry, bytes: Uint8Array, inline: boolean, sink: DeltaSink, where: string): Promise<void> {
+export async function applyPart(entry: PartEntry, bytes: Uint8Array, inline: boolean, sink: DeltaSink, where: string, pool?: WorkerPool): Promise<void> {
   const limit = payloadLimit(entry.usize, entry.objects.length);
-  const part = await openPart(bytes, inline ? null : entry.checksum, limit, where);
+  const part = await openPart(bytes, inline ? null : entry.checksum, limit, where, pool);
   await executePart(part, entry.objects, sink, limit, where);
 }
 

@@ -1,10 +1,10 @@
-import { createRequire } from 'node:module';
-import type * as LzmaNative from 'lzma-native';
 import { GroveError } from '../errors.js';
 import { toHex } from '../format/checksum.js';
 import { decode } from '../format/gvariant.js';
 import { sha256 } from '../format/hash.js';
 import { bswap32, decodeXattrs, type Xattr } from '../format/objects.js';
+import type { WorkerPool } from '../pool/pool.js';
+import { inflateXzOn } from './xz.js';
 
 /**
  * A static delta part: one byte of compression type (0 none, 'x' xz), then the payload
@@ -25,8 +25,7 @@ export interface PartPayload {
   ops: Uint8Array;
 }
 
-let lzmaModule: typeof LzmaNative | undefined;
-export const lzma = (): typeof LzmaNative => (lzmaModule ??= createRequire(import.meta.url)('lzma-native') as typeof LzmaNative);
+export { lzma } from './xz.js';
 
 /**
  * The most a part's payload may inflate to: what the part says it yields, plus room for its
@@ -47,7 +46,7 @@ function corrupt(where: string, what: string): GroveError {
  * and covers) before anything of it is read, then decompresses it within `limit` and decodes the
  * payload.
  */
-export async function openPart(bytes: Uint8Array, expected: string | null, limit: number, where: string): Promise<PartPayload> {
+export async function openPart(bytes: Uint8Array, expected: string | null, limit: number, where: string, pool?: WorkerPool): Promise<PartPayload> {
   if (expected !== null) {
     const actual = toHex(sha256(bytes));
     if (actual !== expected) throw corrupt(where, `Checksum mismatch in static delta part; expected=${expected} actual=${actual}`);
@@ -56,7 +55,7 @@ export async function openPart(bytes: Uint8Array, expected: string | null, limit
   const type = bytes[0]!;
   let payload: Uint8Array;
   if (type === 0) payload = bytes.subarray(1);
-  else if (type === 0x78) payload = await inflateXz(bytes.subarray(1), limit, where);
+  else if (type === 0x78) payload = await inflateXzOn(pool, bytes.subarray(1), limit, where);
   else throw corrupt(where, `Invalid compression type '${type}'`);
   if (payload.length > limit) throw corrupt(where, `part payload is ${payload.length} bytes, more than the ${limit} its objects allow`);
   let value;
@@ -73,30 +72,4 @@ export async function openPart(bytes: Uint8Array, expected: string | null, limit
     data,
     ops,
   };
-}
-
-/** Inflates an xz stream, failing as soon as the output passes `limit`. */
-function inflateXz(input: Uint8Array, limit: number, where: string): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const stream = lzma().createDecompressor();
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let failed = false;
-    const fail = (e: GroveError) => {
-      if (failed) return;
-      failed = true;
-      stream.destroy();
-      reject(e);
-    };
-    stream.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total > limit) return fail(corrupt(where, `part inflates to more than the ${limit} bytes its objects allow`));
-      chunks.push(c);
-    });
-    stream.on('error', (e: Error) => fail(corrupt(where, `xz: ${e.message}`)));
-    stream.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks, total));
-    });
-    stream.end(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-  });
 }

@@ -12,6 +12,7 @@ import { MAX_METADATA_SIZE, readMetadataSync } from '../store/read-metadata.js';
 import { objectExists } from '../store/paths.js';
 import { applyPart, checkPartVersions, deltaDetachedMetadata, inlinePart, partsNeeded, storeSink } from './apply-part.js';
 import { checkDeltaObjects } from './check-objects.js';
+import type { WorkerPool } from '../pool/pool.js';
 import { deltaId, deltaIndexRelPath, deltaRelDir, parseDeltaId, type DeltaName } from './names.js';
 import { decodeSuperblock, type Superblock } from './superblock.js';
 
@@ -40,6 +41,8 @@ export interface DeltaPullContext {
   require: boolean;
   /** Throws unless the commit (bytes and detached metadata) may be kept: signatures, then bindings. */
   verifyCommit(checksum: string, bytes: Uint8Array, detached: Uint8Array | null): Promise<void>;
+  /** The pull's pool, whose threads inflate large parts. */
+  pool?: WorkerPool;
   /** Counts what was fetched, for the pull's closing line. */
   stats: { deltaParts: number; metadataFetched: number; bytesFetched: number; contentWritten: number; contentBytesWritten: number };
 }
@@ -169,6 +172,8 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
   }
   const needed = partsNeeded(sb, (c, t) => tx.hasStagedOrStored(c, t));
   checkFreeSpace(repo, needed.reduce((n, p) => n + p.entry.usize, 0n));
+  // Large parts inflate on the pool's threads: they load while the first part downloads.
+  if (needed.some((p) => p.entry.size >= 1n << 20n)) ctx.pool?.start();
 
   let commitBytes: Uint8Array | null = null;
   if (!objectExists(repo.objectsDir, sb.to, 'commit', repo.mode)) {
@@ -204,7 +209,7 @@ async function applyDelta(ctx: DeltaPullContext, name: DeltaName, sb: Superblock
           if (bytes === null) throw new GroveError('GROVE_MISSING_OBJECT', `${where} is missing`);
           ctx.stats.bytesFetched += bytes.length;
         }
-        await applyPart(entry, bytes, inline, sink, where);
+        await applyPart(entry, bytes, inline, sink, where, ctx.pool);
         ctx.stats.deltaParts++;
       } catch (e) {
         failure ??= e;

@@ -340,7 +340,7 @@ export async function pullInto(repo: Repo, source: ObjectSource, targets: PullTa
     if (useDeltas) {
       const { pullDeltas } = await import('../delta/pull-deltas.js');
       viaDelta = await pullDeltas({
-        repo, tx: t, source, summary: await sourceSummary(source, opts.policy), require: deltas === 'require', stats: deltaStats,
+        repo, tx: t, source, summary: await sourceSummary(source, opts.policy), require: deltas === 'require', stats: deltaStats, pool,
         verifyCommit: async (checksum, bytes, detached) => {
           await opts.policy?.verifyCommit?.(checksum, bytes, detached);
           bindings.verify(checksum, decodeCommit(bytes, `commit ${checksum} from ${source.description}`));
