@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { LzmaOptions } from 'lzma-native';
 import { toHex } from '../format/checksum.js';
 import { encode } from '../format/gvariant.js';
 import { sha256 } from '../format/hash.js';
 import { bswap32, type FileHeader } from '../format/objects.js';
 import { tempName } from '../repo/fsutil.js';
-import { lzma, PART_PAYLOAD_TYPE } from './part.js';
+import { PART_PAYLOAD_TYPE } from './part.js';
+import { compressPartFile } from './xz.js';
 import type { DeltaObject } from './superblock.js';
 import { writeVarint } from './varint.js';
 
@@ -21,9 +21,6 @@ import { writeVarint } from './varint.js';
 export interface BuiltPart { checksum: string; size: number; usize: bigint; objects: DeltaObject[]; file: Uint8Array | null; tmp: string | null }
 
 const OP = { splice: 0x53, setRead: 0x72, unsetRead: 0x52, open: 0x6f, bspatch: 0x42, close: 0x63 } as const;
-// ostree's xz settings (ostree-lzma-compressor.c): preset 8, CRC64. The typings name checks by
-// strings, which the binding does not understand: it takes liblzma's number.
-const xzOptions = () => ({ preset: 8, check: (lzma() as unknown as { CHECK_CRC64: number }).CHECK_CRC64 }) as unknown as LzmaOptions;
 
 class PartBuilder {
   readonly objects: DeltaObject[] = [];
@@ -155,14 +152,17 @@ export class PartQueue {
   private async compress(p: PartBuilder): Promise<BuiltPart> {
     const payload = encode(PART_PAYLOAD_TYPE, [p.modes, p.xattrs, Buffer.concat(p.payload, p.payloadLength), Uint8Array.from(p.ops)]);
     p.payload = [];
-    const packed = await new Promise<Buffer>((resolve, reject) => {
-      lzma().compress(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), xzOptions(), (out: Buffer, err?: Error) => (err ? reject(err) : resolve(out)));
-    });
-    const file = Buffer.concat([Buffer.from('x'), packed]);
-    const built = { checksum: toHex(sha256(file)), size: file.length, usize: p.usize, objects: p.objects };
-    if (this.inline) return { ...built, file, tmp: null };
     const tmp = path.join(this.dir, tempName('.grove-delta-part-'));
-    fs.writeFileSync(tmp, file, { mode: 0o644 });
-    return { ...built, file: null, tmp };
+    try {
+      await compressPartFile(payload, tmp);
+      const file = fs.readFileSync(tmp);
+      const built = { checksum: toHex(sha256(file)), size: file.length, usize: p.usize, objects: p.objects };
+      if (!this.inline) return { ...built, file: null, tmp };
+      fs.rmSync(tmp, { force: true });
+      return { ...built, file, tmp: null };
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
   }
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import type * as LzmaNative from 'lzma-native';
 import { createRequire } from 'node:module';
@@ -134,3 +135,57 @@ function inflateWithLibrary(input: Uint8Array, limit: number, where: string): Pr
     stream.end(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
   });
 }
+
+/**
+ * xz at ostree's settings (ostree-lzma-compressor.c: preset 8, CRC64), one thread, of `payload`
+ * into `out` after the part's leading `x` byte. Through the system's xz when there is one:
+ * liblzma 5.4 there compresses a 32 MB part of minbase in 14.3 s against lzma-native's 22.5 s,
+ * to the same bytes (ostree's own). The child reads and writes files, so it never waits on
+ * this thread's event loop. Without xz, lzma-native (in libuv's thread pool).
+ */
+export async function compressPartFile(payload: Uint8Array, out: string, binary: string | null = 'xz'): Promise<void> {
+  if (binary !== null) {
+    const input = `${out}.in`;
+    fs.writeFileSync(input, payload, { mode: 0o600 });
+    try {
+      const inFd = fs.openSync(input, 'r');
+      const outFd = fs.openSync(out, 'w', 0o644);
+      try {
+        fs.writeSync(outFd, PART_XZ);
+        await runXz(binary, ['--compress', '-8', '--check=crc64', '--threads=1', '--stdout', '--quiet'], inFd, outFd);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      } finally {
+        fs.closeSync(inFd);
+        fs.closeSync(outFd);
+      }
+    } finally {
+      fs.rmSync(input, { force: true });
+    }
+  }
+  const packed = await new Promise<Buffer>((resolve, reject) => {
+    const opts = { preset: 8, check: (lzma() as unknown as { CHECK_CRC64: number }).CHECK_CRC64 } as unknown as LzmaNative.LzmaOptions;
+    lzma().compress(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), opts, (o: Buffer, err?: Error) => (err ? reject(err) : resolve(o)));
+  });
+  fs.writeFileSync(out, Buffer.concat([PART_XZ, packed]), { mode: 0o644 });
+}
+
+/** The byte before an xz-compressed part's stream. */
+const PART_XZ = Buffer.from('x');
+
+function runXz(binary: string, args: string[], inFd: number, outFd: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: [inFd, outFd, 'pipe'] });
+    let stderr = '';
+    let failure: Error | null = null;
+    child.on('error', (e) => { failure ??= e; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('close', (code) => {
+      if (failure !== null) return reject(failure);
+      if (code !== 0) return reject(new GroveError('GROVE_IO', `xz: ${stderr.trim().split('\n')[0] || `exit status ${code}`}`));
+      resolve();
+    });
+  });
+}
+

@@ -4,7 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { GroveError } from '../../src/errors.js';
 import { WorkerPool } from '../../src/pool/pool.js';
-import { inflateXz, inflateXzOn, lzma } from '../../src/delta/xz.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { compressPartFile, inflateXz, inflateXzOn, lzma } from '../../src/delta/xz.js';
+import { needsOstree, ostree, tempDir } from '../helpers.js';
 
 /**
  * Inflating static delta parts: through the system's xz, through lzma-native when there is no
@@ -57,6 +60,33 @@ describe('inflating xz parts', () => {
       assert.match(await refusal(inflateXzOn(pool, big, 1 << 20, 'part 3')), /^part 3: part inflates to more than/);
     } finally {
       await pool.close();
+    }
+  });
+
+  test('a part compressed by each backend is the very file ostree wrote for the same payload', needsOstree(), async () => {
+    const tmp = await tempDir('grove-xz-');
+    try {
+      const repo = path.join(tmp.dir, 'repo');
+      const tree = path.join(tmp.dir, 'tree');
+      fs.mkdirSync(path.join(tree, 'usr'), { recursive: true });
+      fs.writeFileSync(path.join(tree, 'usr/random'), randomBytes(200 << 10));
+      fs.writeFileSync(path.join(tree, 'usr/text'), 'grove '.repeat(50000));
+      ostree(['init', `--repo=${repo}`, '--mode=archive']);
+      const commit = ostree(['commit', `--repo=${repo}`, '--orphan', tree]).stdout.trim();
+      ostree(['static-delta', 'generate', `--repo=${repo}`, '--empty', `--to=${commit}`]);
+      const parts = (fs.readdirSync(path.join(repo, 'deltas'), { recursive: true }) as string[]).filter((f) => /(^|\/)0$/.test(f));
+      assert.equal(parts.length, 1);
+      const theirs = fs.readFileSync(path.join(repo, 'deltas', parts[0]!));
+      assert.equal(theirs[0], 'x'.charCodeAt(0));
+      const payload = await inflateXz(theirs.subarray(1), 64 << 20, 'part 0');
+      for (const binary of [haveXz ? 'xz' : null, null]) {
+        const out = path.join(tmp.dir, `part-${binary ?? 'library'}`);
+        await compressPartFile(payload, out, binary);
+        assert.ok(fs.readFileSync(out).equals(theirs), `${binary ?? 'lzma-native'}: ostree's bytes`);
+        assert.deepEqual(fs.readdirSync(tmp.dir).filter((n) => n.endsWith('.in')), [], 'no input left behind');
+      }
+    } finally {
+      await tmp.cleanup();
     }
   });
 });
