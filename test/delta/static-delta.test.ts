@@ -275,13 +275,17 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
     refused(repo, delta, /inflates to more than the \d+ bytes its objects allow/);
   });
 
-  test('a part that yields an object the commit does not reach is refused, and nothing is kept', async () => {
-    // A valid file object (its checksum is ostree's for these bytes and this header), smuggled in.
-    const file = path.join(dir, 'smuggled');
+  /**
+   * A copy of the A-to-B delta whose part 0 also yields one more valid file object ('smuggled\n',
+   * mode 0644, written as `dir/smuggled`): its checksum is ostree's for these bytes and header.
+   */
+  async function withExtraObject(name: string, dirOfFile: string): Promise<{ repo: string; delta: string; checksum: string }> {
+    fs.mkdirSync(dirOfFile, { recursive: true });
+    const file = path.join(dirOfFile, 'smuggled');
     fs.writeFileSync(file, 'smuggled\n', { mode: 0o644 });
     fs.chmodSync(file, 0o644);
     const checksum = ostree(['checksum', file]).stdout.trim();
-    const { repo, delta } = await hostile('smuggle', (p) => {
+    const { repo, delta } = await hostile(name, (p) => {
       const data = Buffer.from(p[2]);
       const at = data.length;
       p[2] = Buffer.concat([data, Buffer.from('smuggled\n')]);
@@ -297,33 +301,19 @@ describe('static deltas made by ostree, read and applied by grove', needsOstree(
       writeVarint(op, at);
       p[3] = Buffer.concat([Buffer.from(p[3]), Buffer.from(op)]);
     }, undefined, [{ type: 'file', checksum }]);
+    return { repo, delta, checksum };
+  }
+
+  test('a part that yields an object the commit does not reach is refused, and nothing is kept', async () => {
+    const { repo, delta, checksum } = await withExtraObject('smuggle', dir);
     refused(repo, delta, new RegExp(`yields ${checksum} \\(file\\), which commit [0-9a-f]{64} does not reach`));
   });
 
   test('a part that also yields an object the repository already has is applied: the check walks only what A and B do not share', async () => {
-    // The same extra object as above, but stored beforehand (by an orphan commit): outside B's
-    // difference from A, and harmless, as the delta's copy changes nothing.
+    // The same extra object, but stored beforehand (by an orphan commit): outside B's difference
+    // from A, and harmless, as the delta's copy changes nothing.
     const tree = path.join(dir, 'present-tree');
-    fs.mkdirSync(tree, { recursive: true });
-    const file = path.join(tree, 'smuggled');
-    fs.writeFileSync(file, 'smuggled\n', { mode: 0o644 });
-    fs.chmodSync(file, 0o644);
-    const checksum = ostree(['checksum', file]).stdout.trim();
-    const { repo, delta } = await hostile('present', (p) => {
-      const data = Buffer.from(p[2]);
-      const at = data.length;
-      p[2] = Buffer.concat([data, Buffer.from('smuggled\n')]);
-      const be = (n: number) => ((n & 0xff) << 24 | (n & 0xff00) << 8 | (n >>> 8) & 0xff00 | n >>> 24) >>> 0;
-      const st = fs.statSync(file);
-      (p[0] as unknown[]).push([be(st.uid), be(st.gid), be(0o100644)]);
-      (p[1] as unknown[]).push([]);
-      const op: number[] = ['S'.charCodeAt(0)];
-      writeVarint(op, (p[0] as unknown[]).length - 1);
-      writeVarint(op, (p[1] as unknown[]).length - 1);
-      writeVarint(op, 9);
-      writeVarint(op, at);
-      p[3] = Buffer.concat([Buffer.from(p[3]), Buffer.from(op)]);
-    }, undefined, [{ type: 'file', checksum }]);
+    const { repo, delta, checksum } = await withExtraObject('present', tree);
     ostree(['commit', `--repo=${repo}`, '--orphan', tree]);
     assert.ok(objectsOf(repo).some((l) => l.includes(`${checksum.slice(2)}.file`)), 'the object is stored beforehand');
     const r = grove(['static-delta', 'apply-offline', `--repo=${repo}`, delta]);

@@ -104,3 +104,23 @@ export function runBooted(b: Booted, tool: 'ostree' | 'grove', args: string[], e
 export function scriptBooted(b: Booted, tool: 'ostree' | 'grove', script: string): RunResult {
   return enter(b, ['/usr/bin/unshare', '-m', '--propagation', 'unchanged', '/bin/sh', '-c', script, 'sh', ...toolCommand(tool)], {});
 }
+
+/**
+ * Everything under a machine's /run as `path mode content` lines, the content in hex (the staged
+ * deployment's state is a GVariant) or, with `text`, as a JSON string; `normalise` is applied to
+ * each line.
+ */
+export function describeRun(b: Booted, opts: { text?: boolean; normalise?: (line: string) => string } = {}): string[] {
+  const normalise = opts.normalise ?? ((l: string) => l);
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const p = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      if (fs.lstatSync(p).isDirectory()) walk(p, r);
+      else out.push(normalise(`${r} ${(fs.lstatSync(p).mode & 0o7777).toString(8)} ${opts.text ? JSON.stringify(fs.readFileSync(p, 'utf8')) : fs.readFileSync(p).toString('hex')}`));
+    }
+  };
+  walk(b.run, '');
+  return out;
+}

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { grove, ostree } from '../helpers.js';
-import { boot, bootedUnsupported, rebootRun, runBooted, writeBootableTree, type Booted } from './booted.js';
+import { boot, bootedUnsupported, describeRun, rebootRun, runBooted, writeBootableTree, type Booted } from './booted.js';
 import { commitBoth, describeSysroot, makeTwins, ostreeStdout, sysrootTemp, type Twins } from './fixture.js';
 import { decodeStaged, encodeStaged } from '../../src/deploy/runstate.js';
 
@@ -32,21 +32,6 @@ describe('admin deploy --stage, finalize-staged and boot-complete behave as ostr
     ostree(['admin', `--sysroot=${t.o}`, 'deploy', '--os=debian', '--karg=root=LABEL=os', 'os/main']);
     const dir = (root: string) => path.join(root, 'ostree/deploy/debian/deploy', `${v1}.0`);
     return { t, g: boot(t.g, dir(t.g), path.join(t.work, 'run-g')), o: boot(t.o, dir(t.o), path.join(t.work, 'run-o')), v1, commit };
-  };
-
-  /** Everything under a machine's /run as `path content` lines. */
-  const describeRun = (b: Booted): string[] => {
-    const out: string[] = [];
-    const walk = (dir: string, rel: string) => {
-      for (const name of fs.readdirSync(dir).sort()) {
-        const p = path.join(dir, name);
-        const r = rel ? `${rel}/${name}` : name;
-        if (fs.lstatSync(p).isDirectory()) walk(p, r);
-        else out.push(`${r} ${(fs.lstatSync(p).mode & 0o7777).toString(8)} ${fs.readFileSync(p).toString('hex')}`);
-      }
-    };
-    walk(b.run, '');
-    return out;
   };
 
   /** The same admin line on both machines; everything must match. */

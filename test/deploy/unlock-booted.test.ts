@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { grove, ostree } from '../helpers.js';
-import { boot, bootedUnsupported, runBooted, scriptBooted, writeBootableTree, type Booted } from './booted.js';
+import { boot, bootedUnsupported, describeRun, runBooted, scriptBooted, writeBootableTree, type Booted } from './booted.js';
 import { commitBoth, describeSysroot, makeTwins, sysrootTemp, type Twins } from './fixture.js';
 
 /**
@@ -37,20 +37,6 @@ describe('admin unlock on a booted system mounts the overlay ostree does', { ski
 
   /** Names ostree makes with mkdtemp (`ostree-unlock-ovl.XXXXXX`) as one. */
   const norm = (lines: string[]) => lines.map((l) => l.replace(/ostree-unlock-ovl\.[A-Za-z0-9]{6}/g, 'ostree-unlock-ovl.XXXXXX'));
-  const describeRun = (b: Booted): string[] => {
-    const out: string[] = [];
-    const walk = (dir: string, rel: string) => {
-      for (const name of fs.readdirSync(dir).sort()) {
-        const p = path.join(dir, name);
-        const r = rel ? `${rel}/${name}` : name;
-        if (fs.lstatSync(p).isDirectory()) walk(p, r);
-        else out.push(`${r} ${(fs.lstatSync(p).mode & 0o7777).toString(8)} ${JSON.stringify(fs.readFileSync(p, 'utf8'))}`);
-      }
-    };
-    walk(b.run, '');
-    return norm(out);
-  };
-
   for (const mode of ['', '--hotfix', '--transient']) {
     it(`unlock ${mode || '(development)'}: the same overlay, messages, sysroot and /run`, () => {
       const m = booted();
@@ -63,7 +49,8 @@ describe('admin unlock on a booted system mounts the overlay ostree does', { ski
       assert.equal(g.stderr, o.stderr);
       assert.match(o.stdout, /^\/usr: overlay /m);
       assert.deepEqual(norm(describeSysroot(m.t.g)), norm(describeSysroot(m.t.o)));
-      assert.deepEqual(describeRun(m.g), describeRun(m.o));
+      const run = (b: Booted) => describeRun(b, { text: true, normalise: (l) => norm([l])[0]! });
+      assert.deepEqual(run(m.g), run(m.o));
       const status = (b: Booted, tool: 'grove' | 'ostree') => runBooted(b, tool, ['admin', 'status']).stdout;
       assert.equal(status(m.g, 'grove'), status(m.o, 'ostree'));
     });
