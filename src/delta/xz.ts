@@ -27,7 +27,7 @@ export const lzma = (): typeof LzmaNative => (lzmaModule ??= createRequire(impor
 export function inflateXz(input: Uint8Array, limit: number, where: string, binary: string | null = 'xz'): Promise<Uint8Array> {
   if (binary === null) return inflateWithLibrary(input, limit, where);
   return inflateWithXz(binary, input, limit, where).catch((e: unknown) => {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return inflateWithLibrary(input, limit, where);
+    if (noSuchBinary(e)) return inflateWithLibrary(input, limit, where);
     throw e;
   });
 }
@@ -78,6 +78,9 @@ function releaseSlot(): void {
   if (next) next();
   else busySlots--;
 }
+
+/** The spawn failed because there is no such program (not a missing file of ours). */
+const noSuchBinary = (e: unknown) => (e as NodeJS.ErrnoException).code === 'ENOENT' && ((e as NodeJS.ErrnoException).syscall ?? '').startsWith('spawn');
 
 const corrupt = (where: string, what: string) => new GroveError('GROVE_CORRUPT_OBJECT', `${where}: ${what}`);
 const tooBig = (where: string, limit: number) => corrupt(where, `part inflates to more than the ${limit} bytes its objects allow`);
@@ -147,20 +150,19 @@ export async function compressPartFile(payload: Uint8Array, out: string, binary:
   if (binary !== null) {
     const input = `${out}.in`;
     fs.writeFileSync(input, payload, { mode: 0o600 });
+    const fds: number[] = [];
     try {
       const inFd = fs.openSync(input, 'r');
+      fds.push(inFd);
       const outFd = fs.openSync(out, 'w', 0o644);
-      try {
-        fs.writeSync(outFd, PART_XZ);
-        await runXz(binary, ['--compress', '-8', '--check=crc64', '--threads=1', '--stdout', '--quiet'], inFd, outFd);
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      } finally {
-        fs.closeSync(inFd);
-        fs.closeSync(outFd);
-      }
+      fds.push(outFd);
+      fs.writeSync(outFd, PART_XZ);
+      await runXz(binary, ['--compress', '-8', '--check=crc64', '--threads=1', '--stdout', '--quiet'], inFd, outFd);
+      return;
+    } catch (e) {
+      if (!noSuchBinary(e)) throw e;
     } finally {
+      for (const fd of fds) fs.closeSync(fd);
       fs.rmSync(input, { force: true });
     }
   }

@@ -5,7 +5,6 @@ import { GroveError, isErrno } from '../errors.js';
 import { KeyFile } from '../format/keyfile.js';
 import { BootEntry } from './boot-entry.js';
 import { lexists, setImmutable } from './copy.js';
-import { ATOMIC_TEMP_PREFIX, tempName } from '../repo/fsutil.js';
 import { crashPoint } from './crash-point.js';
 import { deploymentDir, isPinned, parseDeploymentName, type Deployment, type SysrootState } from './deployments.js';
 import { mergeEtc, type EtcChanges } from './etc-merge.js';
@@ -15,6 +14,7 @@ import { removeDeploymentDir } from './cleanup.js';
 import { overlayEntryPath } from './overlay-initrd.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
+import { ATOMIC_TEMP_PREFIX, tempName } from '../repo/fsutil.js';
 
 /**
  * Checks a commit out as a new deployment of stateroot `osname`, ready to boot but not yet in
@@ -107,7 +107,7 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
     };
     let etc: EtcChanges | null = null;
     if (opts.stage) writeOrigin(deployment);
-    else etc = await finalizeDeployment(state, deployment, opts.merge);
+    else etc = finalizeDeployment(state, deployment, opts.merge);
     deployment.bootChecksum = await bootcsum;
     return { deployment, etc, varNotes };
   } catch (e) {
@@ -127,9 +127,10 @@ export async function createDeployment(state: SysrootState, repo: Repo, opts: Ne
  * What makes a prepared deployment bootable, as ostree's `sysroot_finalize_deployment`: the
  * merge deployment's kernel arguments when it has none of its own, its /etc changes replayed,
  * `/etc/.updated` and `/var/.updated` removed (so that systemd's ConditionNeedsUpdate units run
- * at the next boot), the origin (re)written and the directory sealed. A staged deployment gets this at shutdown, from `finalize-staged`.
+ * at the next boot), the origin (re)written and the directory sealed. A staged deployment gets
+ * this at shutdown, from `finalize-staged`.
  */
-export async function finalizeDeployment(state: SysrootState, d: Deployment, merge: Deployment | null): Promise<EtcChanges | null> {
+export function finalizeDeployment(state: SysrootState, d: Deployment, merge: Deployment | null): EtcChanges | null {
   const options = d.entry.get('options') ?? merge?.entry.get('options');
   if (options !== undefined) d.entry.set('options', options);
   d.kargs = KernelArgs.parse(options).without('ostree').toArray();

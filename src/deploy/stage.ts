@@ -92,7 +92,7 @@ async function finalizeLocked(state: SysrootState): Promise<FinalizeResult | nul
     if (!merge) throw new GroveError('GROVE_BAD_SYSROOT', `Failed to find merge deployment ${stub.checksum}.${stub.serial} for staged`);
   }
   fs.unlinkSync(RUN_STAGED);
-  const etc = await finalizeDeployment(state, staged, merge);
+  const etc = finalizeDeployment(state, staged, merge);
   staged.staged = false;
   const rest: SysrootState = { ...state, deployments: state.deployments.filter((d) => d !== staged), staged: null };
   const written = await writeDeployments(rest, nextDeployments(rest, staged.osname, staged, merge, {}));
