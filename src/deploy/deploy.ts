@@ -14,7 +14,7 @@ import { removeDeploymentDir } from './cleanup.js';
 import { overlayEntryPath } from './overlay-initrd.js';
 import type { Repo } from '../repo/repo.js';
 import { WorkerPool } from '../pool/pool.js';
-import { ATOMIC_TEMP_PREFIX, tempName } from '../repo/fsutil.js';
+import { writeReplacing } from './install-kernel.js';
 
 /**
  * Checks a commit out as a new deployment of stateroot `osname`, ready to boot but not yet in
@@ -160,11 +160,7 @@ function varOf(state: SysrootState, osname: string): string {
  */
 function writeOrigin(d: Deployment): void {
   if (!d.origin) return;
-  const file = `${d.path}.origin`;
-  const tmp = path.join(path.dirname(file), tempName(ATOMIC_TEMP_PREFIX));
-  fs.writeFileSync(tmp, d.origin.toString(), { mode: 0o644, flag: 'wx' });
-  crashPoint();
-  fs.renameSync(tmp, file);
+  writeReplacing(`${d.path}.origin`, d.origin.toString());
   crashPoint();
 }
 

@@ -124,7 +124,7 @@ export function entryFileName(count: number, d: { index: number; osname: string 
 }
 
 /** Writes a file by temp name and rename; durability comes from the syncfs before the swap. */
-export function writeReplacing(dest: string, data: string): void {
+export function writeReplacing(dest: string, data: string | Uint8Array): void {
   const tmp = path.join(path.dirname(dest), tempName('.tmp-'));
   fs.writeFileSync(tmp, data, { mode: 0o644 });
   fs.renameSync(tmp, dest);

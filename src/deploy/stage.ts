@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GroveError, isErrno } from '../errors.js';
-import { ATOMIC_TEMP_PREFIX, tempName } from '../repo/fsutil.js';
 import { cleanupSysroot, removeDeploymentDir, type CleanupResult } from './cleanup.js';
 import { finalizeDeployment, nextDeployments } from './deploy.js';
 import { loadSysroot, sysrootRoot, type Deployment, type SysrootState } from './deployments.js';
 import type { EtcChanges } from './etc-merge.js';
 import { readStaged, encodeStaged, RUN_OSTREE_BOOTED, RUN_STAGED, RUN_STAGED_LOCKED, type DeploymentRef } from './runstate.js';
+import { writeReplacing } from './install-kernel.js';
 import { bumpMtime } from './sysroot.js';
 import { writeDeployments } from './write-deployments.js';
 
@@ -46,12 +46,9 @@ export function lockFinalization(): void {
  */
 export async function recordStaged(state: SysrootState, made: Deployment, merge: Deployment | null, kargs: string[] | null, overlayInitrds: string[]): Promise<CleanupResult> {
   const bytes = encodeStaged({ target: refOf(made), merge: merge && refOf(merge), kargs, overlayInitrds: overlayInitrds.length > 0 ? overlayInitrds : null });
-  const dir = path.dirname(RUN_STAGED);
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const tmp = path.join(dir, tempName(ATOMIC_TEMP_PREFIX));
-    fs.writeFileSync(tmp, bytes, { mode: 0o644, flag: 'wx' });
-    fs.renameSync(tmp, RUN_STAGED);
+    fs.mkdirSync(path.dirname(RUN_STAGED), { recursive: true, mode: 0o755 });
+    writeReplacing(RUN_STAGED, bytes);
   } catch (e) {
     removeDeploymentDir(made.path);
     throw new GroveError('GROVE_IO', `cannot write ${RUN_STAGED}: ${(e as Error).message}`, { cause: e });

@@ -1,6 +1,7 @@
 import { Option, type Command } from 'commander';
 import { GroveError } from '../../errors.js';
 import type { DeployResult } from '../../deploy/operations.js';
+import type { EtcChanges } from '../../deploy/etc-merge.js';
 import { verb } from '../invocation.js';
 import { sysrootOf, writableSysrootOf, type AdminOpts } from './admin-options.js';
 
@@ -19,11 +20,16 @@ async function printFreed(result: { prune: { freedBytes: number } | null }): Pro
   process.stdout.write(`Freed objects: ${formatSize(result.prune.freedBytes)}\n`);
 }
 
+/** ostree's lines for a new boot configuration: the /etc merge, then the transaction (each when there is one). */
+export function printTransaction(r: { etc: EtcChanges | null; transaction: string }): void {
+  if (r.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
+  if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+}
+
 /** What ostree prints around a deploy: /var notes, the /etc merge, the transaction, the prune. */
 async function reportDeploy(r: DeployResult): Promise<void> {
   for (const name of r.varNotes) process.stderr.write(`note: Deploying commit ${r.deployment.checksum} which contains content in /var/${name} that will be ignored.\n`);
-  if (r.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
-  if (r.transaction) process.stdout.write(`${r.transaction}\n`);
+  printTransaction(r);
   await printFreed(r.cleanup);
 }
 
@@ -92,8 +98,7 @@ export function registerDeployVerbs(admin: Command): void {
         return;
       }
       const r = await finalizeStaged(sysrootOf(this, opts));
-      if (r?.etc) process.stdout.write(`Copying /etc changes: ${r.etc.modified.length} modified, ${r.etc.removed.length} removed, ${r.etc.added.length} added\n`);
-      if (r?.transaction) process.stdout.write(`${r.transaction}\n`);
+      if (r) printTransaction(r);
     });
 
   admin.command('boot-complete', { hidden: true })

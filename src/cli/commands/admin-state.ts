@@ -3,6 +3,7 @@ import { GroveError } from '../../errors.js';
 import { UsageError, verb } from '../invocation.js';
 import { parseGInt } from '../parse.js';
 import { sysrootOf, writableSysrootOf, type AdminOpts } from './admin-options.js';
+import { printTransaction } from './admin-deploy.js';
 
 /** The admin verbs about one deployment's state: its /etc changes, its origin, an unlocked /usr. */
 
@@ -52,8 +53,7 @@ export function registerStateVerbs(admin: Command): void {
       const target = opts.hotfix ? 'hotfix' : opts.transient ? 'transient' : 'development';
       const clone = await unlock(sysroot, target);
       // The hotfix's clone is deployed first, with the lines a deploy prints (no prune report).
-      if (clone?.etc) process.stdout.write(`Copying /etc changes: ${clone.etc.modified.length} modified, ${clone.etc.removed.length} removed, ${clone.etc.added.length} added\n`);
-      if (clone?.transaction) process.stdout.write(`${clone.transaction}\n`);
+      if (clone) printTransaction(clone);
       process.stdout.write(UNLOCK_MESSAGES[target]);
     });
 }
